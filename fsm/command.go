@@ -1,0 +1,137 @@
+package fsm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Op names a state change. The names are part of the raft log format: never
+// rename one, only add.
+type Op string
+
+const (
+	OpInit              Op = "init"
+	OpCreateProfile     Op = "create_profile"
+	OpUpdateProfile     Op = "update_profile"
+	OpDeleteProfile     Op = "delete_profile"
+	OpCreateInput       Op = "create_input"
+	OpUpdateInput       Op = "update_input"
+	OpDeleteInput       Op = "delete_input"
+	OpRotateKey         Op = "rotate_key"
+	OpStartSession      Op = "start_session"
+	OpEndSession        Op = "end_session"
+	OpClearNodeSessions Op = "clear_node_sessions"
+)
+
+// Command is the envelope of every raft log entry. Everything random or
+// time-dependent (ids, keys, timestamps) is chosen by the proposer and carried
+// here, so that applying the same log anywhere gives the same state.
+type Command struct {
+	Op Op        `json:"op"`
+	At time.Time `json:"at"`
+
+	Init    *Init       `json:"init,omitempty"`
+	Profile *Profile    `json:"profile,omitempty"`
+	Input   *Input      `json:"input,omitempty"`
+	Patch   *InputPatch `json:"patch,omitempty"`
+	Session *Session    `json:"session,omitempty"`
+
+	// ID names the profile or input for deletes, updates and rotations, and
+	// the session id for EndSession.
+	ID        string `json:"id,omitempty"`
+	StreamKey string `json:"stream_key,omitempty"`
+	Node      string `json:"node,omitempty"`
+}
+
+// Init seeds a brand-new cluster. It applies once: later Init commands are
+// no-ops, so every node may propose it safely after bootstrap.
+type Init struct {
+	// Secret authenticates cluster-internal media reads when no cluster key is
+	// configured.
+	Secret         string   `json:"secret"`
+	DefaultProfile *Profile `json:"default_profile"`
+	DemoInput      *Input   `json:"demo_input,omitempty"`
+}
+
+// InputPatch changes the fields that are set.
+type InputPatch struct {
+	Name           *string `json:"name,omitempty"`
+	ProfileID      *string `json:"profile_id,omitempty"`
+	Enabled        *bool   `json:"enabled,omitempty"`
+	PlaybackPolicy *string `json:"playback_policy,omitempty"`
+}
+
+// Encode serialises the command for the raft log.
+func (c Command) Encode() ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s command: %w", c.Op, err)
+	}
+	return b, nil
+}
+
+// DecodeCommand parses a raft log entry. It rejects unknown fields so that a
+// log written by a newer version is not half-applied by an older one.
+func DecodeCommand(b []byte) (Command, error) {
+	var c Command
+	if err := strictUnmarshal(b, &c); err != nil {
+		return Command{}, fmt.Errorf("decode command: %w", err)
+	}
+	if c.Op == "" {
+		return Command{}, errors.New("decode command: missing op")
+	}
+	return c, nil
+}
+
+// Result is what Apply returns for one command: the object after the change,
+// or the reason it was refused.
+type Result struct {
+	Err     error
+	Profile *Profile
+	Input   *Input
+	Session *Session
+	// Changed is false when the command was a no-op (a repeated Init, an
+	// EndSession for a session that had already been replaced).
+	Changed bool
+}
+
+// Codes of refused commands; httpapi maps them to HTTP statuses.
+type Code string
+
+const (
+	CodeNotFound Code = "not_found"
+	CodeConflict Code = "conflict"
+	CodeInvalid  Code = "invalid"
+)
+
+// Error is a refused command. Field names the offending field, when there is one.
+type Error struct {
+	Code    Code
+	Field   string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func notFound(field, format string, args ...any) *Error {
+	return &Error{Code: CodeNotFound, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func conflict(field, format string, args ...any) *Error {
+	return &Error{Code: CodeConflict, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Code: CodeInvalid, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of a refused command, or "" for other errors.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}

@@ -1,0 +1,443 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// data is everything the cluster agrees on. It is what a snapshot holds.
+type data struct {
+	Secret           string              `json:"secret"`
+	DefaultProfileID string              `json:"default_profile_id"`
+	Profiles         map[string]*Profile `json:"profiles"`
+	Inputs           map[string]*Input   `json:"inputs"`
+	Sessions         map[string]*Session `json:"sessions"`
+}
+
+func newData() data {
+	return data{
+		Profiles: map[string]*Profile{},
+		Inputs:   map[string]*Input{},
+		Sessions: map[string]*Session{},
+	}
+}
+
+// State is the replicated state machine. Reads return copies; the only way to
+// change it is Apply (through raft) or Restore.
+type State struct {
+	mu    sync.RWMutex
+	d     data
+	byKey map[string]string // stream key -> input id, derived from d.Inputs
+
+	// onChange runs after every change, outside the lock. It must not block:
+	// raft applies entries one at a time.
+	onChange func()
+}
+
+// New returns an empty state. onChange, if not nil, is called after every
+// applied change and after a restore.
+func New(onChange func()) *State {
+	return &State{d: newData(), byKey: map[string]string{}, onChange: onChange}
+}
+
+// ApplyCommand applies one decoded command. Everything it decides depends only
+// on the state and the command, never on the clock or randomness.
+func (s *State) ApplyCommand(c Command) *Result {
+	s.mu.Lock()
+	r := s.apply(c)
+	s.mu.Unlock()
+	if r.Changed && s.onChange != nil {
+		s.onChange()
+	}
+	return r
+}
+
+func (s *State) apply(c Command) *Result {
+	switch c.Op {
+	case OpInit:
+		return s.applyInit(c)
+	case OpCreateProfile:
+		return s.applyPutProfile(c, true)
+	case OpUpdateProfile:
+		return s.applyPutProfile(c, false)
+	case OpDeleteProfile:
+		return s.applyDeleteProfile(c)
+	case OpCreateInput:
+		return s.applyCreateInput(c)
+	case OpUpdateInput:
+		return s.applyUpdateInput(c)
+	case OpDeleteInput:
+		return s.applyDeleteInput(c)
+	case OpRotateKey:
+		return s.applyRotateKey(c)
+	case OpStartSession:
+		return s.applyStartSession(c)
+	case OpEndSession:
+		return s.applyEndSession(c)
+	case OpClearNodeSessions:
+		return s.applyClearNodeSessions(c)
+	default:
+		return &Result{Err: invalid("op", "unknown command %q", c.Op)}
+	}
+}
+
+func (s *State) applyInit(c Command) *Result {
+	if s.d.Secret != "" {
+		return &Result{}
+	}
+	if c.Init == nil || c.Init.Secret == "" || c.Init.DefaultProfile == nil || c.Init.DefaultProfile.ID == "" {
+		return &Result{Err: invalid("init", "init needs a secret and a default profile")}
+	}
+	p := c.Init.DefaultProfile.Clone()
+	p.CreatedAt, p.UpdatedAt = c.At, c.At
+	s.d.Secret = c.Init.Secret
+	s.d.Profiles[p.ID] = p
+	s.d.DefaultProfileID = p.ID
+	if in := c.Init.DemoInput; in != nil && in.ID != "" && in.StreamKey != "" {
+		in = in.Clone()
+		if in.ProfileID == "" {
+			in.ProfileID = p.ID
+		}
+		in.CreatedAt, in.UpdatedAt = c.At, c.At
+		s.d.Inputs[in.ID] = in
+		s.byKey[in.StreamKey] = in.ID
+	}
+	return &Result{Changed: true, Profile: p.Clone()}
+}
+
+func (s *State) applyPutProfile(c Command, create bool) *Result {
+	if c.Profile == nil || c.Profile.ID == "" {
+		return &Result{Err: invalid("id", "profile id is missing")}
+	}
+	p := c.Profile.Clone()
+	old, exists := s.d.Profiles[p.ID]
+	switch {
+	case create && exists:
+		return &Result{Err: conflict("id", "profile %q already exists", p.ID)}
+	case !create && !exists:
+		return &Result{Err: notFound("id", "profile %q not found", p.ID)}
+	}
+	if create {
+		p.CreatedAt = c.At
+	} else {
+		p.CreatedAt = old.CreatedAt
+	}
+	p.UpdatedAt = c.At
+	s.d.Profiles[p.ID] = p
+	return &Result{Changed: true, Profile: p.Clone()}
+}
+
+func (s *State) applyDeleteProfile(c Command) *Result {
+	if _, ok := s.d.Profiles[c.ID]; !ok {
+		return &Result{Err: notFound("id", "profile %q not found", c.ID)}
+	}
+	if c.ID == s.d.DefaultProfileID {
+		return &Result{Err: conflict("id", "profile %q is the default profile", c.ID)}
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.d.Inputs)) {
+		if s.d.Inputs[id].ProfileID == c.ID {
+			return &Result{Err: conflict("id", "profile %q is used by input %q", c.ID, id)}
+		}
+	}
+	delete(s.d.Profiles, c.ID)
+	return &Result{Changed: true}
+}
+
+func (s *State) applyCreateInput(c Command) *Result {
+	if c.Input == nil || c.Input.ID == "" || c.Input.StreamKey == "" {
+		return &Result{Err: invalid("id", "input id and stream key are required")}
+	}
+	in := c.Input.Clone()
+	if _, ok := s.d.Inputs[in.ID]; ok {
+		return &Result{Err: conflict("id", "input %q already exists", in.ID)}
+	}
+	if _, ok := s.byKey[in.StreamKey]; ok {
+		return &Result{Err: conflict("stream_key", "stream key already in use")}
+	}
+	if in.ProfileID == "" {
+		in.ProfileID = s.d.DefaultProfileID
+	}
+	if _, ok := s.d.Profiles[in.ProfileID]; !ok {
+		return &Result{Err: notFound("profile_id", "profile %q not found", in.ProfileID)}
+	}
+	if in.PlaybackPolicy == "" {
+		in.PlaybackPolicy = PlaybackPublic
+	}
+	in.CreatedAt, in.UpdatedAt = c.At, c.At
+	s.d.Inputs[in.ID] = in
+	s.byKey[in.StreamKey] = in.ID
+	return &Result{Changed: true, Input: in.Clone()}
+}
+
+func (s *State) applyUpdateInput(c Command) *Result {
+	old, ok := s.d.Inputs[c.ID]
+	if !ok {
+		return &Result{Err: notFound("id", "input %q not found", c.ID)}
+	}
+	if c.Patch == nil {
+		return &Result{Input: old.Clone()}
+	}
+	in := old.Clone()
+	if p := c.Patch; p.Name != nil {
+		in.Name = *p.Name
+	}
+	if p := c.Patch; p.ProfileID != nil {
+		id := *p.ProfileID
+		if id == "" {
+			id = s.d.DefaultProfileID
+		}
+		if _, ok := s.d.Profiles[id]; !ok {
+			return &Result{Err: notFound("profile_id", "profile %q not found", id)}
+		}
+		in.ProfileID = id
+	}
+	if p := c.Patch; p.Enabled != nil {
+		in.Enabled = *p.Enabled
+	}
+	if p := c.Patch; p.PlaybackPolicy != nil {
+		in.PlaybackPolicy = *p.PlaybackPolicy
+	}
+	in.UpdatedAt = c.At
+	s.d.Inputs[in.ID] = in
+	return &Result{Changed: true, Input: in.Clone()}
+}
+
+func (s *State) applyDeleteInput(c Command) *Result {
+	in, ok := s.d.Inputs[c.ID]
+	if !ok {
+		return &Result{Err: notFound("id", "input %q not found", c.ID)}
+	}
+	delete(s.byKey, in.StreamKey)
+	delete(s.d.Inputs, c.ID)
+	delete(s.d.Sessions, c.ID)
+	return &Result{Changed: true}
+}
+
+func (s *State) applyRotateKey(c Command) *Result {
+	in, ok := s.d.Inputs[c.ID]
+	if !ok {
+		return &Result{Err: notFound("id", "input %q not found", c.ID)}
+	}
+	if c.StreamKey == "" {
+		return &Result{Err: invalid("stream_key", "new stream key is missing")}
+	}
+	if _, used := s.byKey[c.StreamKey]; used {
+		return &Result{Err: conflict("stream_key", "stream key already in use")}
+	}
+	in = in.Clone()
+	delete(s.byKey, in.StreamKey)
+	in.StreamKey = c.StreamKey
+	in.UpdatedAt = c.At
+	s.d.Inputs[in.ID] = in
+	s.byKey[in.StreamKey] = in.ID
+	return &Result{Changed: true, Input: in.Clone()}
+}
+
+func (s *State) applyStartSession(c Command) *Result {
+	if c.Session == nil || c.Session.InputID == "" || c.Session.ID == "" || c.Session.IngestNode == "" {
+		return &Result{Err: invalid("session", "session needs input_id, id and ingest_node")}
+	}
+	if _, ok := s.d.Inputs[c.Session.InputID]; !ok {
+		return &Result{Err: notFound("input_id", "input %q not found", c.Session.InputID)}
+	}
+	ss := c.Session.Clone()
+	if old, ok := s.d.Sessions[ss.InputID]; ok && old.ID == ss.ID && old.IngestNode == ss.IngestNode {
+		return &Result{Session: old.Clone()}
+	}
+	if ss.StartedAt.IsZero() {
+		ss.StartedAt = c.At
+	}
+	s.d.Sessions[ss.InputID] = ss
+	return &Result{Changed: true, Session: ss.Clone()}
+}
+
+// applyEndSession removes a session only if it is still the one named: a
+// publisher that reconnected elsewhere has a newer session that must survive
+// the late end of its old one.
+func (s *State) applyEndSession(c Command) *Result {
+	old, ok := s.d.Sessions[c.ID]
+	if !ok {
+		return &Result{}
+	}
+	if (c.Session != nil && c.Session.ID != old.ID) || (c.Node != "" && c.Node != old.IngestNode) {
+		return &Result{}
+	}
+	delete(s.d.Sessions, c.ID)
+	return &Result{Changed: true}
+}
+
+func (s *State) applyClearNodeSessions(c Command) *Result {
+	if c.Node == "" {
+		return &Result{Err: invalid("node", "node is missing")}
+	}
+	changed := false
+	for id, ss := range s.d.Sessions {
+		if ss.IngestNode == c.Node {
+			delete(s.d.Sessions, id)
+			changed = true
+		}
+	}
+	return &Result{Changed: changed}
+}
+
+// Initialized reports whether the cluster has been seeded by Init.
+func (s *State) Initialized() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.Secret != ""
+}
+
+// Secret is the cluster-internal secret chosen at bootstrap.
+func (s *State) Secret() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.Secret
+}
+
+// DefaultProfileID is the profile inputs get when they name none.
+func (s *State) DefaultProfileID() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.DefaultProfileID
+}
+
+// Profile returns a copy of the profile, or nil.
+func (s *State) Profile(id string) *Profile {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.Profiles[id].Clone()
+}
+
+// Profiles returns copies of every profile, ordered by id.
+func (s *State) Profiles() []*Profile {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Profile, 0, len(s.d.Profiles))
+	for _, id := range slices.Sorted(maps.Keys(s.d.Profiles)) {
+		out = append(out, s.d.Profiles[id].Clone())
+	}
+	return out
+}
+
+// Input returns a copy of the input, or nil.
+func (s *State) Input(id string) *Input {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.Inputs[id].Clone()
+}
+
+// InputByKey returns a copy of the input whose current stream key is key, or nil.
+func (s *State) InputByKey(key string) *Input {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.byKey[key]
+	if !ok {
+		return nil
+	}
+	return s.d.Inputs[id].Clone()
+}
+
+// Inputs returns copies of every input, ordered by id.
+func (s *State) Inputs() []*Input {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Input, 0, len(s.d.Inputs))
+	for _, id := range slices.Sorted(maps.Keys(s.d.Inputs)) {
+		out = append(out, s.d.Inputs[id].Clone())
+	}
+	return out
+}
+
+// Session returns a copy of the live session of an input, or nil.
+func (s *State) Session(inputID string) *Session {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.Sessions[inputID].Clone()
+}
+
+// Sessions returns copies of every live session, ordered by input id.
+func (s *State) Sessions() []*Session {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Session, 0, len(s.d.Sessions))
+	for _, id := range slices.Sorted(maps.Keys(s.d.Sessions)) {
+		out = append(out, s.d.Sessions[id].Clone())
+	}
+	return out
+}
+
+// WriteSnapshot writes the whole state as JSON.
+func (s *State) WriteSnapshot(w io.Writer) error {
+	s.mu.RLock()
+	b, err := json.Marshal(s.d)
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// MarshalSnapshot returns the whole state as JSON; raft persists it later,
+// outside the apply path.
+func (s *State) MarshalSnapshot() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := s.WriteSnapshot(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Restore replaces the whole state with a snapshot.
+func (s *State) Restore(r io.Reader) error {
+	d := newData()
+	if err := json.NewDecoder(r).Decode(&d); err != nil {
+		return err
+	}
+	if d.Profiles == nil {
+		d.Profiles = map[string]*Profile{}
+	}
+	if d.Inputs == nil {
+		d.Inputs = map[string]*Input{}
+	}
+	if d.Sessions == nil {
+		d.Sessions = map[string]*Session{}
+	}
+	byKey := make(map[string]string, len(d.Inputs))
+	for id, in := range d.Inputs {
+		byKey[in.StreamKey] = id
+	}
+	s.mu.Lock()
+	s.d, s.byKey = d, byKey
+	s.mu.Unlock()
+	if s.onChange != nil {
+		s.onChange()
+	}
+	return nil
+}
+
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after command")
+	}
+	return nil
+}
+
+// keyHint shows enough of a stream key to recognise it in logs, never all of it.
+func KeyHint(key string) string {
+	if len(key) <= 6 {
+		return strings.Repeat("*", len(key))
+	}
+	return key[:4] + "…"
+}
