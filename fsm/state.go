@@ -441,3 +441,12 @@ func KeyHint(key string) string {
 	}
 	return key[:4] + "…"
 }
+
+// HasInput reports whether the input exists, without copying it: the origin
+// asks on every request.
+func (s *State) HasInput(id string) bool {
+	s.mu.RLock()
+	_, ok := s.d.Inputs[id]
+	s.mu.RUnlock()
+	return ok
+}

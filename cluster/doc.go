@@ -1,0 +1,60 @@
+// Package cluster makes identical Dionysia nodes into one cluster: gossip
+// membership and failure detection with hashicorp/memberlist, the replicated
+// log with hashicorp/raft on raft-boltdb/v2, the consistent ring that places
+// every stream on one node, the leader's reconciliation of gossip members into
+// raft voters, and the forwarding of writes from followers to the leader.
+//
+// It owns no application state: the raft.FSM (package fsm) is passed in, and
+// the HTTP server that serves Handler belongs to the caller (package node).
+// It must not know about media, HTTP routes other than /internal/apply, or the
+// meaning of commands.
+//
+// # Files
+//
+//   - config.go: Config, defaults and validation.
+//   - membership.go: memberlist, its delegates, gossiped Meta, member events.
+//   - raft.go: raft transport, bolt stores, snapshots, bootstrap, RaftState.
+//   - voters.go: the leader turns members into raft voters and non-voters.
+//   - ring.go: the consistent ring (bounded loads) over alive members.
+//   - forward.go: Apply on the leader or forwarded to it, and Handler.
+//   - logging.go: hashicorp logging bridged into log/slog.
+//
+// # Failure detection (memberlist)
+//
+// The defaults start from memberlist's DefaultLANConfig and tighten it for a
+// LAN: ProbeInterval 500ms, ProbeTimeout 300ms (not lower: a loaded 2-core
+// box must not suspect healthy peers), GossipInterval 100ms, SuspicionMult 3,
+// SuspicionMaxTimeoutMult 2. memberlist's suspicion timeout is
+// SuspicionMult × max(1, log10(N)) × ProbeInterval = 1.5s for clusters up to
+// ten nodes (at most 3s while waiting for a peer's confirmation). A dead node
+// is first probed within about one interval by some survivor, the failed probe
+// (direct, then indirect and TCP fallback) takes the rest of that interval, and
+// then the suspicion timer runs: a dead node is declared dead after roughly
+// 2–3 s, and the dead message spreads in one or two gossip intervals.
+// TestFailureDetectionTime measures and logs it (about 2.5 s on a 2-core box).
+//
+// # Elections (raft)
+//
+// HeartbeatTimeout and ElectionTimeout 1000ms (raft's defaults, which stay
+// reliable on a busy 2-core machine), LeaderLeaseTimeout 500ms, CommitTimeout
+// 50ms. A follower notices a dead leader after one to two heartbeat timeouts
+// and an election takes a few hundred ms more: a new leader appears 1.5–3 s
+// after the old one dies. TestKillLeader measures and logs it. Raft is not on
+// the stream failover path (the ring follows memberlist), only writes are.
+//
+// # Raft membership
+//
+// Nobody edits raft peers by hand. A node started without Join and without raft
+// state bootstraps a single-voter configuration of itself; every other node is
+// added by the leader (voters.go) when gossip says it is alive: as a voter up
+// to MaxVoters, as a non-voter beyond. Members that leave gracefully are removed
+// at once, members dead for ReapTimeout are removed then, and a non-voter is
+// promoted when a voter slot frees up.
+//
+// # Lifetimes
+//
+// New only validates. Start opens raft and memberlist and starts the
+// background goroutines (join retry, voter reconciliation, leader observer,
+// metadata updates); Close or Kill stops every one of them. The context given
+// to Start bounds only Start itself.
+package cluster

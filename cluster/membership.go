@@ -1,0 +1,309 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+)
+
+// Member states as Members reports them.
+const (
+	StateAlive   = "alive"
+	StateSuspect = "suspect"
+	StateDead    = "dead"
+	StateLeft    = "left"
+)
+
+const (
+	joinBackoffMin  = 250 * time.Millisecond
+	joinBackoffMax  = 10 * time.Second
+	metaPushTimeout = 2 * time.Second
+	pruneInterval   = time.Second
+	// deadNodeReclaim lets a node that restarts on another address take its
+	// name back this long after it was declared dead.
+	deadNodeReclaim = 5 * time.Second
+)
+
+// Member is a node as this node sees it.
+type Member struct {
+	Name     string
+	Meta     Meta
+	State    string // "alive", "suspect", "dead", "left"
+	RaftRole string // "leader", "voter", "nonvoter", "" (not in the raft configuration)
+	Local    bool
+}
+
+// memberInfo is what the event delegate records about a member.
+type memberInfo struct {
+	Name  string
+	Meta  Meta
+	State string
+	Since time.Time // when State was entered, by this node's clock
+}
+
+// startMemberlist creates the memberlist with the tuned LAN configuration.
+// Joining happens in joinLoop.
+func (c *Cluster) startMemberlist() error {
+	host, port, err := splitHostPort(c.cfg.GossipAddr)
+	if err != nil {
+		return fmt.Errorf("gossip addr: %w", err)
+	}
+	advIP, err := resolveIP(c.cfg.AdvertiseHost)
+	if err != nil {
+		return fmt.Errorf("advertise host: %w", err)
+	}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = c.cfg.Name
+	mc.BindAddr = host
+	if mc.BindAddr == "" {
+		mc.BindAddr = "0.0.0.0"
+	}
+	mc.BindPort = port
+	mc.AdvertiseAddr = advIP
+	mc.AdvertisePort = port // memberlist replaces it with the bound port when port is 0
+	mc.ProbeInterval = c.cfg.Gossip.ProbeInterval
+	mc.ProbeTimeout = c.cfg.Gossip.ProbeTimeout
+	mc.GossipInterval = c.cfg.Gossip.GossipInterval
+	mc.SuspicionMult = c.cfg.Gossip.SuspicionMult
+	// Cap the wait for a second peer's confirmation of a suspicion at twice
+	// the nominal timeout: small clusters rarely have enough peers to confirm.
+	mc.SuspicionMaxTimeoutMult = 2
+	mc.DeadNodeReclaimTime = deadNodeReclaim
+	mc.Logger = newStdLogger(c.log, "memberlist")
+	d := &delegate{c: c}
+	mc.Delegate = d
+	mc.Events = d
+	if len(c.cfg.ClusterKey) > 0 {
+		kr, err := memberlist.NewKeyring(nil, c.cfg.ClusterKey)
+		if err != nil {
+			return fmt.Errorf("keyring: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming = true
+		mc.GossipVerifyOutgoing = true
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return err
+	}
+	c.ml = ml
+	local := ml.LocalNode()
+	c.gossipAddr = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
+	return nil
+}
+
+func resolveIP(host string) (string, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.String(), nil
+	}
+	ips, err := net.DefaultResolver.LookupIP(context.Background(), "ip", host)
+	if err != nil {
+		return "", err
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("no address for %q", host)
+	}
+	return ips[0].String(), nil
+}
+
+// joinLoop joins the configured members, retrying with backoff until one
+// answers or the cluster closes. A restarted node rejoins the same way.
+func (c *Cluster) joinLoop(ctx context.Context) {
+	backoff := joinBackoffMin
+	for attempt := 1; ; attempt++ {
+		n, err := c.ml.Join(c.cfg.Join)
+		if n > 0 {
+			c.log.Info("joined cluster", "contacted", n, "attempts", attempt)
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("no member answered")
+		}
+		c.log.Warn("join failed, retrying", "join", c.cfg.Join, "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, joinBackoffMax)
+	}
+}
+
+// membershipLoop pushes local metadata changes to the cluster and forgets
+// members that have been dead or gone for a while.
+func (c *Cluster) membershipLoop(ctx context.Context) {
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.metaUpdate:
+			if err := c.ml.UpdateNode(metaPushTimeout); err != nil {
+				c.log.Warn("gossip metadata update", "err", err)
+			}
+		case <-t.C:
+			c.prune(time.Now())
+		}
+	}
+}
+
+// prune drops members dead or left for twice ReapTimeout: long enough for the
+// leader to have removed them from raft first.
+func (c *Cluster) prune(now time.Time) {
+	c.memMu.Lock()
+	pruned := false
+	for name, m := range c.members {
+		if (m.State == StateDead || m.State == StateLeft) && now.Sub(m.Since) > 2*c.cfg.ReapTimeout {
+			delete(c.members, name)
+			pruned = true
+		}
+	}
+	c.memMu.Unlock()
+	if pruned {
+		signal(c.changes)
+	}
+}
+
+// SetLoad sets the local Meta.Load and gossips it.
+func (c *Cluster) SetLoad(n int) {
+	c.memMu.Lock()
+	if c.localMeta.Load == n {
+		c.memMu.Unlock()
+		return
+	}
+	c.localMeta.Load = n
+	if m, ok := c.members[c.cfg.Name]; ok {
+		m.Meta = c.localMeta
+		c.rebuildRingLocked()
+	}
+	c.memMu.Unlock()
+	signal(c.metaUpdate)
+	signal(c.changes)
+}
+
+// Members lists every member this node knows, including members dead or
+// gone for less than about twice ReapTimeout, sorted by name.
+//
+// memberlist does not report suspicion to its event delegate, so a suspected
+// member shows as "alive" until it is declared dead.
+func (c *Cluster) Members() []Member {
+	servers := c.raftConfiguration()
+	leader, _ := c.Leader()
+	roles := make(map[string]string, len(servers))
+	for _, s := range servers {
+		switch {
+		case string(s.ID) == leader:
+			roles[string(s.ID)] = "leader"
+		case s.Suffrage == raft.Voter:
+			roles[string(s.ID)] = "voter"
+		default:
+			roles[string(s.ID)] = "nonvoter"
+		}
+	}
+	c.memMu.Lock()
+	out := make([]Member, 0, len(c.members))
+	for _, m := range c.members {
+		out = append(out, Member{
+			Name: m.Name, Meta: m.Meta, State: m.State,
+			RaftRole: roles[m.Name], Local: m.Name == c.cfg.Name,
+		})
+	}
+	c.memMu.Unlock()
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// memberViews copies the member table for the voter reconciliation.
+func (c *Cluster) memberViews() []memberInfo {
+	c.memMu.Lock()
+	defer c.memMu.Unlock()
+	out := make([]memberInfo, 0, len(c.members))
+	for _, m := range c.members {
+		out = append(out, *m)
+	}
+	return out
+}
+
+// setMember records a member's state and rebuilds the ring. It is called by
+// memberlist's event delegate, under memberlist's lock: it must not block.
+func (c *Cluster) setMember(n *memberlist.Node, state string) {
+	meta, err := decodeMeta(n.Meta)
+	if err != nil {
+		c.log.Warn("bad member metadata", "member", n.Name, "err", err)
+	}
+	now := time.Now()
+	c.memMu.Lock()
+	m, ok := c.members[n.Name]
+	if !ok {
+		m = &memberInfo{Name: n.Name}
+		c.members[n.Name] = m
+	}
+	prev := m.State
+	if n.Name == c.cfg.Name {
+		meta = c.localMeta
+	}
+	m.Meta = meta
+	if prev != state {
+		m.State, m.Since = state, now
+	}
+	c.rebuildRingLocked()
+	c.memMu.Unlock()
+
+	if prev != state {
+		c.log.Info("member "+state, "member", n.Name, "was", prev, "http", meta.HTTPAddr)
+	}
+	signal(c.changes)
+	signal(c.reconcile)
+}
+
+// rebuildRingLocked builds the ring from the alive members. memMu is held.
+func (c *Cluster) rebuildRingLocked() {
+	alive := make([]Member, 0, len(c.members))
+	for _, m := range c.members {
+		if m.State == StateAlive || m.State == StateSuspect {
+			alive = append(alive, Member{Name: m.Name, Meta: m.Meta, State: m.State, Local: m.Name == c.cfg.Name})
+		}
+	}
+	c.ring.Store(newRing(alive))
+}
+
+// delegate implements memberlist.Delegate and memberlist.EventDelegate.
+type delegate struct {
+	c *Cluster
+}
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	d.c.memMu.Lock()
+	meta := d.c.localMeta
+	d.c.memMu.Unlock()
+	b, err := meta.encode()
+	if err != nil || len(b) > limit {
+		d.c.log.Error("local metadata does not fit gossip", "bytes", len(b), "limit", limit, "err", err)
+		return nil
+	}
+	return b
+}
+
+func (d *delegate) NotifyMsg([]byte)                           {}
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *delegate) LocalState(join bool) []byte                { return nil }
+func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.c.setMember(n, StateAlive) }
+func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.c.setMember(n, StateAlive) }
+
+func (d *delegate) NotifyLeave(n *memberlist.Node) {
+	state := StateDead
+	if n.State == memberlist.StateLeft {
+		state = StateLeft
+	}
+	d.c.setMember(n, state)
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dionysia/dionysia/node"
+)
+
+// nodeFlags binds every node flag to its DIONYSIA_<FLAG> environment twin:
+// the flag wins, then the environment, then the default.
+type nodeFlags struct {
+	fs *flag.FlagSet
+}
+
+func (f nodeFlags) str(p *string, name, def, help string) {
+	f.fs.StringVar(p, name, envOr(name, def), help+" (env "+envName(name)+")")
+}
+
+func (f nodeFlags) boolean(p *bool, name string, def bool, help string) {
+	v := def
+	if s, ok := os.LookupEnv(envName(name)); ok {
+		v = s == "1" || strings.EqualFold(s, "true") || strings.EqualFold(s, "yes")
+	}
+	f.fs.BoolVar(p, name, v, help+" (env "+envName(name)+")")
+}
+
+func envName(flagName string) string {
+	return "DIONYSIA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func envOr(flagName, def string) string {
+	if v, ok := os.LookupEnv(envName(flagName)); ok {
+		return v
+	}
+	return def
+}
+
+func runNode(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dionysia node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := nodeFlags{fs}
+	var (
+		cfg                                 node.Config
+		join, tokens, clusterKey, logFormat string
+		logLevel                            string
+		noDemo                              bool
+	)
+	f.str(&cfg.Name, "name", "", "unique node name (default: the hostname)")
+	f.str(&cfg.DataDir, "data-dir", "./data", "raft log, snapshots, HLS output, mediamtx config")
+	f.str(&cfg.HTTPAddr, "http-addr", ":8080", "API, routing and origin listen address")
+	f.str(&cfg.GossipAddr, "gossip-addr", ":7946", "memberlist listen address (TCP and UDP)")
+	f.str(&cfg.RaftAddr, "raft-addr", ":7947", "raft transport listen address")
+	f.str(&cfg.RTMPAddr, "rtmp-addr", ":1935", "RTMP ingest listen address")
+	f.str(&cfg.RTSPAddr, "rtsp-addr", ":8554", "RTSP ingest listen address")
+	f.str(&cfg.SRTAddr, "srt-addr", ":8890", "SRT ingest listen address")
+	f.str(&cfg.AdvertiseHost, "advertise-host", "", "host other nodes and clients use to reach this node (default: first non-loopback address, or loopback when bound there)")
+	f.str(&join, "join", "", "comma-separated gossip addresses of existing members; empty = bootstrap a new cluster")
+	f.str(&tokens, "api-token", "", "comma-separated bearer tokens required on /v1 (empty = open API)")
+	f.str(&clusterKey, "cluster-key", "", "base64 key (16/24/32 bytes) that encrypts gossip and authenticates internal calls")
+	f.str(&cfg.MediaMTX, "mediamtx", "bin/mediamtx", "mediamtx binary")
+	f.str(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
+	f.str(&logFormat, "log-format", "text", "log format: text or json")
+	f.str(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.boolean(&noDemo, "no-demo", false, "do not create the demo input in a new cluster")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "dionysia node: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	logger, err := newLogger(stderr, logFormat, logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "dionysia node: %v\n", err)
+		return 2
+	}
+	cfg.Logger = logger
+	cfg.NoDemo = noDemo
+	cfg.Join = splitList(join)
+	cfg.APITokens = splitList(tokens)
+	if cfg.ClusterKey, err = node.ParseClusterKey(clusterKey); err != nil {
+		fmt.Fprintf(stderr, "dionysia node: %v\n", err)
+		return 2
+	}
+	if cfg.MediaMTX, err = findBinary(cfg.MediaMTX); err != nil {
+		fmt.Fprintf(stderr, "dionysia node: mediamtx: %v (run `make deps`, or pass --mediamtx)\n", err)
+		return 1
+	}
+	if cfg.FFmpeg, err = findBinary(cfg.FFmpeg); err != nil {
+		fmt.Fprintf(stderr, "dionysia node: ffmpeg: %v (run `make deps`, or pass --ffmpeg)\n", err)
+		return 1
+	}
+	cfg.Banner = stderr
+
+	n, err := node.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "dionysia node: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := n.Start(ctx); err != nil {
+		logger.Error("cannot start node", "err", err)
+		return 1
+	}
+	<-ctx.Done()
+	stop()
+	logger.Info("shutting down (Ctrl-C again to force)")
+	cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Close(cctx); err != nil {
+		logger.Error("shutdown", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// findBinary resolves a binary to an absolute path: children run in their
+// own working directories, where a relative path would mean something else.
+func findBinary(p string) (string, error) {
+	if !strings.Contains(p, "/") {
+		return exec.LookPath(p)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("%s not found", abs)
+	}
+	return abs, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level: %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log-format: %q is not text or json", format)
+	}
+}

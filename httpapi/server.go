@@ -1,0 +1,257 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config builds an API.
+type Config struct {
+	Backend Backend
+	// Tokens, when not empty, are the bearer tokens every /v1 request needs.
+	Tokens []string
+	// Internal serves /internal/ (cluster-internal endpoints, authenticated
+	// by their owner).
+	Internal http.Handler
+	// Metrics serves /metrics.
+	Metrics http.Handler
+	// Registerer receives the request metrics; nil = none.
+	Registerer prometheus.Registerer
+	// Dashboard serves / and whatever the router does not know; nil = 404.
+	Dashboard http.Handler
+	Logger    *slog.Logger
+}
+
+// API is the node's HTTP handler.
+type API struct {
+	cfg     Config
+	b       Backend
+	log     *slog.Logger
+	router  *mux.Router
+	tokens  [][]byte
+	metrics *httpMetrics
+}
+
+// New builds the handler; it starts nothing.
+func New(cfg Config) (*API, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("httpapi: Backend is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &API{cfg: cfg, b: cfg.Backend, log: cfg.Logger.With("component", "http")}
+	for _, t := range cfg.Tokens {
+		if t = strings.TrimSpace(t); t != "" {
+			a.tokens = append(a.tokens, []byte(t))
+		}
+	}
+	m, err := newHTTPMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	a.metrics = m
+	a.router = a.routes()
+	return a, nil
+}
+
+func (a *API) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.StrictSlash(false)
+	v1 := r.PathPrefix("/v1").Subrouter()
+	v1.Use(a.requireToken)
+
+	v1.HandleFunc("/profiles", a.listProfiles).Methods(http.MethodGet)
+	v1.HandleFunc("/profiles", a.createProfile).Methods(http.MethodPost)
+	v1.HandleFunc("/profiles/{id}", a.getProfile).Methods(http.MethodGet)
+	v1.HandleFunc("/profiles/{id}", a.updateProfile).Methods(http.MethodPut)
+	v1.HandleFunc("/profiles/{id}", a.deleteProfile).Methods(http.MethodDelete)
+
+	v1.HandleFunc("/inputs", a.listInputs).Methods(http.MethodGet)
+	v1.HandleFunc("/inputs", a.createInput).Methods(http.MethodPost)
+	v1.HandleFunc("/inputs/{id}", a.getInput).Methods(http.MethodGet)
+	v1.HandleFunc("/inputs/{id}", a.updateInput).Methods(http.MethodPatch)
+	v1.HandleFunc("/inputs/{id}", a.deleteInput).Methods(http.MethodDelete)
+	v1.HandleFunc("/inputs/{id}/rotate-key", a.rotateKey).Methods(http.MethodPost)
+	v1.HandleFunc("/inputs/{id}/status", a.inputStatus).Methods(http.MethodGet)
+
+	v1.HandleFunc("/nodes", a.nodes).Methods(http.MethodGet)
+	v1.HandleFunc("/cluster", a.cluster).Methods(http.MethodGet)
+	v1.HandleFunc("/route/{id}", a.route).Methods(http.MethodGet)
+	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, notFoundErr("", "no such API route: "+r.Method+" "+r.URL.Path))
+	})
+	v1.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+
+	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet, http.MethodHead)
+	if a.cfg.Metrics != nil {
+		r.Handle("/metrics", a.cfg.Metrics).Methods(http.MethodGet)
+	}
+	if a.cfg.Internal != nil {
+		r.PathPrefix("/internal/").Handler(a.cfg.Internal)
+	}
+	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+	if a.cfg.Dashboard != nil {
+		r.NotFoundHandler = a.cfg.Dashboard
+	} else {
+		r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, notFoundErr("", "not found: "+r.URL.Path))
+		})
+	}
+	return r
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusMethodNotAllowed, &apiError{Message: "method " + r.Method + " is not allowed on " + r.URL.Path})
+}
+
+// ServeHTTP sends /live/ straight to the origin handler: it is the hot path a
+// CDN hammers, so it skips the router and the per-request log line.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/live/") {
+		a.origin(w, r)
+		return
+	}
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		id = newRequestID()
+	}
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.Error("handler panic", "request_id", id, "path", r.URL.Path, "panic", fmt.Sprint(p))
+			if !sw.wrote {
+				writeError(sw, fmt.Errorf("internal error"))
+			}
+		}
+		route := routeLabel(r)
+		elapsed := time.Since(start)
+		a.metrics.observe(route, r.Method, sw.status, elapsed)
+		level := slog.LevelInfo
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" || strings.HasPrefix(route, "/internal/") {
+			level = slog.LevelDebug
+		}
+		a.log.Log(r.Context(), level, "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "bytes", sw.bytes, "duration_ms", float64(elapsed.Microseconds())/1000, "remote", r.RemoteAddr)
+	}()
+	a.router.ServeHTTP(sw, r)
+}
+
+// routeLabel keeps metric cardinality bounded: the route template, not the URL.
+func routeLabel(r *http.Request) string {
+	if cr := mux.CurrentRoute(r); cr != nil {
+		if t, err := cr.GetPathTemplate(); err == nil {
+			return t
+		}
+	}
+	if strings.HasPrefix(r.URL.Path, "/internal/") {
+		return "/internal/"
+	}
+	return "other"
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requireToken checks the bearer token in constant time against each configured one.
+func (a *API) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !a.validToken([]byte(strings.TrimSpace(got))) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dionysia"`)
+			writeJSON(w, http.StatusUnauthorized, &apiError{Field: "Authorization", Message: "missing or invalid API token: send Authorization: Bearer <token>"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *API) validToken(got []byte) bool {
+	ok := 0
+	for _, t := range a.tokens {
+		ok |= subtle.ConstantTimeCompare(got, t)
+	}
+	return ok == 1
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type httpMetrics struct {
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	redirects prometheus.Counter
+	origin    *prometheus.CounterVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dionysia_http_requests_total", Help: "API requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dionysia_http_request_duration_seconds", Help: "API request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
+		redirects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dionysia_origin_redirects_total", Help: "307 answers sending a /live request to the owning node.",
+		}),
+		origin: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dionysia_origin_responses_total", Help: "/live answers served by this node, by kind and status code.",
+		}, []string{"kind", "code"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.redirects, m.origin} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register http metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *httpMetrics) observe(route, method string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}

@@ -1,0 +1,228 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// MediaMTXConfig configures the co-located mediamtx.
+type MediaMTXConfig struct {
+	Binary   string // path to the mediamtx binary
+	Dir      string // directory for mediamtx.yml (created if missing)
+	RTMPAddr string // e.g. ":1935"
+	RTSPAddr string // e.g. ":8554"
+	SRTAddr  string // e.g. ":8890"
+	// APIAddr is the control API, on loopback only (it is not
+	// authenticated); "" = pick a free 127.0.0.1 port.
+	APIAddr string
+	// Authorize decides every publish and read; a nil error allows it. It is
+	// required. mediamtx calls it through a private HTTP listener on an
+	// ephemeral 127.0.0.1 port, open while Run runs.
+	Authorize func(ctx context.Context, req AuthRequest) error
+	Logger    *slog.Logger
+}
+
+// mediamtxStopTimeout is how long mediamtx gets after SIGTERM to close its
+// connections before it is killed.
+const mediamtxStopTimeout = 5 * time.Second
+
+// MediaMTX supervises one mediamtx child process.
+type MediaMTX struct {
+	cfg     MediaMTXConfig
+	apiAddr string
+	log     *slog.Logger
+	client  *http.Client
+
+	started  atomic.Bool
+	restarts atomic.Int64
+	mu       sync.Mutex
+	child    *exec.Cmd // the running child, nil between runs
+}
+
+// NewMediaMTX validates cfg and picks the API port. It starts nothing: the
+// auth listener and the child start in Run.
+func NewMediaMTX(cfg MediaMTXConfig) (*MediaMTX, error) {
+	switch {
+	case cfg.Binary == "":
+		return nil, errors.New("new mediamtx: no binary")
+	case cfg.Dir == "":
+		return nil, errors.New("new mediamtx: no config dir")
+	case cfg.RTMPAddr == "" || cfg.RTSPAddr == "" || cfg.SRTAddr == "":
+		return nil, errors.New("new mediamtx: RTMP, RTSP and SRT addresses are required")
+	case cfg.Authorize == nil:
+		// Without it mediamtx would have to let everybody publish.
+		return nil, errors.New("new mediamtx: Authorize is required")
+	}
+	for _, a := range []string{cfg.RTMPAddr, cfg.RTSPAddr, cfg.SRTAddr} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("new mediamtx: ingest address %q: %w", a, err)
+		}
+	}
+	apiAddr := cfg.APIAddr
+	if apiAddr == "" {
+		a, err := freeLoopbackPort()
+		if err != nil {
+			return nil, fmt.Errorf("new mediamtx: pick API port: %w", err)
+		}
+		apiAddr = a
+	} else if err := checkLoopback(apiAddr); err != nil {
+		return nil, fmt.Errorf("new mediamtx: API address: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &MediaMTX{
+		cfg:     cfg,
+		apiAddr: apiAddr,
+		log:     log.With("component", "mediamtx"),
+		client:  &http.Client{Timeout: 5 * time.Second},
+	}, nil
+}
+
+// APIAddr is the host:port of mediamtx's control API.
+func (m *MediaMTX) APIAddr() string { return m.apiAddr }
+
+// Restarts counts how many times mediamtx was started again after exiting.
+func (m *MediaMTX) Restarts() int { return int(m.restarts.Load()) }
+
+// Run opens the auth listener, writes the config, then starts mediamtx and
+// restarts it with backoff whenever it exits, until ctx ends. Then it sends
+// SIGTERM, kills the child if it is still there 5s later, closes the auth
+// listener and returns nil. It returns an error only if it cannot start at
+// all. A MediaMTX runs once.
+func (m *MediaMTX) Run(ctx context.Context) error {
+	if !m.started.CompareAndSwap(false, true) {
+		return errors.New("mediamtx: Run called twice")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("mediamtx: open auth listener: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           &authHandler{authorize: m.cfg.Authorize, log: m.log},
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("mediamtx auth listener failed", "err", err)
+		}
+	}()
+	defer func() {
+		// The child is gone by now; nobody needs the hook any more.
+		srv.Close()
+		<-served
+	}()
+
+	path, err := writeMediaMTXConfig(m.cfg.Dir, mediamtxSettings{
+		RTMPAddr: m.cfg.RTMPAddr,
+		RTSPAddr: m.cfg.RTSPAddr,
+		SRTAddr:  m.cfg.SRTAddr,
+		APIAddr:  m.apiAddr,
+		AuthURL:  "http://" + ln.Addr().String() + authPath,
+	})
+	if err != nil {
+		return fmt.Errorf("mediamtx: %w", err)
+	}
+	m.log.Info("mediamtx starting", "config", path, "api", m.apiAddr,
+		"rtmp", m.cfg.RTMPAddr, "rtsp", m.cfg.RTSPAddr, "srt", m.cfg.SRTAddr)
+	sup := supervisor{
+		runOnce:   func(ctx context.Context) error { return m.runOnce(ctx, path) },
+		onRestart: func() { m.restarts.Add(1) },
+		onExit: func(err error, ran, delay time.Duration) {
+			m.log.Warn("mediamtx exited, restarting", "err", exitError(err),
+				"ran", ran.Round(time.Millisecond), "restart_in", delay)
+		},
+	}
+	sup.run(ctx)
+	m.log.Info("mediamtx stopped", "restarts", m.Restarts())
+	return nil
+}
+
+// runOnce runs one mediamtx to completion.
+func (m *MediaMTX) runOnce(ctx context.Context, configPath string) error {
+	cmd := childCmd(ctx, syscall.SIGTERM, mediamtxStopTimeout, m.cfg.Binary, configPath)
+	cmd.Dir = m.cfg.Dir
+	out := newLineWriter(m.logLine)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", m.cfg.Binary, err)
+	}
+	m.mu.Lock()
+	m.child = cmd
+	m.mu.Unlock()
+	err := cmd.Wait()
+	out.Flush()
+	m.mu.Lock()
+	m.child = nil
+	m.mu.Unlock()
+	return err
+}
+
+// pid is the running child's process id, 0 if none; for tests.
+func (m *MediaMTX) pid() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.child == nil || m.child.Process == nil {
+		return 0
+	}
+	return m.child.Process.Pid
+}
+
+// logLine forwards one mediamtx log line ("2025/01/02 15:04:05 INF [RTMP]
+// ...") at debug, or at warn when mediamtx itself says WAR or ERR, so that a
+// node at info level shows mediamtx's problems and nothing else.
+func (m *MediaMTX) logLine(line string) {
+	level, msg := slog.LevelDebug, line
+	if f := strings.SplitN(line, " ", 4); len(f) == 4 && len(f[2]) == 3 {
+		switch f[2] {
+		case "WAR", "ERR":
+			level, msg = slog.LevelWarn, f[3]
+		case "INF", "DEB":
+			msg = f[3]
+		}
+	}
+	m.log.Log(context.Background(), level, msg)
+}
+
+// freeLoopbackPort asks the kernel for a free 127.0.0.1 port. Another process
+// could take it before mediamtx binds it; mediamtx then exits and the
+// supervisor retries, which is good enough for a port nobody else expects.
+func freeLoopbackPort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr, nil
+}
+
+// checkLoopback refuses a non-loopback address: the control API has no
+// authentication.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%q is not a loopback address", addr)
+}

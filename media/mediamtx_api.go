@@ -1,0 +1,107 @@
+package media
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Path is one mediamtx path as its control API reports it.
+type Path struct {
+	Name          string
+	Ready         bool
+	ReadyTime     time.Time
+	SourceType    string // e.g. "rtmpConn", "rtspSession", "srtConn"
+	SourceID      string
+	Tracks        []string // e.g. ["H264","MPEG-4 Audio"]
+	BytesReceived uint64
+	Readers       int
+}
+
+// apiPathList is the JSON of GET /v3/paths/list.
+type apiPathList struct {
+	PageCount int       `json:"pageCount"`
+	Items     []apiPath `json:"items"`
+}
+
+type apiPath struct {
+	Name   string `json:"name"`
+	Source *struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	} `json:"source"`
+	Ready         bool       `json:"ready"`
+	ReadyTime     *time.Time `json:"readyTime"`
+	Tracks        []string   `json:"tracks"`
+	BytesReceived uint64     `json:"bytesReceived"`
+	Readers       []struct{} `json:"readers"`
+}
+
+// pathsPerPage is large so that a busy node still lists in a few requests.
+const pathsPerPage = 500
+
+// Ready returns nil when mediamtx's control API answers; it checks once
+// (callers poll it).
+func (m *MediaMTX) Ready(ctx context.Context) error {
+	var list apiPathList
+	if err := m.getJSON(ctx, "/v3/paths/list?itemsPerPage=1", &list); err != nil {
+		return fmt.Errorf("mediamtx not ready: %w", err)
+	}
+	return nil
+}
+
+// Paths lists every path mediamtx knows (all pages).
+func (m *MediaMTX) Paths(ctx context.Context) ([]Path, error) {
+	var paths []Path
+	for page := 0; ; page++ {
+		q := url.Values{"itemsPerPage": {strconv.Itoa(pathsPerPage)}, "page": {strconv.Itoa(page)}}
+		var list apiPathList
+		if err := m.getJSON(ctx, "/v3/paths/list?"+q.Encode(), &list); err != nil {
+			return nil, fmt.Errorf("list mediamtx paths: %w", err)
+		}
+		for _, p := range list.Items {
+			out := Path{
+				Name:          p.Name,
+				Ready:         p.Ready,
+				Tracks:        p.Tracks,
+				BytesReceived: p.BytesReceived,
+				Readers:       len(p.Readers),
+			}
+			if p.ReadyTime != nil {
+				out.ReadyTime = *p.ReadyTime
+			}
+			if p.Source != nil {
+				out.SourceType, out.SourceID = p.Source.Type, p.Source.ID
+			}
+			paths = append(paths, out)
+		}
+		if page+1 >= list.PageCount {
+			return paths, nil
+		}
+	}
+}
+
+func (m *MediaMTX) getJSON(ctx context.Context, pathAndQuery string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.apiAddr+pathAndQuery, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("GET %s: %s: %s", pathAndQuery, resp.Status, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: decode: %w", pathAndQuery, err)
+	}
+	return nil
+}

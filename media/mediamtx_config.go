@@ -1,0 +1,108 @@
+package media
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/template"
+)
+
+// mediamtxConfigName is the file the node writes into MediaMTXConfig.Dir.
+const mediamtxConfigName = "mediamtx.yml"
+
+// mediamtxSettings are the values that vary between nodes.
+type mediamtxSettings struct {
+	RTMPAddr, RTSPAddr, SRTAddr, APIAddr string
+	AuthURL                              string
+}
+
+// The config turns off every server and listener we do not use. mediamtx
+// opens a port for each enabled feature, and several nodes share one machine
+// in tests, so the only sockets must be the three ingest listeners (RTMP and
+// RTSP over TCP, SRT over UDP) and the loopback control API:
+//   - rtspTransports [tcp]: no UDP RTP/RTCP (rtpAddress, rtcpAddress) and no
+//     multicast ports; encryption "no": no RTSPS/SRTP listeners;
+//   - rtmpEncryption "no": no RTMPS listener;
+//   - hls, webrtc (which also opens a UDP ICE port), playback, metrics,
+//     pprof: off.
+//
+// Every publish and read is decided by the node through authHTTPAddress;
+// the control API is excluded because it only listens on loopback.
+// overridePublisher lets a reconnecting encoder take its path over at once
+// instead of being refused until the old connection times out.
+var mediamtxConfigTemplate = template.Must(template.New("mediamtx.yml").Funcs(template.FuncMap{"q": yamlQuote}).Parse(`# Written by dionysia; rewritten at every start. Do not edit.
+logLevel: info
+logDestinations: [stdout]
+readTimeout: 10s
+writeTimeout: 10s
+
+authMethod: http
+authHTTPAddress: {{q .AuthURL}}
+authHTTPExclude:
+  - action: api
+  - action: metrics
+  - action: pprof
+
+api: yes
+apiAddress: {{q .APIAddr}}
+metrics: no
+pprof: no
+playback: no
+
+rtsp: yes
+rtspTransports: [tcp]
+rtspEncryption: "no"
+rtspAddress: {{q .RTSPAddr}}
+
+rtmp: yes
+rtmpEncryption: "no"
+rtmpAddress: {{q .RTMPAddr}}
+
+hls: no
+webrtc: no
+
+srt: yes
+srtAddress: {{q .SRTAddr}}
+
+pathDefaults:
+  overridePublisher: yes
+
+paths:
+  all_others: {}
+`))
+
+// renderMediaMTXConfig returns the YAML of the config.
+func renderMediaMTXConfig(s mediamtxSettings) ([]byte, error) {
+	var b bytes.Buffer
+	if err := mediamtxConfigTemplate.Execute(&b, s); err != nil {
+		return nil, fmt.Errorf("render mediamtx config: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// writeMediaMTXConfig writes the config into dir atomically, so a mediamtx
+// started at the same moment never reads half a file.
+func writeMediaMTXConfig(dir string, s mediamtxSettings) (string, error) {
+	data, err := renderMediaMTXConfig(s)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("write mediamtx config: %w", err)
+	}
+	path := filepath.Join(dir, mediamtxConfigName)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return "", fmt.Errorf("write mediamtx config: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write mediamtx config: %w", err)
+	}
+	return path, nil
+}
+
+// yamlQuote makes any string a YAML double-quoted scalar; Go's quoting
+// escapes are a subset of YAML's.
+func yamlQuote(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,141 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/media"
+)
+
+// ingestWatcher turns the co-located mediamtx's ready paths into live
+// sessions in the replicated state, and ends the sessions whose publish is
+// gone. Polling mediamtx's API (a loopback call every IngestPoll) keeps the
+// truth in one place and recovers from anything missed, at the price of at
+// most one poll interval of extra start latency.
+type ingestWatcher struct {
+	n *Node
+	// pending remembers what was proposed recently so a slow raft round trip
+	// is not answered with the same proposal on every poll.
+	pending map[string]time.Time
+}
+
+func newIngestWatcher(n *Node) *ingestWatcher {
+	return &ingestWatcher{n: n, pending: map[string]time.Time{}}
+}
+
+func (w *ingestWatcher) run(ctx context.Context) {
+	t := time.NewTicker(w.n.cfg.IngestPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		paths, err := w.n.mtx.Paths(pctx)
+		cancel()
+		if err != nil {
+			// mediamtx is (re)starting: its publishers are gone anyway, but
+			// wait until it answers before ending sessions.
+			continue
+		}
+		w.sync(ctx, paths)
+	}
+}
+
+func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
+	n := w.n
+	now := time.Now()
+	for k, at := range w.pending {
+		if now.Sub(at) > 5*time.Second {
+			delete(w.pending, k)
+		}
+	}
+	ready := map[string]media.Path{}
+	for _, p := range paths {
+		if p.Ready && strings.HasPrefix(p.Name, "live/") {
+			ready[p.Name] = p
+		}
+	}
+	mine := map[string]*fsm.Session{} // path -> session this node recorded
+	for _, s := range n.state.Sessions() {
+		if s.IngestNode == n.cfg.Name {
+			mine[s.Path] = s
+		}
+	}
+
+	for name, p := range ready {
+		id := sessionID(p)
+		if s, ok := mine[name]; ok && s.ID == id {
+			continue
+		}
+		// The key is checked again: the publish was authorised, but the key
+		// may have been rotated in between; the session of an already
+		// recorded path survives a rotation (it is keyed by path above).
+		in := n.state.InputByKey(strings.TrimPrefix(name, "live/"))
+		if in == nil {
+			continue
+		}
+		if w.pending["start "+id] != (time.Time{}) {
+			continue
+		}
+		w.pending["start "+id] = now
+		started := p.ReadyTime
+		if started.IsZero() {
+			started = now
+		}
+		cmd := fsm.Command{Op: fsm.OpStartSession, At: now.UTC(), Session: &fsm.Session{
+			InputID: in.ID, ID: id, IngestNode: n.cfg.Name, Path: name,
+			Protocol: protocolOf(p.SourceType), Tracks: p.Tracks, StartedAt: started.UTC(),
+		}}
+		if res, err := n.apply(ctx, cmd); err != nil {
+			n.log.Warn("record live session", "input", in.ID, "err", err)
+			delete(w.pending, "start "+id)
+		} else if res.Changed {
+			n.log.Info("stream live", "input", in.ID, "protocol", protocolOf(p.SourceType), "tracks", p.Tracks)
+		}
+	}
+
+	for name, s := range mine {
+		if p, ok := ready[name]; ok && sessionID(p) == s.ID {
+			continue
+		}
+		if w.pending["end "+s.ID] != (time.Time{}) {
+			continue
+		}
+		w.pending["end "+s.ID] = now
+		cmd := fsm.Command{Op: fsm.OpEndSession, At: now.UTC(), ID: s.InputID, Node: n.cfg.Name, Session: &fsm.Session{ID: s.ID}}
+		if _, err := n.apply(ctx, cmd); err != nil {
+			n.log.Warn("end live session", "input", s.InputID, "err", err)
+			delete(w.pending, "end "+s.ID)
+		} else {
+			n.log.Info("stream ended", "input", s.InputID)
+		}
+	}
+}
+
+// sessionID tells publishes apart: mediamtx gives every connection an id.
+func sessionID(p media.Path) string {
+	if p.SourceID != "" {
+		return p.SourceID
+	}
+	return p.Name + "@" + p.ReadyTime.UTC().Format(time.RFC3339Nano)
+}
+
+func protocolOf(sourceType string) string {
+	switch {
+	case strings.HasPrefix(sourceType, "rtmp"):
+		return "rtmp"
+	case strings.HasPrefix(sourceType, "rtsp"):
+		return "rtsp"
+	case strings.HasPrefix(sourceType, "srt"):
+		return "srt"
+	case strings.HasPrefix(sourceType, "webrtc"):
+		return "webrtc"
+	default:
+		return sourceType
+	}
+}

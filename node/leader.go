@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/dionysia/dionysia/fsm"
+)
+
+// leaderLoop does what only the leader should: seed a brand-new cluster and
+// clear the live sessions of ingest nodes that died (their publishers are
+// gone and may reconnect anywhere).
+func (n *Node) leaderLoop(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	var leaderSince time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !n.clu.IsLeader() {
+			leaderSince = time.Time{}
+			continue
+		}
+		if leaderSince.IsZero() {
+			leaderSince = time.Now()
+		}
+		if !n.state.Initialized() {
+			n.seed(ctx)
+			continue
+		}
+		n.reapSessions(ctx, time.Since(leaderSince))
+	}
+}
+
+func (n *Node) seed(ctx context.Context) {
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	// A new leader may not have applied everything yet; the barrier makes
+	// Initialized() trustworthy before deciding to seed.
+	if err := n.clu.Barrier(bctx); err != nil || n.state.Initialized() {
+		return
+	}
+	res, err := n.clu.Apply(bctx, n.initCommand())
+	switch {
+	case err != nil:
+		n.log.Warn("seed cluster", "err", err)
+	case res.Err != nil:
+		n.log.Warn("seed cluster", "err", res.Err)
+	case res.Changed:
+		n.log.Info("new cluster seeded", "default_profile", DefaultProfileID, "demo_input", !n.cfg.NoDemo)
+	}
+}
+
+// reapSessions clears the sessions of ingest nodes that memberlist declared
+// dead or that left. A node the leader has never heard of is given a grace
+// period after the leader took over, since gossip may still be converging.
+func (n *Node) reapSessions(ctx context.Context, leaderFor time.Duration) {
+	states := map[string]string{}
+	for _, m := range n.clu.Members() {
+		states[m.Name] = m.State
+	}
+	done := map[string]bool{}
+	for _, s := range n.state.Sessions() {
+		node := s.IngestNode
+		if done[node] {
+			continue
+		}
+		st, known := states[node]
+		gone := (known && (st == "dead" || st == "left")) || (!known && leaderFor > 15*time.Second)
+		if !gone {
+			continue
+		}
+		done[node] = true
+		res, err := n.apply(ctx, fsm.Command{Op: fsm.OpClearNodeSessions, At: time.Now().UTC(), Node: node})
+		if err != nil {
+			n.log.Warn("clear sessions of a dead ingest node", "ingest_node", node, "err", err)
+			continue
+		}
+		if res.Changed {
+			n.log.Info("cleared live sessions of a departed ingest node", "ingest_node", node, "state", st)
+		}
+	}
+}

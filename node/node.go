@@ -1,0 +1,241 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dionysia/dionysia/cluster"
+	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/httpapi"
+	"github.com/dionysia/dionysia/media"
+)
+
+// Node is one running Dionysia process.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	state *fsm.State
+	clu   *cluster.Cluster
+	mtx   *media.MediaMTX
+	api   *httpapi.API
+	reg   *prometheus.Registry
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	// wake is signalled (non-blocking) by every state change; the reconcile
+	// loop also wakes on cluster changes and a tick.
+	wake chan struct{}
+
+	trans *transcoders
+	ing   *ingestWatcher
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	started   time.Time
+}
+
+// New builds a node; Start runs it.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, wake: make(chan struct{}, 1)}
+	n.log = cfg.Logger.With("node", cfg.Name)
+	n.state = fsm.New(n.poke)
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	clu, err := cluster.New(cluster.Config{
+		Name:          cfg.Name,
+		DataDir:       cfg.DataDir,
+		GossipAddr:    cfg.GossipAddr,
+		RaftAddr:      cfg.RaftAddr,
+		AdvertiseHost: cfg.AdvertiseHost,
+		Join:          cfg.Join,
+		Meta: cluster.Meta{
+			HTTPAddr: cfg.advertise(cfg.HTTPAddr),
+			RaftAddr: cfg.advertise(cfg.RaftAddr),
+			RTSPAddr: cfg.advertise(cfg.RTSPAddr),
+			RTMPAddr: cfg.advertise(cfg.RTMPAddr),
+			SRTAddr:  cfg.advertise(cfg.SRTAddr),
+		},
+		FSM:            fsm.FSM{State: n.state},
+		ClusterKey:     cfg.ClusterKey,
+		InternalSecret: n.internalSecret,
+		ReapTimeout:    cfg.ReapTimeout,
+		Gossip:         cfg.Gossip,
+		Raft:           cfg.Raft,
+		Logger:         cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n.clu = clu
+
+	mtx, err := media.NewMediaMTX(media.MediaMTXConfig{
+		Binary:    cfg.MediaMTX,
+		Dir:       filepath.Join(cfg.DataDir, "mediamtx"),
+		RTMPAddr:  cfg.RTMPAddr,
+		RTSPAddr:  cfg.RTSPAddr,
+		SRTAddr:   cfg.SRTAddr,
+		Authorize: n.authorize,
+		Logger:    n.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mediamtx: %w", err)
+	}
+	n.mtx = mtx
+	n.trans = newTranscoders(n)
+	n.ing = newIngestWatcher(n)
+
+	internal := http.NewServeMux()
+	internal.Handle("/internal/apply", clu.Handler())
+	internal.HandleFunc("/internal/status/", n.serveInternalStatus)
+	api, err := httpapi.New(httpapi.Config{
+		Backend:    n,
+		Tokens:     cfg.APITokens,
+		Internal:   internal,
+		Metrics:    promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
+		Registerer: n.reg,
+		Logger:     n.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.api = api
+	if err := n.registerMetrics(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Start opens the listeners, joins or bootstraps the cluster and starts every
+// loop. It returns once the node is serving; it does not wait for a leader.
+func (n *Node) Start(ctx context.Context) error {
+	n.started = time.Now()
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", n.cfg.HTTPAddr, err)
+	}
+	n.httpLn = ln
+	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+
+	if err := n.clu.Start(ctx); err != nil {
+		ln.Close()
+		return fmt.Errorf("start cluster: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+
+	n.goRun("http", func() {
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	})
+	n.goRun("mediamtx", func() {
+		if err := n.mtx.Run(runCtx); err != nil {
+			n.log.Error("mediamtx supervisor stopped", "err", err)
+		}
+	})
+	n.goRun("ingest", func() { n.ing.run(runCtx) })
+	n.goRun("reconcile", func() { n.reconcileLoop(runCtx) })
+	n.goRun("leader", func() { n.leaderLoop(runCtx) })
+	n.goRun("banner", func() { n.printBanner(runCtx) })
+
+	n.log.Info("node started", "http", n.cfg.advertise(n.cfg.HTTPAddr), "gossip", n.cfg.GossipAddr,
+		"raft", n.cfg.RaftAddr, "join", n.cfg.Join, "data_dir", n.cfg.DataDir)
+	if len(n.cfg.APITokens) == 0 {
+		n.log.Warn("no --api-token set: the /v1 management API is open to anyone who can reach " + n.cfg.HTTPAddr)
+	}
+	return nil
+}
+
+func (n *Node) goRun(name string, f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Close stops the node gracefully: transcoders end their playlists, mediamtx
+// stops, the node hands over raft leadership and leaves the cluster, and the
+// HTTP server drains.
+func (n *Node) Close(ctx context.Context) error {
+	var err error
+	n.closeOnce.Do(func() {
+		n.log.Info("node stopping")
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.trans.stopAll()
+		n.wg.Wait()
+		err = n.clu.Close(ctx)
+		if n.httpSrv != nil {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = n.httpSrv.Shutdown(sctx)
+			cancel()
+		}
+		n.log.Info("node stopped")
+	})
+	return err
+}
+
+// Kill stops the node as abruptly as an in-process node can die: no leave,
+// no leadership hand-over, connections cut. Child processes are stopped so
+// that publishers and readers see the node vanish.
+func (n *Node) Kill() {
+	n.closeOnce.Do(func() {
+		n.clu.Kill()
+		if n.httpSrv != nil {
+			_ = n.httpSrv.Close()
+		}
+		if n.cancel != nil {
+			n.cancel()
+		}
+		n.trans.stopAll()
+		n.wg.Wait()
+	})
+}
+
+// poke wakes the reconcile loop; it never blocks (raft's apply calls it).
+func (n *Node) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Name is the node's unique name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// HTTPURL is the node's advertised base URL.
+func (n *Node) HTTPURL() string { return "http://" + n.cfg.advertise(n.cfg.HTTPAddr) }
+
+// ClusterHandle exposes the cluster, for tests and tools.
+func (n *Node) ClusterHandle() *cluster.Cluster { return n.clu }
+
+// internalSecret authenticates cluster-internal calls and media reads.
+func (n *Node) internalSecret() string {
+	if len(n.cfg.ClusterKey) > 0 {
+		return derivedSecret(n.cfg.ClusterKey)
+	}
+	return n.state.Secret()
+}

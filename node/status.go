@@ -1,0 +1,137 @@
+package node
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dionysia/dionysia/httpapi"
+	"github.com/dionysia/dionysia/media"
+)
+
+const internalHeader = "X-Dionysia-Internal"
+
+// InputStatus is gathered on the owner: this node answers for the inputs it
+// owns and asks the owner for the others.
+func (n *Node) InputStatus(ctx context.Context, inputID string) (*httpapi.InputStatus, error) {
+	st := n.baseStatus(inputID)
+	if st.OwnerNode == "" || st.OwnerNode == n.cfg.Name || !st.Live {
+		n.fillLocalStatus(st)
+		return st, nil
+	}
+	rt, err := n.Route(inputID)
+	if err != nil {
+		return st, nil
+	}
+	remote, err := n.fetchStatus(ctx, rt.Origin, inputID)
+	if err != nil {
+		n.log.Warn("status from owner", "input", inputID, "owner", rt.Owner, "err", err)
+		return st, nil
+	}
+	return remote, nil
+}
+
+func (n *Node) baseStatus(inputID string) *httpapi.InputStatus {
+	st := &httpapi.InputStatus{InputID: inputID}
+	if m, ok := n.clu.Owner(inputID); ok {
+		st.OwnerNode = m.Name
+	}
+	if s := n.state.Session(inputID); s != nil {
+		st.Live = true
+		st.IngestNode = s.IngestNode
+		st.Protocol = s.Protocol
+		t := s.StartedAt
+		st.StartedAt = &t
+	}
+	return st
+}
+
+func (n *Node) fillLocalStatus(st *httpapi.InputStatus) {
+	r := n.trans.get(st.InputID)
+	if r == nil {
+		return
+	}
+	ts := r.t.Stats()
+	st.Transcoder = &httpapi.TranscoderStatus{
+		Running: ts.Running, FPS: ts.FPS, Speed: ts.Speed, BitrateKbps: ts.BitrateKbps,
+		Frames: ts.Frame, DropFrames: ts.DropFrames, Restarts: r.t.Restarts(),
+	}
+	in := n.state.Input(st.InputID)
+	if in == nil {
+		return
+	}
+	p := n.state.Profile(in.ProfileID)
+	if p == nil {
+		return
+	}
+	names := make([]string, len(p.Renditions))
+	for i, rd := range p.Renditions {
+		names[i] = rd.Name
+	}
+	rs := media.ReadRenditionStats(n.OutputDir(st.InputID), names)
+	for i, rd := range p.Renditions {
+		out := httpapi.RenditionStatus{Name: rd.Name, Width: rd.Width, Height: rd.Height, FPS: renditionFPS(rd.FPS, ts.FPS)}
+		if i < len(rs) {
+			out.BitrateKbps = rs[i].BitrateKbps
+			out.Segments = rs[i].Segments
+			out.MediaSequence = rs[i].MediaSequence
+		}
+		st.Renditions = append(st.Renditions, out)
+	}
+}
+
+// renditionFPS: every rendition comes from one decode, so its rate is the
+// transcoder's rate, capped by the rendition's own limit.
+func renditionFPS(limit int, fps float64) float64 {
+	if limit > 0 && fps > float64(limit) {
+		return float64(limit)
+	}
+	return fps
+}
+
+// serveInternalStatus answers another node's InputStatus for an input this
+// node owns.
+func (n *Node) serveInternalStatus(w http.ResponseWriter, r *http.Request) {
+	if !n.internalAuthOK(r) {
+		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, "/internal/status/")
+	st := n.baseStatus(id)
+	n.fillLocalStatus(st)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(st)
+}
+
+func (n *Node) internalAuthOK(r *http.Request) bool {
+	secret := n.internalSecret()
+	got := r.Header.Get(internalHeader)
+	return secret != "" && subtle.ConstantTimeCompare([]byte(got), []byte(secret)) == 1
+}
+
+func (n *Node) fetchStatus(ctx context.Context, origin, inputID string) (*httpapi.InputStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, origin+"/internal/status/"+inputID, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(internalHeader, n.internalSecret())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("owner answered %s", resp.Status)
+	}
+	var st httpapi.InputStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return nil, fmt.Errorf("decode owner status: %w", err)
+	}
+	return &st, nil
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Installs what Dionysia needs at run and test time, skipping whatever is already there:
+#   ffmpeg + ffprobe  (Debian package, via apt-get)
+#   bin/mediamtx      (built from its Go module at a pinned version)
+#   bin/hls.min.js    (hls.js from the npm registry, for the dashboard player)
+# Usage: scripts/deps.sh [--test]   (--test also installs what the test suite needs)
+set -euo pipefail
+
+MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.15.3}"
+# The hls.js version mediamtx pins (internal/servers/hls/hlsjsdownloader/VERSION) — mediamtx
+# embeds it, so it must exist before `go build`.
+HLSJS_VERSION="${HLSJS_VERSION:-1.6.13}"
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/bin"
+build="$root/.build"
+mkdir -p "$bin" "$build"
+
+log() { printf 'deps: %s\n' "$*" >&2; }
+
+apt_updated=0
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    log "need root to apt-get install $*; run: sudo apt-get update && sudo apt-get install -y $*"
+    exit 1
+  fi
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+  apt_install ffmpeg
+fi
+
+need_npm=0
+command -v npm >/dev/null || need_npm=1
+if [ "$need_npm" = 1 ]; then apt_install npm; fi
+
+# hls.js: one tarball from the npm registry serves both mediamtx's build and our dashboard.
+hlsjs_tgz="$build/hls.js-$HLSJS_VERSION.tgz"
+if [ ! -s "$bin/hls.min.js" ] || [ ! -s "$hlsjs_tgz" ]; then
+  log "fetching hls.js $HLSJS_VERSION from the npm registry"
+  (cd "$build" && npm pack --silent "hls.js@$HLSJS_VERSION" >/dev/null)
+  tar -xzf "$hlsjs_tgz" -C "$build" package/dist/hls.min.js
+  cp "$build/package/dist/hls.min.js" "$bin/hls.min.js"
+fi
+
+stamp="$bin/.mediamtx-$MEDIAMTX_VERSION"
+if [ ! -x "$bin/mediamtx" ] || [ ! -f "$stamp" ]; then
+  log "building mediamtx $MEDIAMTX_VERSION from its Go module (about a minute)"
+  modcache="$(go env GOMODCACHE)"
+  src="$modcache/github.com/bluenviron/mediamtx@$MEDIAMTX_VERSION"
+  if [ ! -d "$src" ]; then
+    (cd "$build" && GOFLAGS=-mod=mod go mod download "github.com/bluenviron/mediamtx@$MEDIAMTX_VERSION")
+  fi
+  work="$build/mediamtx-src"
+  rm -rf "$work"
+  cp -r "$src" "$work"
+  chmod -R u+w "$work"
+  # Files the module's go:generate steps would fetch from the internet: write them instead.
+  echo "$MEDIAMTX_VERSION" >"$work/internal/core/VERSION"
+  cp "$bin/hls.min.js" "$work/internal/servers/hls/hls.min.js"
+  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/mediamtx" .)
+  rm -rf "$work"
+  rm -f "$bin"/.mediamtx-*
+  touch "$stamp"
+  log "built $bin/mediamtx"
+fi
+
+log "ready: $(ffmpeg -version | head -1 | cut -d' ' -f1-3), mediamtx $MEDIAMTX_VERSION"
