@@ -42,6 +42,7 @@ type Cluster struct {
 	memMu      sync.Mutex // guards members, localMeta; held while the ring is rebuilt
 	members    map[string]*memberInfo
 	localMeta  Meta
+	leaving    bool // set by Close: gossiped so that peers see a graceful leave
 	ring       atomic.Pointer[ring]
 
 	// signals (cap 1, non-blocking sends)
@@ -102,7 +103,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err := c.startMemberlist(); err != nil {
 		c.cancel()
 		c.stopped = true
-		c.shutdownRaft()
+		_ = c.shutdownRaft()
 		return fmt.Errorf("start memberlist: %w", err)
 	}
 	c.goLoop(c.observeLeader)
@@ -144,12 +145,13 @@ func (c *Cluster) Close(ctx context.Context) error {
 		}
 	}
 	c.cancel()
-	c.wg.Wait()
+	c.waitLoops(ctx)
 
 	leaveTimeout := 2 * time.Second
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < leaveTimeout {
 		leaveTimeout = max(time.Until(d), 100*time.Millisecond)
 	}
+	c.announceLeave(leaveTimeout / 2)
 	if err := c.ml.Leave(leaveTimeout); err != nil {
 		errs = append(errs, fmt.Errorf("leave gossip: %w", err))
 	}
@@ -162,6 +164,22 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.client.CloseIdleConnections()
 	c.log.Info("cluster closed")
 	return errors.Join(errs...)
+}
+
+// waitLoops waits for the background goroutines to return, or for ctx. They
+// all watch c.ctx; the only slow one is a join attempt in flight, which ends
+// at memberlist's TCP timeout at worst.
+func (c *Cluster) waitLoops(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		c.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		c.log.Warn("close: background goroutines still running", "err", ctx.Err())
+	}
 }
 
 // Kill stops the node abruptly, as if the process died: no leave message, no

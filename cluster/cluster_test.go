@@ -9,27 +9,6 @@ import (
 
 // Integration tests in this file run real memberlist and raft on 127.0.0.1.
 
-func TestIntegrationSingleNodeRestartKeepsState(t *testing.T) {
-	n := startNode(t, "solo")
-	waitLeader(t, 10*time.Second, n)
-
-	res, err := n.c.Apply(applyCtx(t), profileCmd("p1"))
-	require.NoError(t, err)
-	require.NoError(t, res.Err)
-	require.True(t, res.Changed)
-	require.NotNil(t, n.state.Profile("p1"))
-	require.Equal(t, "leader", n.c.Members()[0].RaftRole)
-
-	n.close()
-	n2 := n.restart()
-	require.NotNil(t, n2.state.Profile("p1"), "raft replays the log on start")
-	waitLeader(t, 10*time.Second, n2)
-	res, err = n2.c.Apply(applyCtx(t), profileCmd("p2"))
-	require.NoError(t, err)
-	require.NoError(t, res.Err)
-	require.Len(t, n2.state.Profiles(), 2)
-}
-
 func TestIntegrationThreeNodesForwardApply(t *testing.T) {
 	n1 := startNode(t, "n1")
 	waitLeader(t, 10*time.Second, n1)

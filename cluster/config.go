@@ -45,7 +45,15 @@ type Meta struct {
 	Load     int    `json:"l,omitempty"` // streams the node transcodes (SetLoad)
 }
 
-func (m Meta) encode() ([]byte, error) {
+// wireMeta is Meta as gossiped, plus the leaving flag a node sets just before
+// it leaves: memberlist does not tell its event delegate whether a node left
+// or died, so receivers use the flag to tell a graceful leave from a death.
+type wireMeta struct {
+	Meta
+	Leaving bool `json:"bye,omitempty"`
+}
+
+func (m wireMeta) encode() ([]byte, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode meta: %w", err)
@@ -53,13 +61,13 @@ func (m Meta) encode() ([]byte, error) {
 	return b, nil
 }
 
-func decodeMeta(b []byte) (Meta, error) {
-	var m Meta
+func decodeMeta(b []byte) (wireMeta, error) {
+	var m wireMeta
 	if len(b) == 0 {
 		return m, nil
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Meta{}, fmt.Errorf("decode meta: %w", err)
+		return wireMeta{}, fmt.Errorf("decode meta: %w", err)
 	}
 	return m, nil
 }
@@ -163,7 +171,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		errs = append(errs, errors.New("max voters must not be negative"))
 	}
 	// Leave room for the largest Load and the raft address Start fills in.
-	probe := cfg.Meta
+	probe := wireMeta{Meta: cfg.Meta, Leaving: true}
 	probe.Load = 1 << 62
 	probe.RaftAddr = net.JoinHostPort(cfg.AdvertiseHost, "65535")
 	if b, err := probe.encode(); err != nil {

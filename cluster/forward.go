@@ -191,6 +191,7 @@ type errorBody struct {
 
 func newForwardClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // node-to-node traffic never goes through an HTTP proxy
 	tr.MaxIdleConnsPerHost = 16
 	tr.ResponseHeaderTimeout = defaultApplyTimeout + 2*time.Second
 	return &http.Client{Transport: tr}
@@ -265,11 +266,6 @@ func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, errorBody{Error: "forbidden"})
 		return
 	}
-	if !c.IsLeader() {
-		leader, _ := c.Leader()
-		writeJSON(w, http.StatusMisdirectedRequest, errorBody{Error: "not the raft leader", Leader: leader})
-		return
-	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxApplyBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -282,6 +278,11 @@ func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, err := fsm.DecodeCommand(data); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		return
+	}
+	if !c.IsLeader() {
+		leader, _ := c.Leader()
+		writeJSON(w, http.StatusMisdirectedRequest, errorBody{Error: "not the raft leader", Leader: leader})
 		return
 	}
 	res, err := c.applyLocal(r.Context(), data)

@@ -43,8 +43,9 @@ func TestWireResultRoundTrip(t *testing.T) {
 
 	b, err = json.Marshal(toWire(&fsm.Result{Err: errors.New("plain")}))
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &w))
-	err = w.result().Err
+	var w2 wireResult
+	require.NoError(t, json.Unmarshal(b, &w2))
+	err = w2.result().Err
 	require.EqualError(t, err, "plain")
 	require.Empty(t, fsm.ErrorCode(err))
 }

@@ -47,6 +47,10 @@ func withJoin(nodes ...*testNode) nodeOpt {
 
 func withReap(d time.Duration) nodeOpt { return func(cfg *Config) { cfg.ReapTimeout = d } }
 
+func withSnapshots(interval time.Duration, threshold uint64) nodeOpt {
+	return func(cfg *Config) { cfg.SnapshotInterval, cfg.SnapshotThreshold = interval, threshold }
+}
+
 func withKey(key []byte) nodeOpt { return func(cfg *Config) { cfg.ClusterKey = key } }
 
 // startNode starts a node with a fresh data dir.
@@ -208,7 +212,6 @@ func waitVoters(t *testing.T, d time.Duration, n *testNode, want ...string) {
 		return strings.Join(got, ",") == strings.Join(slices.Sorted(slices.Values(want)), ","), fmt.Sprintf("%v", n.c.RaftState().Servers)
 	})
 }
-
 
 func profileCmd(id string) fsm.Command {
 	return fsm.Command{

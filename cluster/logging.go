@@ -12,9 +12,11 @@ import (
 )
 
 // Hashicorp's libraries log a lot at INFO (every election, every peer
-// change); that is detail for us, so their INFO and below land at slog Debug,
-// and their WARN and ERROR keep their level. The package's own logs say what
-// matters (leader changes, member joins and failures) at Info.
+// change), and at ERROR for conditions this package expects and handles (a
+// dead peer fails every heartbeat until it is reaped). So their INFO and below
+// land at slog Debug and their WARN and ERROR at slog Warn. The package's own
+// logs say what matters (leader changes, member joins and deaths, raft
+// configuration changes) at Info, and its own failures at Warn or Error.
 
 // hclogAdapter implements hclog.Logger on top of slog, for raft.
 type hclogAdapter struct {
@@ -31,10 +33,8 @@ func newHCLog(l *slog.Logger, name string) hclog.Logger {
 
 func slogLevel(level hclog.Level) slog.Level {
 	switch level {
-	case hclog.Warn:
+	case hclog.Warn, hclog.Error:
 		return slog.LevelWarn
-	case hclog.Error:
-		return slog.LevelError
 	default:
 		return slog.LevelDebug
 	}
@@ -130,10 +130,8 @@ func (w *stdlogWriter) Write(p []byte) (int, error) {
 		lvl := slog.LevelDebug
 		if tag, rest, ok := strings.Cut(msg, "] "); ok && strings.HasPrefix(tag, "[") {
 			switch tag[1:] {
-			case "WARN":
+			case "WARN", "ERR", "ERROR":
 				lvl = slog.LevelWarn
-			case "ERR", "ERROR":
-				lvl = slog.LevelError
 			}
 			msg = rest
 		}

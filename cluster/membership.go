@@ -42,10 +42,11 @@ type Member struct {
 
 // memberInfo is what the event delegate records about a member.
 type memberInfo struct {
-	Name  string
-	Meta  Meta
-	State string
-	Since time.Time // when State was entered, by this node's clock
+	Name    string
+	Meta    Meta
+	State   string
+	Since   time.Time // when State was entered, by this node's clock
+	Leaving bool      // the member announced it is leaving gracefully
 }
 
 // startMemberlist creates the memberlist with the tuned LAN configuration.
@@ -126,7 +127,9 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 		if err == nil {
 			err = fmt.Errorf("no member answered")
 		}
-		c.log.Warn("join failed, retrying", "join", c.cfg.Join, "in", backoff, "err", err)
+		// memberlist's multierror spans lines; keep the log record on one.
+		c.log.Warn("join failed, retrying", "join", c.cfg.Join, "in", backoff,
+			"err", strings.Join(strings.Fields(err.Error()), " "))
 		select {
 		case <-ctx.Done():
 			return
@@ -136,11 +139,14 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 	}
 }
 
-// membershipLoop pushes local metadata changes to the cluster and forgets
-// members that have been dead or gone for a while.
+// membershipLoop pushes local metadata changes to the cluster, forgets
+// members that have been dead or gone for a while, and signals Changes when
+// the raft configuration changed (raft reports no event for that on
+// followers).
 func (c *Cluster) membershipLoop(ctx context.Context) {
 	t := time.NewTicker(pruneInterval)
 	defer t.Stop()
+	var configIndex uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -151,6 +157,10 @@ func (c *Cluster) membershipLoop(ctx context.Context) {
 			}
 		case <-t.C:
 			c.prune(time.Now())
+			if f := c.raft.GetConfiguration(); f.Error() == nil && f.Index() != configIndex {
+				configIndex = f.Index()
+				signal(c.changes)
+			}
 		}
 	}
 }
@@ -234,8 +244,10 @@ func (c *Cluster) memberViews() []memberInfo {
 
 // setMember records a member's state and rebuilds the ring. It is called by
 // memberlist's event delegate, under memberlist's lock: it must not block.
-func (c *Cluster) setMember(n *memberlist.Node, state string) {
-	meta, err := decodeMeta(n.Meta)
+// A member that goes away after announcing it is leaving has left; otherwise
+// it is dead.
+func (c *Cluster) setMember(n *memberlist.Node, gone bool) {
+	wm, err := decodeMeta(n.Meta)
 	if err != nil {
 		c.log.Warn("bad member metadata", "member", n.Name, "err", err)
 	}
@@ -247,10 +259,17 @@ func (c *Cluster) setMember(n *memberlist.Node, state string) {
 		c.members[n.Name] = m
 	}
 	prev := m.State
-	if n.Name == c.cfg.Name {
-		meta = c.localMeta
+	state := StateAlive
+	if gone {
+		state = StateDead
+		if m.Leaving || wm.Leaving {
+			state = StateLeft
+		}
 	}
-	m.Meta = meta
+	m.Meta, m.Leaving = wm.Meta, wm.Leaving
+	if n.Name == c.cfg.Name {
+		m.Meta = c.localMeta
+	}
 	if prev != state {
 		m.State, m.Since = state, now
 	}
@@ -258,10 +277,24 @@ func (c *Cluster) setMember(n *memberlist.Node, state string) {
 	c.memMu.Unlock()
 
 	if prev != state {
-		c.log.Info("member "+state, "member", n.Name, "was", prev, "http", meta.HTTPAddr)
+		c.log.Info("member "+state, "member", n.Name, "was", prev, "http", m.Meta.HTTPAddr)
 	}
 	signal(c.changes)
 	signal(c.reconcile)
+}
+
+// announceLeave gossips the leaving flag and waits (bounded) for it to be
+// sent, so that the following leave is seen as graceful.
+func (c *Cluster) announceLeave(timeout time.Duration) {
+	c.memMu.Lock()
+	c.leaving = true
+	c.memMu.Unlock()
+	if c.ml.NumMembers() <= 1 {
+		return
+	}
+	if err := c.ml.UpdateNode(timeout); err != nil {
+		c.log.Warn("announce leave", "err", err)
+	}
 }
 
 // rebuildRingLocked builds the ring from the alive members. memMu is held.
@@ -282,7 +315,7 @@ type delegate struct {
 
 func (d *delegate) NodeMeta(limit int) []byte {
 	d.c.memMu.Lock()
-	meta := d.c.localMeta
+	meta := wireMeta{Meta: d.c.localMeta, Leaving: d.c.leaving}
 	d.c.memMu.Unlock()
 	b, err := meta.encode()
 	if err != nil || len(b) > limit {
@@ -297,13 +330,6 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *delegate) LocalState(join bool) []byte                { return nil }
 func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
 
-func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.c.setMember(n, StateAlive) }
-func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.c.setMember(n, StateAlive) }
-
-func (d *delegate) NotifyLeave(n *memberlist.Node) {
-	state := StateDead
-	if n.State == memberlist.StateLeft {
-		state = StateLeft
-	}
-	d.c.setMember(n, state)
-}
+func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.c.setMember(n, false) }
+func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.c.setMember(n, false) }
+func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.c.setMember(n, true) }

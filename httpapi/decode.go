@@ -37,7 +37,15 @@ func decodeError(err error) error {
 		typ *json.UnmarshalTypeError
 		mbe *http.MaxBytesError
 	)
+	var nested *nestedError
 	switch {
+	case errors.As(err, &nested):
+		inner := asAPIError(decodeError(nested.Err))
+		field := nested.At
+		if inner.Field != "" {
+			field += "." + inner.Field
+		}
+		return badRequest(field, nested.At+": "+inner.Message)
 	case errors.As(err, &mbe):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, io.EOF):
@@ -76,3 +84,13 @@ func jsonKind(goKind string) string {
 		return goKind
 	}
 }
+
+// nestedError is a decoding error inside an element of a list, At naming the
+// element ("renditions[1]").
+type nestedError struct {
+	At  string
+	Err error
+}
+
+func (e *nestedError) Error() string { return e.At + ": " + e.Err.Error() }
+func (e *nestedError) Unwrap() error { return e.Err }

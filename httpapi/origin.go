@@ -8,6 +8,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // origin answers /live/{input id}/{file}: the owner serves the file from its
@@ -111,7 +112,8 @@ func (a *API) serveFile(w http.ResponseWriter, r *http.Request, id, file string)
 		if r.Method == http.MethodHead {
 			return
 		}
-		http.ServeContent(w, r, "", st.ModTime(), f)
+		// A zero modtime: no Last-Modified, If-Modified-Since ignored.
+		http.ServeContent(w, r, "", time.Time{}, f)
 		return
 	}
 	http.ServeContent(w, r, "", st.ModTime(), f)

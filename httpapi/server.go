@@ -69,30 +69,39 @@ func New(cfg Config) (*API, error) {
 func (a *API) routes() *mux.Router {
 	r := mux.NewRouter()
 	r.StrictSlash(false)
-	v1 := r.PathPrefix("/v1").Subrouter()
-	v1.Use(a.requireToken)
-
-	v1.HandleFunc("/profiles", a.listProfiles).Methods(http.MethodGet)
-	v1.HandleFunc("/profiles", a.createProfile).Methods(http.MethodPost)
-	v1.HandleFunc("/profiles/{id}", a.getProfile).Methods(http.MethodGet)
-	v1.HandleFunc("/profiles/{id}", a.updateProfile).Methods(http.MethodPut)
-	v1.HandleFunc("/profiles/{id}", a.deleteProfile).Methods(http.MethodDelete)
-
-	v1.HandleFunc("/inputs", a.listInputs).Methods(http.MethodGet)
-	v1.HandleFunc("/inputs", a.createInput).Methods(http.MethodPost)
-	v1.HandleFunc("/inputs/{id}", a.getInput).Methods(http.MethodGet)
-	v1.HandleFunc("/inputs/{id}", a.updateInput).Methods(http.MethodPatch)
-	v1.HandleFunc("/inputs/{id}", a.deleteInput).Methods(http.MethodDelete)
-	v1.HandleFunc("/inputs/{id}/rotate-key", a.rotateKey).Methods(http.MethodPost)
-	v1.HandleFunc("/inputs/{id}/status", a.inputStatus).Methods(http.MethodGet)
-
-	v1.HandleFunc("/nodes", a.nodes).Methods(http.MethodGet)
-	v1.HandleFunc("/cluster", a.cluster).Methods(http.MethodGet)
-	v1.HandleFunc("/route/{id}", a.route).Methods(http.MethodGet)
-	v1.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, notFoundErr("", "no such API route: "+r.Method+" "+r.URL.Path))
+	// Records the matched route template for metrics and logs: ServeHTTP
+	// only sees the request before mux adds the route to it.
+	r.Use(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if sw, ok := w.(*statusWriter); ok {
+				sw.route = routeLabel(req)
+			}
+			next.ServeHTTP(w, req)
+		})
 	})
-	v1.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+	// /v1 routes sit on the root router, each wrapped in requireToken,
+	// instead of in a PathPrefix subrouter: gorilla/mux v1.8.1 subrouters
+	// answer a wrong method with 404 (gorilla/mux#751).
+	v1 := func(method, path string, h http.HandlerFunc) {
+		r.Handle("/v1"+path, a.requireToken(h)).Methods(method)
+	}
+	v1(http.MethodGet, "/profiles", a.listProfiles)
+	v1(http.MethodPost, "/profiles", a.createProfile)
+	v1(http.MethodGet, "/profiles/{id}", a.getProfile)
+	v1(http.MethodPut, "/profiles/{id}", a.updateProfile)
+	v1(http.MethodDelete, "/profiles/{id}", a.deleteProfile)
+
+	v1(http.MethodGet, "/inputs", a.listInputs)
+	v1(http.MethodPost, "/inputs", a.createInput)
+	v1(http.MethodGet, "/inputs/{id}", a.getInput)
+	v1(http.MethodPatch, "/inputs/{id}", a.updateInput)
+	v1(http.MethodDelete, "/inputs/{id}", a.deleteInput)
+	v1(http.MethodPost, "/inputs/{id}/rotate-key", a.rotateKey)
+	v1(http.MethodGet, "/inputs/{id}/status", a.inputStatus)
+
+	v1(http.MethodGet, "/nodes", a.nodes)
+	v1(http.MethodGet, "/cluster", a.cluster)
+	v1(http.MethodGet, "/route/{id}", a.route)
 
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet, http.MethodHead)
@@ -103,13 +112,19 @@ func (a *API) routes() *mux.Router {
 		r.PathPrefix("/internal/").Handler(a.cfg.Internal)
 	}
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, notFoundErr("", "not found: "+r.URL.Path))
+	})
 	if a.cfg.Dashboard != nil {
-		r.NotFoundHandler = a.cfg.Dashboard
-	} else {
-		r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, notFoundErr("", "not found: "+r.URL.Path))
-		})
+		notFound = a.cfg.Dashboard.ServeHTTP
 	}
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/") {
+			writeError(w, notFoundErr("", "no such API route: "+r.Method+" "+r.URL.Path))
+			return
+		}
+		notFound(w, r)
+	})
 	return r
 }
 
@@ -138,7 +153,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(sw, fmt.Errorf("internal error"))
 			}
 		}
-		route := routeLabel(r)
+		route := sw.route
+		if route == "" {
+			route = routeLabel(r)
+		}
 		elapsed := time.Since(start)
 		a.metrics.observe(route, r.Method, sw.status, elapsed)
 		level := slog.LevelInfo
@@ -197,6 +215,7 @@ func (a *API) validToken(got []byte) bool {
 
 type statusWriter struct {
 	http.ResponseWriter
+	route  string // the matched route template, set by the router
 	status int
 	bytes  int
 	wrote  bool

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -38,12 +40,33 @@ var userID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // profileBody is the JSON a client sends for a profile.
 type profileBody struct {
-	ID             string          `json:"id"`
-	Name           string          `json:"name"`
-	SegmentSeconds int             `json:"segment_seconds"`
-	VideoPreset    string          `json:"video_preset"`
-	SegmentFormat  string          `json:"segment_format"`
-	Renditions     []renditionBody `json:"renditions"`
+	ID             string        `json:"id"`
+	Name           string        `json:"name"`
+	SegmentSeconds int           `json:"segment_seconds"`
+	VideoPreset    string        `json:"video_preset"`
+	SegmentFormat  string        `json:"segment_format"`
+	Renditions     renditionList `json:"renditions"`
+}
+
+// renditionList decodes each rendition on its own, so that a decoding error
+// names the rendition the way validation does: renditions[1].width.
+type renditionList []renditionBody
+
+func (l *renditionList) UnmarshalJSON(b []byte) error {
+	var raws []json.RawMessage
+	if err := json.Unmarshal(b, &raws); err != nil {
+		return err
+	}
+	out := make(renditionList, len(raws))
+	for i, raw := range raws {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&out[i]); err != nil {
+			return &nestedError{At: fmt.Sprintf("renditions[%d]", i), Err: err}
+		}
+	}
+	*l = out
+	return nil
 }
 
 type renditionBody struct {
@@ -124,7 +147,10 @@ func (b renditionBody) toRendition(at string) (fsm.Rendition, error) {
 	if r.Height%2 != 0 {
 		return r, badRequest(at+".height", "height must be even (x264 with 4:2:0 chroma needs even sizes)")
 	}
-	if err := checkRange(at+".video_bitrate_kbps", r.VideoBitrateKbps, minVideoKbps, maxVideoKbps, required); err != nil {
+	// A passthrough rung needs its bitrate too: it is what the master
+	// playlist advertises as BANDWIDTH, and ffmpeg leaves a variant without
+	// one out of the master playlist.
+	if err := checkRange(at+".video_bitrate_kbps", r.VideoBitrateKbps, minVideoKbps, maxVideoKbps, true); err != nil {
 		return r, err
 	}
 	if r.AudioBitrateKbps == 0 {

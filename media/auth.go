@@ -63,10 +63,11 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), authTimeout)
 	defer cancel()
 	if err := h.authorize(ctx, req); err != nil {
-		// The password is never logged; the path may hold a stream key, so
-		// it is logged at debug only.
-		h.log.Info("mediamtx auth: refused", "action", req.Action, "protocol", req.Protocol, "ip", req.IP, "err", err)
-		h.log.Debug("mediamtx auth: refused path", "path", req.Path)
+		// The Authorize hook logs refusals that matter; RTSP clients ask
+		// once without credentials before every authenticated read, so
+		// this line is debug. The password and the path (it may hold a
+		// stream key) are never logged here.
+		h.log.Debug("mediamtx auth: refused", "action", req.Action, "protocol", req.Protocol, "ip", req.IP, "err", err)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}

@@ -158,6 +158,11 @@ func (s TranscodeSpec) validate() error {
 // numbers players have already seen, as long as segments last at least one
 // second.
 //
+// Passthrough renditions copy the source video (and its AAC audio), so
+// their segments cut at the source's own keyframes and are aligned with the
+// encoded rungs only if the source's GOP is. Their video_bitrate_kbps is
+// required: it is the BANDWIDTH advertised in the master playlist.
+//
 // fMP4 segments: ffmpeg 5.1 cannot name the init segment "init.mp4" in each
 // variant's dir when there are several variants (it appends "_<index>"), so
 // the init segment is <rendition>/init_<rendition>.mp4; the media playlist's

@@ -158,6 +158,11 @@ func TestMediaMTXIntegration(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, variants, 2)
 		t.Logf("master from rtsp: %+v", variants)
+		for _, v := range variants {
+			require.Contains(t, v.Codecs, "avc1.", v.URI)
+			require.Contains(t, v.Codecs, "mp4a.40.2", v.URI)
+			require.Equal(t, "320x240", v.Resolution)
+		}
 		for _, r := range []string{"240p", "src"} {
 			pl := readMediaPlaylist(t, MediaPlaylistPath(out, r))
 			require.True(t, pl.Ended, r)

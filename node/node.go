@@ -144,11 +144,13 @@ func (n *Node) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 
-	n.goRun("http", func() {
+	// The HTTP server is not in wg: it outlives the loops during Close and
+	// is shut down last.
+	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)
 		}
-	})
+	}()
 	n.goRun("mediamtx", func() {
 		if err := n.mtx.Run(runCtx); err != nil {
 			n.log.Error("mediamtx supervisor stopped", "err", err)

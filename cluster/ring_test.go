@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/buraksezer/consistent"
+	"github.com/stretchr/testify/require"
+)
+
+func ringOf(names ...string) *ring {
+	ms := make([]Member, len(names))
+	for i, n := range names {
+		ms[i] = Member{Name: n, State: StateAlive}
+	}
+	return newRing(ms)
+}
+
+func testKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("input-%03d", i)
+	}
+	return keys
+}
+
+func owners(r *ring, keys []string) map[string]string {
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		m, ok := r.locate(k)
+		if ok {
+			out[k] = m.Name
+		}
+	}
+	return out
+}
+
+func TestRingEmpty(t *testing.T) {
+	_, ok := newRing(nil).locate("x")
+	require.False(t, ok)
+}
+
+func TestRingDeterministic(t *testing.T) {
+	keys := testKeys(200)
+	a := owners(ringOf("n1", "n2", "n3"), keys)
+	b := owners(ringOf("n3", "n1", "n2"), keys) // order of discovery does not matter
+	require.Equal(t, a, b)
+}
+
+func TestRingMatchesConsistentLocateKey(t *testing.T) {
+	names := []string{"a", "b", "c", "d"}
+	r := ringOf(names...)
+	cm := []consistent.Member{ringMember("a"), ringMember("b"), ringMember("c"), ringMember("d")}
+	c := consistent.New(cm, consistent.Config{PartitionCount: ringPartitions, ReplicationFactor: ringReplication, Load: ringLoad, Hasher: xxHasher{}})
+	for _, k := range testKeys(500) {
+		m, _ := r.locate(k)
+		require.Equal(t, c.LocateKey([]byte(k)).String(), m.Name, k)
+	}
+}
+
+func TestRingSpreadsKeys(t *testing.T) {
+	keys := testKeys(30)
+	count := map[string]int{}
+	for _, o := range owners(ringOf("n1", "n2", "n3"), keys) {
+		count[o]++
+	}
+	t.Logf("30 keys over 3 members: %v", count)
+	require.Len(t, count, 3, "every member owns some keys")
+}
+
+func TestRingAddMovesPart(t *testing.T) {
+	keys := testKeys(30)
+	before := owners(ringOf("n1", "n2", "n3"), keys)
+	after := owners(ringOf("n1", "n2", "n3", "n4"), keys)
+	moved := 0
+	for _, k := range keys {
+		if before[k] != after[k] {
+			moved++
+		}
+	}
+	t.Logf("adding a 4th member moved %d/%d keys", moved, len(keys))
+	require.Positive(t, moved)
+	require.Less(t, moved, len(keys)/2)
+}
+
+func TestRingRemoveMovesThatMembersKeys(t *testing.T) {
+	keys := testKeys(300)
+	before := owners(ringOf("n1", "n2", "n3", "n4"), keys)
+	after := owners(ringOf("n1", "n2", "n4"), keys)
+	stayed, survivors, spilled := 0, 0, 0
+	for _, k := range keys {
+		if before[k] == "n3" {
+			require.NotEqual(t, "n3", after[k])
+			continue
+		}
+		survivors++
+		if before[k] == after[k] {
+			stayed++
+		} else {
+			spilled++
+		}
+	}
+	t.Logf("removing n3: %d/%d keys of surviving owners stayed, %d spilled (bounded loads)", stayed, survivors, spilled)
+	require.GreaterOrEqual(t, float64(stayed), 0.75*float64(survivors))
+}
+
+func TestOwnerDoesNotAllocate(t *testing.T) {
+	c := &Cluster{}
+	c.ring.Store(ringOf("n1", "n2", "n3"))
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, ok := c.Owner("some-input-id"); !ok {
+			t.Fatal("no owner")
+		}
+	})
+	require.Zero(t, allocs)
+}
+
+func TestOwnedBy(t *testing.T) {
+	c := &Cluster{}
+	c.ring.Store(ringOf("n1", "n2", "n3"))
+	keys := testKeys(30)
+	got := c.OwnedBy(keys)
+	total := 0
+	for name, ks := range got {
+		for _, k := range ks {
+			m, _ := c.Owner(k)
+			require.Equal(t, name, m.Name)
+		}
+		total += len(ks)
+	}
+	require.Equal(t, len(keys), total)
+}
+
+func BenchmarkOwner(b *testing.B) {
+	c := &Cluster{}
+	c.ring.Store(ringOf("n1", "n2", "n3", "n4", "n5"))
+	keys := testKeys(1024)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			c.Owner(keys[i&1023])
+			i++
+		}
+	})
+}

@@ -1,0 +1,44 @@
+package media
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestRenderMediaMTXConfig(t *testing.T) {
+	dir := t.TempDir()
+	path, err := writeMediaMTXConfig(filepath.Join(dir, "mtx"), mediamtxSettings{
+		RTMPAddr: ":1935", RTSPAddr: "127.0.0.1:8554", SRTAddr: ":8890", APIAddr: "127.0.0.1:9997",
+		AuthURL: "http://127.0.0.1:4000/auth",
+	})
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "mtx", "mediamtx.yml"), path)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	s := string(b)
+	for _, want := range []string{
+		"logLevel: info\n",
+		"authMethod: http\n",
+		`authHTTPAddress: "http://127.0.0.1:4000/auth"`,
+		"  - action: api\n  - action: metrics\n  - action: pprof\n",
+		"api: yes\napiAddress: \"127.0.0.1:9997\"\n",
+		"rtspTransports: [tcp]\n",
+		"rtspEncryption: \"no\"\n",
+		`rtspAddress: "127.0.0.1:8554"`,
+		"rtmpEncryption: \"no\"\n",
+		`rtmpAddress: ":1935"`,
+		`srtAddress: ":8890"`,
+		"hls: no\n", "webrtc: no\n", "playback: no\n", "metrics: no\n", "pprof: no\n",
+		"pathDefaults:\n  overridePublisher: yes\n",
+		"paths:\n  all_others: {}\n",
+	} {
+		require.Contains(t, s, want)
+	}
+	// A value that needs quoting stays one YAML scalar.
+	out, err := renderMediaMTXConfig(mediamtxSettings{RTMPAddr: "a\"b\nc"})
+	require.NoError(t, err)
+	require.Contains(t, string(out), `rtmpAddress: "a\"b\nc"`)
+}

@@ -1,0 +1,224 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dionysia/dionysia/testcluster"
+)
+
+// TestIntegrationIngestEveryProtocol publishes a 720p test pattern over RTMP,
+// SRT and RTSP into one node and checks the ladder each time: every
+// rendition in the master playlist, segments that ffprobe decodes at the
+// rendition's size, and segment boundaries aligned across renditions.
+func TestIntegrationIngestEveryProtocol(t *testing.T) {
+	testcluster.Media(t)
+	c := testcluster.Start(t, testcluster.Options{})
+	n := c.Node(0)
+	c.WaitReady(30 * time.Second)
+
+	profile := n.CreateProfile(t, testcluster.SmallProfile("test ladder", 1))
+	sizes := map[string][2]int{"360p": {640, 360}, "180p": {320, 180}}
+
+	for _, proto := range []string{"rtmp", "srt", "rtsp"} {
+		t.Run(proto, func(t *testing.T) {
+			in := n.CreateInput(t, map[string]any{"name": "ingest over " + proto, "profile_id": profile})
+			target := map[string]string{"rtmp": in.Ingest.RTMP, "srt": in.Ingest.SRT, "rtsp": in.Ingest.RTSP}[proto]
+			pub := testcluster.Publish(t, target, testcluster.PublishOptions{Width: 1280, Height: 720, FPS: 25})
+
+			pb := testcluster.WaitPlayable(t, n, in.ID, 2, 3, 45*time.Second)
+			t.Logf("%s: publish to 3 segments listed: %s", proto, time.Since(pub.Started()).Round(100*time.Millisecond))
+
+			r := n.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID+"/status", nil)
+			require.Equal(t, http.StatusOK, r.Status)
+			var st struct {
+				Live       bool   `json:"live"`
+				IngestNode string `json:"ingest_node"`
+				OwnerNode  string `json:"owner_node"`
+				Protocol   string `json:"protocol"`
+			}
+			r.JSON(t, &st)
+			require.True(t, st.Live)
+			require.Equal(t, proto, st.Protocol)
+			require.Equal(t, n.Name(), st.IngestNode)
+			require.Equal(t, n.Name(), st.OwnerNode)
+
+			for _, v := range pb.Variants {
+				require.NotZero(t, v.Bandwidth, "BANDWIDTH of %s", v.URI)
+				require.Contains(t, v.Codecs, "avc1.", "CODECS of %s", v.URI)
+				require.Contains(t, v.Codecs, "mp4a.40.2", "CODECS of %s", v.URI)
+				name := strings.Split(v.URI, "/")[0]
+				want, ok := sizes[name]
+				require.True(t, ok, "unexpected variant %q", v.URI)
+				require.Equal(t, fmt.Sprintf("%dx%d", want[0], want[1]), v.Resolution)
+
+				mp := pb.Media[v.URI]
+				require.GreaterOrEqual(t, mp.MediaSequence, uint64(time.Now().Add(-time.Hour).Unix()), "epoch-based media sequence")
+				probe, err := testcluster.FFprobe(context.Background(), pb.SegmentURL(v.URI, 0))
+				require.NoError(t, err)
+				codec, w, h, ok := probe.Video()
+				require.True(t, ok, "no video in a %s segment", name)
+				require.Equal(t, "h264", codec)
+				require.Equal(t, want, [2]int{w, h})
+				require.True(t, probe.HasAudio(), "no audio in a %s segment", name)
+				require.Positive(t, probe.Frames)
+			}
+			requireAligned(t, pb)
+
+			pub.Stop()
+			testcluster.Eventually(t, 15*time.Second, "the session to end", func() error {
+				if n.State().Session(in.ID) != nil {
+					return fmt.Errorf("still live")
+				}
+				return nil
+			})
+			// The playlists end so players stop polling.
+			testcluster.Eventually(t, 15*time.Second, "ended playlists", func() error {
+				pb, err := testcluster.FetchPlayback(n, in.ID, "")
+				if err != nil {
+					return err
+				}
+				for uri, mp := range pb.Media {
+					if !mp.Ended {
+						return fmt.Errorf("%s has no EXT-X-ENDLIST", uri)
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// requireAligned checks that renditions cut their segments at the same
+// points: for every media sequence number listed by all of them, the
+// durations match.
+func requireAligned(t *testing.T, pb testcluster.Playback) {
+	t.Helper()
+	durations := map[uint64][]float64{}
+	for _, mp := range pb.Media {
+		for i, s := range mp.Segments {
+			seq := mp.MediaSequence + uint64(i)
+			durations[seq] = append(durations[seq], s.Duration)
+		}
+	}
+	common := 0
+	for seq, ds := range durations {
+		if len(ds) != len(pb.Media) {
+			continue
+		}
+		common++
+		for _, d := range ds[1:] {
+			require.InDelta(t, ds[0], d, 0.05, "segment %d has different durations across renditions: %v", seq, ds)
+		}
+	}
+	require.GreaterOrEqual(t, common, 2, "renditions share too few segments: %v", durations)
+}
+
+// TestIntegrationPublishRefused: a wrong key, and the key of a disabled
+// input, are refused at publish time on every protocol.
+func TestIntegrationPublishRefused(t *testing.T) {
+	testcluster.Media(t)
+	c := testcluster.Start(t, testcluster.Options{})
+	n := c.Node(0)
+	c.WaitReady(30 * time.Second)
+
+	in := n.CreateInput(t, map[string]any{"name": "refusals"})
+	disabled := n.CreateInput(t, map[string]any{"name": "off", "enabled": false})
+	require.False(t, disabled.Enabled)
+
+	cases := map[string]string{
+		"rtmp wrong key":     strings.Replace(in.Ingest.RTMP, in.StreamKey, "wrong"+in.StreamKey[5:], 1),
+		"srt wrong key":      strings.Replace(in.Ingest.SRT, in.StreamKey, "wrong"+in.StreamKey[5:], 1),
+		"rtsp wrong key":     strings.Replace(in.Ingest.RTSP, in.StreamKey, "wrong"+in.StreamKey[5:], 1),
+		"rtmp disabled":      disabled.Ingest.RTMP,
+		"rtmp other path":    strings.Replace(in.Ingest.RTMP, "/live/", "/other/", 1),
+		"rtmp key as subdir": in.Ingest.RTMP + "/extra",
+	}
+	for name, target := range cases {
+		t.Run(name, func(t *testing.T) {
+			pub := testcluster.Publish(t, target, testcluster.PublishOptions{Width: 320, Height: 240, Duration: 30 * time.Second})
+			err, exited := pub.WaitExit(15 * time.Second)
+			require.True(t, exited, "a refused publisher must be cut off quickly")
+			require.Error(t, err, "ffmpeg should fail when refused; stderr: %s", pub.Stderr())
+			require.Empty(t, n.State().Sessions())
+		})
+	}
+
+	// Enabling the input lets the same key through.
+	r := n.MustDo(t, http.MethodPatch, "/v1/inputs/"+disabled.ID, map[string]any{"enabled": true})
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	testcluster.Publish(t, disabled.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240})
+	testcluster.Eventually(t, 20*time.Second, "the enabled input to go live", func() error {
+		if n.State().Session(disabled.ID) == nil {
+			return fmt.Errorf("not live")
+		}
+		return nil
+	})
+}
+
+// TestIntegrationRotatedKeyRefused: after rotate-key the old key stops
+// working at the next publish and the new one works.
+func TestIntegrationRotatedKeyRefused(t *testing.T) {
+	testcluster.Media(t)
+	c := testcluster.Start(t, testcluster.Options{})
+	n := c.Node(0)
+	c.WaitReady(30 * time.Second)
+	in := n.CreateInput(t, map[string]any{"name": "rotate"})
+
+	r := n.MustDo(t, http.MethodPost, "/v1/inputs/"+in.ID+"/rotate-key", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	var rotated testcluster.Input
+	r.JSON(t, &rotated)
+	require.NotEqual(t, in.StreamKey, rotated.StreamKey)
+
+	old := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240, Duration: 30 * time.Second})
+	err, exited := old.WaitExit(15 * time.Second)
+	require.True(t, exited)
+	require.Error(t, err)
+
+	testcluster.Publish(t, rotated.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240})
+	testcluster.Eventually(t, 20*time.Second, "live with the new key", func() error {
+		if n.State().Session(in.ID) == nil {
+			return fmt.Errorf("not live")
+		}
+		return nil
+	})
+}
+
+// TestIntegrationRestartKeepsState: a node restarted on its data dir has
+// its inputs and profiles (raft log + snapshot on disk).
+func TestIntegrationRestartKeepsState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real node")
+	}
+	testcluster.MediaMTX(t)
+	c := testcluster.Start(t, testcluster.Options{Demo: true})
+	n := c.Node(0)
+	c.WaitReady(30 * time.Second)
+
+	profile := n.CreateProfile(t, testcluster.SmallProfile("kept", 2))
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, n.CreateInput(t, map[string]any{"name": fmt.Sprintf("kept %d", i), "profile_id": profile}).ID)
+	}
+	demoKey := n.State().Input("demo").StreamKey
+
+	c.Stop(0)
+	n = c.Restart(0)
+	c.WaitReady(30 * time.Second)
+
+	for _, id := range ids {
+		r := n.MustDo(t, http.MethodGet, "/v1/inputs/"+id, nil)
+		require.Equal(t, http.StatusOK, r.Status, "input %s lost across restart", id)
+	}
+	r := n.MustDo(t, http.MethodGet, "/v1/profiles/"+profile, nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, demoKey, n.State().Input("demo").StreamKey, "the demo input is created once, not on every start")
+	require.Len(t, n.State().Inputs(), 6)
+}

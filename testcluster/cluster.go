@@ -1,0 +1,282 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dionysia/dionysia/cluster"
+	"github.com/dionysia/dionysia/node"
+)
+
+// Options shape a test cluster. Zero values give a fast-failing loopback
+// cluster with no demo input.
+type Options struct {
+	// Nodes to start; 0 = 1.
+	Nodes      int
+	APITokens  []string
+	ClusterKey []byte
+	// Demo seeds the demo input like a real first start.
+	Demo bool
+	// HLSListSize for every node; 0 = node default.
+	HLSListSize int
+	// Configure, if set, may change each node's config before it starts.
+	Configure func(i int, cfg *node.Config)
+}
+
+// Cluster is a set of in-process nodes on loopback.
+type Cluster struct {
+	t     testing.TB
+	opts  Options
+	mu    sync.Mutex
+	nodes []*Node
+}
+
+// Node is one test node. It keeps its config so it can be restarted on the
+// same data dir and ports.
+type Node struct {
+	*node.Node
+	Index   int
+	Config  node.Config
+	LogPath string
+	logFile *os.File
+	running bool
+}
+
+// Start starts opts.Nodes nodes: the first bootstraps, the others join it.
+// It returns once every node has started (not converged: use the Wait
+// helpers). Everything is stopped when the test ends.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Nodes <= 0 {
+		opts.Nodes = 1
+	}
+	c := &Cluster{t: t, opts: opts}
+	t.Cleanup(c.stopAll)
+	for range opts.Nodes {
+		c.AddNode()
+	}
+	return c
+}
+
+// AddNode starts one more node that joins the first one.
+func (c *Cluster) AddNode() *Node {
+	c.t.Helper()
+	c.mu.Lock()
+	i := len(c.nodes)
+	var join []string
+	if i > 0 {
+		join = []string{c.nodes[0].Config.GossipAddr}
+	}
+	c.mu.Unlock()
+	cfg := c.newConfig(i, join)
+	n := &Node{Index: i, Config: cfg, LogPath: filepath.Join(filepath.Dir(cfg.DataDir), cfg.Name+".log")}
+	c.mu.Lock()
+	c.nodes = append(c.nodes, n)
+	c.mu.Unlock()
+	c.startNode(n)
+	return n
+}
+
+func (c *Cluster) newConfig(i int, join []string) node.Config {
+	t := c.t
+	ports := make([]int, 6)
+	for j := range ports {
+		p, err := FreePort()
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		ports[j] = p
+	}
+	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
+	dir := filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i))
+	cfg := node.Config{
+		Name:          fmt.Sprintf("n%d", i),
+		DataDir:       filepath.Join(dir, "data"),
+		HTTPAddr:      addr(ports[0]),
+		GossipAddr:    addr(ports[1]),
+		RaftAddr:      addr(ports[2]),
+		RTMPAddr:      addr(ports[3]),
+		RTSPAddr:      addr(ports[4]),
+		SRTAddr:       addr(ports[5]),
+		AdvertiseHost: "127.0.0.1",
+		Join:          join,
+		APITokens:     c.opts.APITokens,
+		ClusterKey:    c.opts.ClusterKey,
+		MediaMTX:      MediaMTXPath(),
+		FFmpeg:        "ffmpeg",
+		NoDemo:        !c.opts.Demo,
+		HLSListSize:   c.opts.HLSListSize,
+		ReapTimeout:   10 * time.Second,
+		IngestPoll:    100 * time.Millisecond,
+		Gossip:        cluster.GossipTuning{},
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if c.opts.Configure != nil {
+		c.opts.Configure(i, &cfg)
+	}
+	return cfg
+}
+
+// MediaMTXPath is the mediamtx binary the nodes run ("" when unknown; nodes
+// then fail to start mediamtx, which tests that need media detect through
+// MediaMTX(t)).
+func MediaMTXPath() string {
+	if p := os.Getenv("DIONYSIA_MEDIAMTX"); p != "" {
+		return p
+	}
+	dir, _ := os.Getwd()
+	for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, "bin", "mediamtx")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "mediamtx"
+}
+
+func (c *Cluster) startNode(n *Node) {
+	c.t.Helper()
+	f, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatalf("node log: %v", err)
+	}
+	n.logFile = f
+	cfg := n.Config
+	cfg.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	nn, err := node.New(cfg)
+	if err != nil {
+		c.t.Fatalf("new node %s: %v", cfg.Name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := nn.Start(ctx); err != nil {
+		c.t.Fatalf("start node %s: %v\n%s", cfg.Name, err, tail(n.LogPath, 30))
+	}
+	n.Node = nn
+	n.running = true
+}
+
+// Nodes returns the nodes, running or not, in start order.
+func (c *Cluster) Nodes() []*Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Node(nil), c.nodes...)
+}
+
+// Node returns node i.
+func (c *Cluster) Node(i int) *Node { return c.Nodes()[i] }
+
+// Running returns the nodes that are up.
+func (c *Cluster) Running() []*Node {
+	var out []*Node
+	for _, n := range c.Nodes() {
+		if n.running {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Kill stops node i abruptly: no leave, no leadership hand-over.
+func (c *Cluster) Kill(i int) {
+	n := c.Node(i)
+	if !n.running {
+		return
+	}
+	n.Kill()
+	n.running = false
+	n.logFile.Close()
+}
+
+// Stop stops node i gracefully.
+func (c *Cluster) Stop(i int) {
+	c.t.Helper()
+	n := c.Node(i)
+	if !n.running {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		c.t.Logf("stop %s: %v", n.Name(), err)
+	}
+	n.running = false
+	n.logFile.Close()
+}
+
+// Restart starts a stopped node again with the same name, data dir and
+// ports. Its join list points at every other node, as an operator would
+// restart it.
+func (c *Cluster) Restart(i int) *Node {
+	c.t.Helper()
+	n := c.Node(i)
+	if n.running {
+		c.t.Fatalf("restart %s: still running", n.Name())
+	}
+	var join []string
+	for _, o := range c.Nodes() {
+		if o.Index != i {
+			join = append(join, o.Config.GossipAddr)
+		}
+	}
+	if len(n.Config.Join) > 0 || len(c.Nodes()) > 1 {
+		n.Config.Join = join
+	}
+	c.startNode(n)
+	return n
+}
+
+func (c *Cluster) stopAll() {
+	var wg sync.WaitGroup
+	for _, n := range c.Nodes() {
+		if !n.running {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_ = n.Close(ctx)
+			n.running = false
+			n.logFile.Close()
+		}()
+	}
+	wg.Wait()
+	if c.t.Failed() {
+		for _, n := range c.Nodes() {
+			c.t.Logf("---- last lines of %s's log (%s)\n%s", n.Config.Name, n.LogPath, tail(n.LogPath, 60))
+		}
+	}
+}
+
+// tail returns the last lines of a file.
+func tail(path string, lines int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	end := len(b)
+	for i := len(b) - 1; i >= 0 && lines >= 0; i-- {
+		if b[i] == '\n' {
+			lines--
+			if lines < 0 {
+				return string(b[i+1 : end])
+			}
+		}
+	}
+	return string(b)
+}

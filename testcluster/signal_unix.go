@@ -1,0 +1,7 @@
+//go:build unix
+
+package testcluster
+
+import "syscall"
+
+var interruptSignal = syscall.SIGINT
