@@ -24,7 +24,8 @@ run: deps build
 	$(BIN)/dionysia node --data-dir ./data --mediamtx $(BIN)/mediamtx
 
 ## test: every test, the integration tests with real mediamtx and ffmpeg included
-test: deps lint
+test: lint
+	@scripts/deps.sh --test
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
 ## test-short: unit tests only (no real media processes)

@@ -53,10 +53,12 @@
 // Nobody edits raft peers by hand. A node started without Join and without raft
 // state bootstraps a single-voter configuration of itself; every other node is
 // added by the leader (voters.go) when gossip says it is alive: as a voter up
-// to MaxVoters, as a non-voter beyond. Members that leave gracefully are removed
-// at once (a closing node gossips a "leaving" flag first, because memberlist
-// does not tell its event delegate a leave from a death), members dead for
-// ReapTimeout are removed then, and a non-voter is promoted when a voter slot
+// to MaxVoters, as a non-voter beyond. Members that left gracefully (a closing
+// node gossips a "leaving" flag first, because memberlist does not tell its
+// event delegate a leave from a death) or died are removed after ReapTimeout,
+// not at once: stopping a whole cluster one node after the other must not
+// shrink the configuration to the last node (see docs/adr/0002). A
+// non-voter is promoted when a voter slot
 // frees up. Members keeps dead and departed members listed for twice
 // ReapTimeout, so that the leader reaps them from raft before they vanish.
 //

@@ -35,8 +35,8 @@ type voterAction struct {
 // view. It is pure: the same configuration, members and time give the same
 // actions, in order.
 //
-//   - Servers whose member left gracefully are removed at once; servers dead
-//     for reap or longer are removed. self is never removed.
+//   - Servers whose member left or died reap or longer ago are removed. self
+//     is never removed.
 //   - Alive non-voters are promoted (by name) while there are fewer than
 //     maxVoters voters; dead voters still count until they are reaped.
 //   - Alive members not in the configuration are added, as voters while there
@@ -65,11 +65,12 @@ func planVoters(self string, servers []raft.Server, members []memberInfo, now ti
 		m, known := byName[id]
 		remove := ""
 		if id != self && known {
-			switch {
-			case m.State == StateLeft:
-				remove = "left the cluster"
-			case m.State == StateDead && now.Sub(m.Since) >= reap:
-				remove = fmt.Sprintf("dead for %s", now.Sub(m.Since).Round(time.Second))
+			// A member that left is reaped like a dead one, not at once: when
+			// a whole cluster is stopped for maintenance, removing each
+			// leaver would shrink the last node's configuration to itself,
+			// and on restart it and the others could elect two leaders.
+			if (m.State == StateLeft || m.State == StateDead) && now.Sub(m.Since) >= reap {
+				remove = fmt.Sprintf("%s for %s", m.State, now.Sub(m.Since).Round(time.Second))
 			}
 		}
 		if remove != "" {

@@ -56,9 +56,14 @@ func TestPlanVoters(t *testing.T) {
 			members: []memberInfo{alive("a"), {Name: "b", State: StateAlive}},
 		},
 		{
-			name:    "left member is removed at once",
+			name:    "left member is kept until the reap timeout (a whole-cluster stop must not shrink the configuration)",
 			servers: []raft.Server{voter("a"), voter("b"), voter("c")},
-			members: []memberInfo{alive("a"), member("b", StateLeft, time.Second), alive("c")},
+			members: []memberInfo{alive("a"), member("b", StateLeft, reap-time.Second), alive("c")},
+		},
+		{
+			name:    "left member past the reap timeout is removed",
+			servers: []raft.Server{voter("a"), voter("b"), voter("c")},
+			members: []memberInfo{alive("a"), member("b", StateLeft, reap), alive("c")},
 			want:    []voterAction{rm("b")},
 		},
 		{

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
 	"time"
 
@@ -56,7 +55,9 @@ func (n *Node) Links(in *fsm.Input) httpapi.Links {
 	return httpapi.Links{
 		Ingest: httpapi.IngestLinks{
 			RTMP: "rtmp://" + hp(n.cfg.RTMPAddr) + "/live/" + in.StreamKey,
-			SRT:  "srt://" + hp(n.cfg.SRTAddr) + "?streamid=" + url.QueryEscape("publish:live/"+in.StreamKey),
+			// Not query-escaped: ffmpeg 5.1 and OBS pass streamid through
+			// verbatim, and mediamtx expects the literal "publish:live/KEY".
+			SRT:  "srt://" + hp(n.cfg.SRTAddr) + "?streamid=publish:live/" + in.StreamKey,
 			RTSP: "rtsp://" + hp(n.cfg.RTSPAddr) + "/live/" + in.StreamKey,
 		},
 		Playback: httpapi.PlaybackLinks{HLS: n.HTTPURL() + "/live/" + in.ID + "/master.m3u8"},

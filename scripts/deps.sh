@@ -3,8 +3,18 @@
 #   ffmpeg + ffprobe  (Debian package, via apt-get)
 #   bin/mediamtx      (built from its Go module at a pinned version)
 #   bin/hls.min.js    (hls.js from the npm registry, for the dashboard player)
-# Usage: scripts/deps.sh [--test]   (--test also installs what the test suite needs)
+# With --test, also what only the test suite needs:
+#   chromium          (Debian package, via apt-get; the dashboard's browser test drives it)
+# Usage: scripts/deps.sh [--test]
 set -euo pipefail
+
+with_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) with_test=1 ;;
+    *) printf 'deps: unknown argument %s (usage: scripts/deps.sh [--test])\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 
 MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.15.3}"
 # The hls.js version mediamtx pins (internal/servers/hls/hlsjsdownloader/VERSION) — mediamtx
@@ -35,6 +45,11 @@ apt_install() {
 
 if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   apt_install ffmpeg
+fi
+
+# The browser test drives Debian's chromium through the DevTools protocol.
+if [ "$with_test" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
 fi
 
 need_npm=0

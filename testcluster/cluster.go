@@ -36,6 +36,7 @@ type Options struct {
 type Cluster struct {
 	t     testing.TB
 	opts  Options
+	base  string
 	mu    sync.Mutex
 	nodes []*Node
 }
@@ -59,7 +60,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if opts.Nodes <= 0 {
 		opts.Nodes = 1
 	}
-	c := &Cluster{t: t, opts: opts}
+	// The base dir is made before the stop cleanup is registered, so it is
+	// removed after the nodes stop and their logs can still be shown.
+	c := &Cluster{t: t, opts: opts, base: t.TempDir()}
 	t.Cleanup(c.stopAll)
 	for range opts.Nodes {
 		c.AddNode()
@@ -97,7 +100,7 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 		ports[j] = p
 	}
 	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
-	dir := filepath.Join(t.TempDir(), fmt.Sprintf("n%d", i))
+	dir := filepath.Join(c.base, fmt.Sprintf("n%d", i))
 	cfg := node.Config{
 		Name:          fmt.Sprintf("n%d", i),
 		DataDir:       filepath.Join(dir, "data"),
