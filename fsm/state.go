@@ -450,3 +450,15 @@ func (s *State) HasInput(id string) bool {
 	s.mu.RUnlock()
 	return ok
 }
+
+// PlaybackPolicy returns an input's playback policy without copying the
+// input; ok is false when there is no such input.
+func (s *State) PlaybackPolicy(id string) (policy string, ok bool) {
+	s.mu.RLock()
+	in, ok := s.d.Inputs[id]
+	if ok {
+		policy = in.PlaybackPolicy
+	}
+	s.mu.RUnlock()
+	return policy, ok
+}

@@ -24,6 +24,8 @@ type Backend interface {
 	Links(in *fsm.Input) Links
 	// OutputDir is where this node writes the HLS output of an input.
 	OutputDir(inputID string) string
+	// PlaybackKey signs and checks playback tokens; the same on every node.
+	PlaybackKey() []byte
 	// Ready is nil once the node can serve: a raft leader is known and the
 	// co-located mediamtx answers.
 	Ready() error

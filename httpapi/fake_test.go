@@ -57,6 +57,8 @@ func newFakeBackend(t testing.TB) *fakeBackend {
 
 func (f *fakeBackend) State() *fsm.State { return f.state }
 
+func (f *fakeBackend) PlaybackKey() []byte { return []byte("test-playback-key") }
+
 func (f *fakeBackend) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	f.mu.Lock()
 	err := f.applyErr

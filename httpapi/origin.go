@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"net/url"
 	"io/fs"
 	"net/http"
 	"os"
@@ -9,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dionysia/dionysia/fsm"
 )
 
 // origin answers /live/{input id}/{file}: the owner serves the file from its
@@ -34,9 +39,18 @@ func (a *API) origin(w http.ResponseWriter, r *http.Request) {
 		a.originError(w, http.StatusNotFound, "not found")
 		return
 	}
-	if !a.b.State().HasInput(id) {
+	policy, ok := a.b.State().PlaybackPolicy(id)
+	if !ok {
 		a.originError(w, http.StatusNotFound, "unknown input")
 		return
+	}
+	signed := policy == fsm.PlaybackSigned
+	if signed {
+		if err := checkPlaybackToken(a.b.PlaybackKey(), id, r.URL.Query(), time.Now()); err != nil {
+			a.metrics.origin.WithLabelValues("denied", "403").Inc()
+			a.originError(w, http.StatusForbidden, err.Error())
+			return
+		}
 	}
 	rt, err := a.b.Route(id)
 	if err != nil {
@@ -52,7 +66,7 @@ func (a *API) origin(w http.ResponseWriter, r *http.Request) {
 		a.metrics.redirects.Inc()
 		return
 	}
-	a.serveFile(w, r, id, file)
+	a.serveFile(w, r, id, file, signed)
 }
 
 // splitLivePath returns the input id and the file path below it. It refuses
@@ -81,7 +95,7 @@ func splitLivePath(r *http.Request) (id, file string, ok bool) {
 	return id, file, true
 }
 
-func (a *API) serveFile(w http.ResponseWriter, r *http.Request, id, file string) {
+func (a *API) serveFile(w http.ResponseWriter, r *http.Request, id, file string, signed bool) {
 	kind, ctype, cache := classify(file)
 	// os.Root refuses any path that leaves the folder, symlinks included.
 	root, err := os.OpenRoot(a.b.OutputDir(id))
@@ -105,6 +119,20 @@ func (a *API) serveFile(w http.ResponseWriter, r *http.Request, id, file string)
 	h.Set("Content-Type", ctype)
 	h.Set("Cache-Control", cache)
 	a.metrics.origin.WithLabelValues(kind, "200").Inc()
+	if kind == "playlist" && signed {
+		// Every URI in the playlist gets the viewer's token, so the
+		// player's next requests are authorised too.
+		b, err := io.ReadAll(io.LimitReader(f, 4<<20))
+		if err != nil {
+			a.originMiss(w, kind, err)
+			return
+		}
+		q := r.URL.Query()
+		b = signPlaylist(b, "exp="+url.QueryEscape(q.Get("exp"))+"&token="+url.QueryEscape(q.Get("token")))
+		h.Set("Cache-Control", "private, max-age=1")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+		return
+	}
 	if kind == "playlist" {
 		// Playlists change every segment: no validators, so nothing serves
 		// a stale one with 304.

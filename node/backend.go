@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
@@ -62,6 +64,14 @@ func (n *Node) Links(in *fsm.Input) httpapi.Links {
 		},
 		Playback: httpapi.PlaybackLinks{HLS: n.HTTPURL() + "/live/" + in.ID + "/master.m3u8"},
 	}
+}
+
+// PlaybackKey signs playback tokens: derived from the cluster's internal
+// secret, so every node checks a token any node issued.
+func (n *Node) PlaybackKey() []byte {
+	m := hmac.New(sha256.New, []byte(n.internalSecret()))
+	m.Write([]byte("dionysia playback v1"))
+	return m.Sum(nil)
 }
 
 // Ready is nil once a leader is known, the state is seeded and mediamtx answers.

@@ -34,6 +34,7 @@ type Config struct {
 	ClusterKey []byte
 	MediaMTX   string // mediamtx binary
 	FFmpeg     string // ffmpeg binary
+	HLSJS      string // hls.min.js served to the dashboard
 	// NoDemo skips the demo input a brand-new cluster gets.
 	NoDemo bool
 	Logger *slog.Logger

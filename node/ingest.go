@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dionysia/dionysia/fsm"
@@ -19,10 +20,13 @@ type ingestWatcher struct {
 	// pending remembers what was proposed recently so a slow raft round trip
 	// is not answered with the same proposal on every poll.
 	pending map[string]time.Time
+
+	mu    sync.Mutex
+	bytes map[string]uint64 // input id -> bytes received by mediamtx, last poll
 }
 
 func newIngestWatcher(n *Node) *ingestWatcher {
-	return &ingestWatcher{n: n, pending: map[string]time.Time{}}
+	return &ingestWatcher{n: n, pending: map[string]time.Time{}, bytes: map[string]uint64{}}
 }
 
 func (w *ingestWatcher) run(ctx context.Context) {
@@ -99,6 +103,16 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 		}
 	}
 
+	bytes := map[string]uint64{}
+	for name, s := range mine {
+		if p, ok := ready[name]; ok {
+			bytes[s.InputID] = p.BytesReceived
+		}
+	}
+	w.mu.Lock()
+	w.bytes = bytes
+	w.mu.Unlock()
+
 	for name, s := range mine {
 		if p, ok := ready[name]; ok && sessionID(p) == s.ID {
 			continue
@@ -115,6 +129,17 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 			n.log.Info("stream ended", "input", s.InputID)
 		}
 	}
+}
+
+// bytesByInput is what mediamtx received from each publisher on this node.
+func (w *ingestWatcher) bytesByInput() map[string]uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]uint64, len(w.bytes))
+	for k, v := range w.bytes {
+		out[k] = v
+	}
+	return out
 }
 
 // sessionID tells publishes apart: mediamtx gives every connection an id.

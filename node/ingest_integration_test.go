@@ -71,6 +71,27 @@ func TestIntegrationIngestEveryProtocol(t *testing.T) {
 			}
 			requireAligned(t, pb)
 
+			// /metrics shows the live stream's per-rendition figures.
+			testcluster.Eventually(t, 10*time.Second, "per-rendition metrics", func() error {
+				r, err := n.Do(http.MethodGet, "/metrics", nil)
+				if err != nil {
+					return err
+				}
+				for _, want := range []string{
+					`dionysia_rendition_fps{input="` + in.ID + `",rendition="360p"}`,
+					`dionysia_rendition_fps{input="` + in.ID + `",rendition="180p"}`,
+					`dionysia_rendition_bitrate_kbps{input="` + in.ID + `",rendition="360p"}`,
+					`dionysia_transcoder_speed{input="` + in.ID + `"}`,
+					`dionysia_ingest_bytes_total{input="` + in.ID + `"}`,
+				} {
+					v, ok := metricValue(string(r.Body), want)
+					if !ok || v <= 0 {
+						return fmt.Errorf("%s = %v (present %v)", want, v, ok)
+					}
+				}
+				return nil
+			})
+
 			pub.Stop()
 			testcluster.Eventually(t, 15*time.Second, "the session to end", func() error {
 				if n.State().Session(in.ID) != nil {
@@ -93,6 +114,19 @@ func TestIntegrationIngestEveryProtocol(t *testing.T) {
 			})
 		})
 	}
+}
+
+// metricValue finds one sample in Prometheus text.
+func metricValue(text, series string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // requireAligned checks that renditions cut their segments at the same

@@ -12,6 +12,7 @@ type nodeCollector struct {
 	inputs, live, owned, transcoders, mtxRestarts  *prometheus.Desc
 	transFPS, transSpeed, transDrop, transRestarts *prometheus.Desc
 	transStarts                                    *prometheus.Desc
+	rendFPS, rendKbps, ingestBytes                 *prometheus.Desc
 }
 
 func (n *Node) registerMetrics() error {
@@ -35,12 +36,15 @@ func (n *Node) registerMetrics() error {
 		transDrop:     d("transcoder_dropped_frames", "Frames dropped by the transcoder per input.", "input"),
 		transRestarts: d("transcoder_restarts", "Restarts of the transcoder of an input.", "input"),
 		transStarts:   d("transcoder_starts_total", "Transcoders started by this node."),
+		rendFPS:       d("rendition_fps", "Output frame rate per rendition.", "input", "rendition"),
+		rendKbps:      d("rendition_bitrate_kbps", "Bitrate of the segments listed in a rendition's playlist.", "input", "rendition"),
+		ingestBytes:   d("ingest_bytes_total", "Bytes received from the publisher of an input on this node.", "input"),
 	})
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.members, c.leader, c.term, c.commit, c.lastContact, c.inputs, c.live,
-		c.owned, c.transcoders, c.mtxRestarts, c.transFPS, c.transSpeed, c.transDrop, c.transRestarts, c.transStarts} {
+		c.owned, c.transcoders, c.mtxRestarts, c.transFPS, c.transSpeed, c.transDrop, c.transRestarts, c.transStarts, c.rendFPS, c.rendKbps, c.ingestBytes} {
 		ch <- d
 	}
 }
@@ -79,13 +83,28 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	n.trans.mu.Lock()
 	g(c.transcoders, float64(len(n.trans.running)))
 	ch <- prometheus.MustNewConstMetric(c.transStarts, prometheus.CounterValue, float64(n.trans.starts))
+	running := make(map[string]*runningTranscoder, len(n.trans.running))
 	for id, r := range n.trans.running {
+		running[id] = r
+	}
+	n.trans.mu.Unlock()
+	for id, r := range running {
 		st := r.t.Stats()
 		g(c.transFPS, st.FPS, id)
 		g(c.transSpeed, st.Speed, id)
 		g(c.transDrop, float64(st.DropFrames), id)
 		g(c.transRestarts, float64(r.t.Restarts()), id)
+		// Per-rendition figures: the status endpoint computes them from
+		// the same sources (progress and the media playlists).
+		status := n.baseStatus(id)
+		n.fillLocalStatus(status)
+		for _, rs := range status.Renditions {
+			g(c.rendFPS, rs.FPS, id, rs.Name)
+			g(c.rendKbps, rs.BitrateKbps, id, rs.Name)
+		}
 	}
-	n.trans.mu.Unlock()
+	for id, b := range n.ing.bytesByInput() {
+		ch <- prometheus.MustNewConstMetric(c.ingestBytes, prometheus.CounterValue, float64(b), id)
+	}
 	ch <- prometheus.MustNewConstMetric(c.mtxRestarts, prometheus.CounterValue, float64(n.mtx.Restarts()))
 }

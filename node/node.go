@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dionysia/dionysia/cluster"
+	"github.com/dionysia/dionysia/dashboard"
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/httpapi"
 	"github.com/dionysia/dionysia/media"
@@ -114,6 +115,7 @@ func New(cfg Config) (*Node, error) {
 		Internal:   internal,
 		Metrics:    promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
 		Registerer: n.reg,
+		Dashboard:  dashboard.Handler(dashboard.Config{HLSJSPath: cfg.HLSJS}),
 		Logger:     n.log,
 	})
 	if err != nil {

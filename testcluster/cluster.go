@@ -115,6 +115,7 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 		APITokens:     c.opts.APITokens,
 		ClusterKey:    c.opts.ClusterKey,
 		MediaMTX:      MediaMTXPath(),
+		HLSJS:         HLSJSPath(),
 		FFmpeg:        "ffmpeg",
 		NoDemo:        !c.opts.Demo,
 		HLSListSize:   c.opts.HLSListSize,
@@ -146,6 +147,23 @@ func MediaMTXPath() string {
 		}
 	}
 	return "mediamtx"
+}
+
+// HLSJSPath is the hls.min.js the nodes' dashboards serve: $DIONYSIA_HLSJS,
+// or bin/hls.min.js found upward ("" when unknown; the dashboard then
+// answers 404 for it).
+func HLSJSPath() string {
+	if p := os.Getenv("DIONYSIA_HLSJS"); p != "" {
+		return p
+	}
+	dir, _ := os.Getwd()
+	for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, "bin", "hls.min.js")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
 }
 
 func (c *Cluster) startNode(n *Node) {

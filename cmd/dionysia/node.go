@@ -71,6 +71,7 @@ func runNode(args []string, stderr io.Writer) int {
 	f.str(&clusterKey, "cluster-key", "", "base64 key (16/24/32 bytes) that encrypts gossip and authenticates internal calls")
 	f.str(&cfg.MediaMTX, "mediamtx", "bin/mediamtx", "mediamtx binary")
 	f.str(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
+	f.str(&cfg.HLSJS, "hlsjs", "bin/hls.min.js", "hls.min.js the dashboard's preview player loads (make deps fetches it)")
 	f.str(&logFormat, "log-format", "text", "log format: text or json")
 	f.str(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.boolean(&noDemo, "no-demo", false, "do not create the demo input in a new cluster")
@@ -104,6 +105,14 @@ func runNode(args []string, stderr io.Writer) int {
 	if cfg.FFmpeg, err = findBinary(cfg.FFmpeg); err != nil {
 		fmt.Fprintf(stderr, "dionysia node: ffmpeg: %v (run `make deps`, or pass --ffmpeg)\n", err)
 		return 1
+	}
+	// Resolved like the binaries, but a missing player only costs the
+	// dashboard its preview: warn and go on.
+	if abs, err := filepath.Abs(cfg.HLSJS); err == nil {
+		cfg.HLSJS = abs
+	}
+	if _, err := os.Stat(cfg.HLSJS); err != nil {
+		logger.Warn("hls.min.js not found: the dashboard's preview player will not load (run `make deps`, or pass --hlsjs)", "path", cfg.HLSJS)
 	}
 	cfg.Banner = stderr
 

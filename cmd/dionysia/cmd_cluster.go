@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dionysia/dionysia/httpapi"
+)
+
+var (
+	nodesCommand = subcommand{name: "nodes", summary: "list the cluster's members as the node at --addr sees them", run: runNodesCmd}
+	clusterCmd   = subcommand{name: "cluster", summary: "show the raft leader, raft servers and members", run: runClusterCmd}
+	statusCmd    = subcommand{name: "status", args: "<input>", summary: "show whether an input is live, where, and its transcoder stats", run: runStatusCmd}
+)
+
+func runNodes(args []string, stdout, stderr io.Writer) int {
+	return runOne("dionysia nodes", nodesCommand, args, stdout, stderr)
+}
+
+func runCluster(args []string, stdout, stderr io.Writer) int {
+	return runOne("dionysia cluster", clusterCmd, args, stdout, stderr)
+}
+
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	return runOne("dionysia status", statusCmd, args, stdout, stderr)
+}
+
+func runNodesCmd(c *cli, args []string) error {
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	var out struct {
+		Nodes []httpapi.NodeInfo `json:"nodes"`
+	}
+	raw, err := c.client.getJSON(c.ctx(), "/v1/nodes", &out)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return c.printJSON(raw)
+	}
+	return writeMembers(c.stdout, out.Nodes)
+}
+
+// writeMembers is the members table of `nodes` and `cluster`. Stream lists
+// are counted: `--json` has the ids.
+func writeMembers(w io.Writer, nodes []httpapi.NodeInfo) error {
+	t := newTable(w, "NAME", "STATE", "RAFT", "HTTP", "RTMP", "SRT", "RTSP", "LOAD", "OWNED", "LIVE", "INGESTING")
+	for _, n := range nodes {
+		name := n.Name
+		if n.Local {
+			name += " (this)"
+		}
+		t.row(name, n.State, n.RaftRole, n.HTTPAddr, n.RTMPAddr, n.SRTAddr, n.RTSPAddr, itoa(n.Load),
+			itoa(len(n.Owned)), itoa(len(n.LiveOwned)), itoa(len(n.IngestLive)))
+	}
+	return t.flush()
+}
+
+func runClusterCmd(c *cli, args []string) error {
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	var ci httpapi.ClusterInfo
+	raw, err := c.client.getJSON(c.ctx(), "/v1/cluster", &ci)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return c.printJSON(raw)
+	}
+	f := newFields(c.stdout)
+	f.add("Node", ci.Node)
+	leader := ci.Leader
+	if leader == "" {
+		leader = "(none: election under way or no quorum)"
+	}
+	f.add("Leader", leader)
+	if m, ok := ci.Raft.(map[string]any); ok && len(m) > 0 {
+		f.add("Raft", sortedPairs(m))
+	}
+	if err := f.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout)
+	t := newTable(c.stdout, "RAFT SERVER", "ADDRESS", "SUFFRAGE")
+	for _, s := range ci.Servers {
+		t.row(s.ID, s.Address, s.Suffrage)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout)
+	return writeMembers(c.stdout, ci.Members)
+}
+
+func runStatusCmd(c *cli, args []string) error {
+	pos, err := c.parse(args, "<input>")
+	if err != nil {
+		return err
+	}
+	var st httpapi.InputStatus
+	raw, err := c.client.getJSON(c.ctx(), "/v1/inputs/"+pathID(pos[0])+"/status", &st)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return c.printJSON(raw)
+	}
+	f := newFields(c.stdout)
+	f.add("Input", st.InputID)
+	f.add("Live", yesNo(st.Live))
+	f.add("Ingest node", st.IngestNode)
+	f.add("Owner node", st.OwnerNode)
+	f.add("Protocol", st.Protocol)
+	if st.StartedAt != nil {
+		f.add("Started", fmt.Sprintf("%s (%s ago)", formatTime(*st.StartedAt), time.Since(*st.StartedAt).Round(time.Second)))
+	}
+	if tr := st.Transcoder; tr != nil {
+		state := "stopped"
+		if tr.Running {
+			state = "running"
+		}
+		f.add("Transcoder", strings.Join([]string{
+			state,
+			formatFloat(tr.FPS) + " fps",
+			formatFloat(tr.Speed) + "x",
+			formatFloat(tr.BitrateKbps) + " kbps",
+			fmt.Sprintf("%d frames", tr.Frames),
+			fmt.Sprintf("%d dropped", tr.DropFrames),
+			fmt.Sprintf("%d restarts", tr.Restarts),
+		}, ", "))
+	}
+	if err := f.flush(); err != nil {
+		return err
+	}
+	if len(st.Renditions) == 0 {
+		return nil
+	}
+	fmt.Fprintln(c.stdout)
+	t := newTable(c.stdout, "RENDITION", "SIZE", "FPS", "KBPS", "SEGMENTS", "MEDIA SEQ")
+	for _, r := range st.Renditions {
+		size := ""
+		if r.Width > 0 && r.Height > 0 {
+			size = fmt.Sprintf("%dx%d", r.Width, r.Height)
+		}
+		t.row(r.Name, size, formatFloat(r.FPS), formatFloat(r.BitrateKbps), itoa(r.Segments), fmt.Sprint(r.MediaSequence))
+	}
+	return t.flush()
+}

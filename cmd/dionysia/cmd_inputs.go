@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/httpapi"
+)
+
+// inputJSON is an input as the API answers it: the stored fields, the
+// ingest and playback links, and whether it is live.
+type inputJSON struct {
+	fsm.Input
+	httpapi.Links
+	Live bool `json:"live"`
+}
+
+var inputCommands = []subcommand{
+	{name: "create", summary: "create an input (prints its stream key and URLs)", run: inputsCreate},
+	{name: "list", summary: "list inputs", run: inputsList},
+	{name: "get", args: "<id>", summary: "show one input", run: inputsGet},
+	{name: "update", args: "<id>", summary: "change an input's name, profile, enabled state or playback policy", run: inputsUpdate},
+	{name: "delete", args: "<id>", summary: "delete an input", run: inputsDelete},
+	{name: "rotate-key", args: "<id>", summary: "give an input a new stream key; the old one stops working", run: inputsRotateKey},
+}
+
+func runInputs(args []string, stdout, stderr io.Writer) int {
+	return runGroup("inputs", "Manage inputs (what encoders publish to).", inputCommands, args, stdout, stderr)
+}
+
+func inputsCreate(c *cli, args []string) error {
+	name := c.fs.String("name", "", "input name (required)")
+	profile := c.fs.String("profile", "", "profile id (default: the cluster's default profile)")
+	disabled := c.fs.Bool("disabled", false, "create it disabled: publishes are refused until it is enabled")
+	policy := c.fs.String("playback-policy", "", `"public" or "signed" (default public)`)
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return usagef("--name is required")
+	}
+	body := map[string]any{"name": *name}
+	if *profile != "" {
+		body["profile_id"] = *profile
+	}
+	if *disabled {
+		body["enabled"] = false
+	}
+	if *policy != "" {
+		body["playback_policy"] = *policy
+	}
+	return c.showInput(http.MethodPost, "/v1/inputs", body)
+}
+
+func inputsList(c *cli, args []string) error {
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	var out struct {
+		Inputs []inputJSON `json:"inputs"`
+	}
+	raw, err := c.client.getJSON(c.ctx(), "/v1/inputs", &out)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return c.printJSON(raw)
+	}
+	t := newTable(c.stdout, "ID", "NAME", "PROFILE", "ENABLED", "POLICY", "LIVE")
+	for _, in := range out.Inputs {
+		t.row(in.ID, in.Name, profileOrDefault(in.ProfileID), yesNo(in.Enabled), in.PlaybackPolicy, yesNo(in.Live))
+	}
+	return t.flush()
+}
+
+func inputsGet(c *cli, args []string) error {
+	pos, err := c.parse(args, "<id>")
+	if err != nil {
+		return err
+	}
+	return c.showInput(http.MethodGet, "/v1/inputs/"+pathID(pos[0]), nil)
+}
+
+func inputsUpdate(c *cli, args []string) error {
+	name := c.fs.String("name", "", "new name")
+	profile := c.fs.String("profile", "", "new profile id")
+	enable := c.fs.Bool("enable", false, "enable the input")
+	disable := c.fs.Bool("disable", false, "disable the input: new publishes are refused")
+	policy := c.fs.String("playback-policy", "", `"public" or "signed"`)
+	pos, err := c.parse(args, "<id>")
+	if err != nil {
+		return err
+	}
+	if c.isSet("enable") && c.isSet("disable") {
+		return usagef("--enable and --disable cannot be used together")
+	}
+	// PATCH: send only what was asked for.
+	body := map[string]any{}
+	if c.isSet("name") {
+		body["name"] = *name
+	}
+	if c.isSet("profile") {
+		body["profile_id"] = *profile
+	}
+	if c.isSet("enable") {
+		body["enabled"] = *enable
+	}
+	if c.isSet("disable") {
+		body["enabled"] = !*disable
+	}
+	if c.isSet("playback-policy") {
+		body["playback_policy"] = *policy
+	}
+	if len(body) == 0 {
+		return usagef("nothing to change: give at least one of --name, --profile, --enable, --disable, --playback-policy")
+	}
+	return c.showInput(http.MethodPatch, "/v1/inputs/"+pathID(pos[0]), body)
+}
+
+func inputsDelete(c *cli, args []string) error {
+	pos, err := c.parse(args, "<id>")
+	if err != nil {
+		return err
+	}
+	if _, err := c.client.do(c.ctx(), http.MethodDelete, "/v1/inputs/"+pathID(pos[0]), nil); err != nil {
+		return err
+	}
+	if !c.asJSON { // 204: there is no JSON to print
+		fmt.Fprintf(c.stdout, "deleted input %s\n", pos[0])
+	}
+	return nil
+}
+
+func inputsRotateKey(c *cli, args []string) error {
+	pos, err := c.parse(args, "<id>")
+	if err != nil {
+		return err
+	}
+	return c.showInput(http.MethodPost, "/v1/inputs/"+pathID(pos[0])+"/rotate-key", nil)
+}
+
+// showInput sends one request that answers an input, and prints it.
+func (c *cli) showInput(method, path string, body any) error {
+	var in inputJSON
+	raw, err := c.client.doJSON(c.ctx(), method, path, body, &in)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return c.printJSON(raw)
+	}
+	f := newFields(c.stdout)
+	f.add("ID", in.ID)
+	f.add("Name", in.Name)
+	f.add("Profile", profileOrDefault(in.ProfileID))
+	f.add("Enabled", yesNo(in.Enabled))
+	f.add("Playback policy", in.PlaybackPolicy)
+	f.add("Live", yesNo(in.Live))
+	f.add("Stream key", in.StreamKey)
+	f.add("Ingest RTMP", in.Ingest.RTMP)
+	f.add("Ingest SRT", in.Ingest.SRT)
+	f.add("Ingest RTSP", in.Ingest.RTSP)
+	f.add("Playback HLS", in.Playback.HLS)
+	f.add("Created", formatTime(in.CreatedAt))
+	f.add("Updated", formatTime(in.UpdatedAt))
+	return f.flush()
+}
+
+func profileOrDefault(id string) string {
+	if id == "" {
+		return "(default)"
+	}
+	return id
+}

@@ -1,0 +1,415 @@
+package node_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dionysia/dionysia/testcluster"
+)
+
+// startThree starts a 3-node cluster and waits until it has converged:
+// every node sees 3 alive members, raft has 3 voters, and all are ready.
+func startThree(t *testing.T, opts testcluster.Options) *testcluster.Cluster {
+	t.Helper()
+	opts.Nodes = 3
+	c := testcluster.Start(t, opts)
+	c.WaitMembers(3, 30*time.Second)
+	c.WaitRaftServers(3, 30*time.Second)
+	c.WaitLeader(30 * time.Second)
+	c.WaitReady(30 * time.Second)
+	return c
+}
+
+func follower(c *testcluster.Cluster) *testcluster.Node {
+	for _, n := range c.Running() {
+		if !n.ClusterHandle().IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+// TestIntegrationClusterJoinReplicate: nodes join with --join, a write on a
+// follower is forwarded to the leader, and every node can read it.
+func TestIntegrationClusterJoinReplicate(t *testing.T) {
+	testcluster.MediaMTX(t)
+	c := startThree(t, testcluster.Options{})
+
+	f := follower(c)
+	require.NotNil(t, f)
+	profile := f.CreateProfile(t, testcluster.SmallProfile("from a follower", 2))
+	in := f.CreateInput(t, map[string]any{"name": "created on a follower", "profile_id": profile})
+
+	for _, n := range c.Running() {
+		testcluster.Eventually(t, 10*time.Second, "the input on "+n.Name(), func() error {
+			r, err := n.Do(http.MethodGet, "/v1/inputs/"+in.ID, nil)
+			if err != nil {
+				return err
+			}
+			if r.Status != http.StatusOK {
+				return fmt.Errorf("%s answered %d", n.Name(), r.Status)
+			}
+			return nil
+		})
+	}
+
+	// Every node agrees on the owner, and /v1/route says so everywhere.
+	var owners []string
+	for _, n := range c.Running() {
+		r := n.MustDo(t, http.MethodGet, "/v1/route/"+in.ID, nil)
+		require.Equal(t, http.StatusOK, r.Status)
+		var rt struct{ Owner, Origin string }
+		r.JSON(t, &rt)
+		owners = append(owners, rt.Owner)
+		require.True(t, strings.HasPrefix(rt.Origin, "http://127.0.0.1:"), rt.Origin)
+	}
+	require.Equal(t, owners[0], owners[1])
+	require.Equal(t, owners[0], owners[2])
+
+	// A refused write on a follower comes back with the leader's answer.
+	r := f.MustDo(t, http.MethodDelete, "/v1/profiles/"+profile, nil)
+	require.Equal(t, http.StatusConflict, r.Status, string(r.Body))
+	require.Contains(t, string(r.Body), in.ID)
+
+	// /v1/nodes lists every member with its raft role.
+	r = f.MustDo(t, http.MethodGet, "/v1/nodes", nil)
+	var nodes struct {
+		Nodes []struct {
+			Name, State, RaftRole string `json:"raft_role"`
+		} `json:"nodes"`
+	}
+	r.JSON(t, &nodes)
+	require.Len(t, nodes.Nodes, 3)
+}
+
+// roles picks, for an input, its owner, a node to publish to that is not
+// the owner, and a third node to watch through.
+func roles(t *testing.T, c *testcluster.Cluster, inputID string) (owner, ingest, viewer *testcluster.Node) {
+	t.Helper()
+	m, ok := c.Node(0).ClusterHandle().Owner(inputID)
+	require.True(t, ok)
+	var others []*testcluster.Node
+	for _, n := range c.Running() {
+		if n.Name() == m.Name {
+			owner = n
+		} else {
+			others = append(others, n)
+		}
+	}
+	require.NotNil(t, owner)
+	require.Len(t, others, 2)
+	return owner, others[0], others[1]
+}
+
+// TestIntegrationClusterPlaybackAndFailover publishes to one node, plays
+// through another (307 to the owner, which pulls from the ingest node), then
+// kills the owner mid-stream: a survivor takes over and playback resumes with
+// media sequence numbers that never go backwards.
+func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
+	testcluster.Media(t)
+	c := startThree(t, testcluster.Options{})
+	profile := c.Node(0).CreateProfile(t, testcluster.SmallProfile("failover", 1))
+	in := c.Node(0).CreateInput(t, map[string]any{"name": "failover", "profile_id": profile})
+	owner, ingest, viewer := roles(t, c, in.ID)
+	t.Logf("owner %s, ingest %s, viewer %s", owner.Name(), ingest.Name(), viewer.Name())
+
+	ingestIn := ingest.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID, nil)
+	var withLinks testcluster.Input
+	ingestIn.JSON(t, &withLinks)
+	testcluster.Publish(t, withLinks.Ingest.RTMP, testcluster.PublishOptions{})
+
+	pb := testcluster.WaitPlayable(t, viewer, in.ID, 2, 2, 60*time.Second)
+	require.Contains(t, pb.MasterURL, owner.HTTPURL(), "playback must end up on the owner")
+
+	// The viewer's node redirects, keeping the query string.
+	r := viewer.MustDo(t, http.MethodGet, "/live/"+in.ID+"/master.m3u8?session=abc", nil)
+	require.Equal(t, http.StatusTemporaryRedirect, r.Status)
+	require.Equal(t, owner.HTTPURL()+"/live/"+in.ID+"/master.m3u8?session=abc", r.Header.Get("Location"))
+
+	// Status from any node names the ingest node and the owner.
+	r = viewer.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID+"/status", nil)
+	var st struct {
+		Live       bool   `json:"live"`
+		IngestNode string `json:"ingest_node"`
+		OwnerNode  string `json:"owner_node"`
+		Renditions []struct {
+			Segments int `json:"segments"`
+		} `json:"renditions"`
+	}
+	r.JSON(t, &st)
+	require.True(t, st.Live)
+	require.Equal(t, ingest.Name(), st.IngestNode)
+	require.Equal(t, owner.Name(), st.OwnerNode)
+	require.Len(t, st.Renditions, 2, "per-rendition stats come from the owner")
+
+	var lastSeq uint64
+	for _, mp := range pb.Media {
+		lastSeq = max(lastSeq, mp.MediaSequence+uint64(len(mp.Segments))-1)
+	}
+
+	killedAt := time.Now()
+	c.Kill(owner.Index)
+	var after testcluster.Playback
+	testcluster.Eventually(t, 40*time.Second, "playback through a survivor", func() error {
+		m, ok := viewer.ClusterHandle().Owner(in.ID)
+		if !ok || m.Name == owner.Name() {
+			return fmt.Errorf("ring still names the dead owner")
+		}
+		p, err := testcluster.FetchPlayback(viewer, in.ID, "")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(p.MasterURL, owner.HTTPURL()) {
+			return fmt.Errorf("still served by the dead owner")
+		}
+		for uri, mp := range p.Media {
+			if len(mp.Segments) == 0 || mp.Ended {
+				return fmt.Errorf("%s not playing yet", uri)
+			}
+		}
+		after = p
+		return nil
+	})
+	failover := time.Since(killedAt)
+	t.Logf("MEASURED failover: owner %s killed -> playable through %s in %s", owner.Name(), viewer.Name(), failover.Round(100*time.Millisecond))
+	for uri, mp := range after.Media {
+		require.Greater(t, mp.MediaSequence, lastSeq, "media sequence of %s went backwards across the failover", uri)
+	}
+	// A segment from the new owner decodes.
+	for _, v := range after.Variants {
+		_, err := testcluster.FFprobe(t.Context(), after.SegmentURL(v.URI, 0))
+		require.NoError(t, err)
+	}
+}
+
+// TestIntegrationClusterIngestNodeDies: when the node a publisher is
+// connected to dies, its sessions are cleared and the publisher can go live
+// again through any other node.
+func TestIntegrationClusterIngestNodeDies(t *testing.T) {
+	testcluster.Media(t)
+	c := startThree(t, testcluster.Options{})
+	profile := c.Node(0).CreateProfile(t, testcluster.SmallProfile("ingest dies", 1))
+	in := c.Node(0).CreateInput(t, map[string]any{"name": "ingest dies", "profile_id": profile})
+	owner, ingest, other := roles(t, c, in.ID)
+
+	link := func(n *testcluster.Node) string {
+		var i testcluster.Input
+		n.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID, nil).JSON(t, &i)
+		return i.Ingest.RTMP
+	}
+	testcluster.Publish(t, link(ingest), testcluster.PublishOptions{Width: 320, Height: 240})
+	testcluster.WaitPlayable(t, other, in.ID, 2, 1, 60*time.Second)
+
+	c.Kill(ingest.Index)
+	testcluster.Eventually(t, 30*time.Second, "the dead ingest node's session to be cleared", func() error {
+		if s := owner.State().Session(in.ID); s != nil {
+			return fmt.Errorf("session still on %s", s.IngestNode)
+		}
+		return nil
+	})
+	testcluster.Publish(t, link(other), testcluster.PublishOptions{Width: 320, Height: 240})
+	testcluster.Eventually(t, 30*time.Second, "live again through "+other.Name(), func() error {
+		s := owner.State().Session(in.ID)
+		if s == nil || s.IngestNode != other.Name() {
+			return fmt.Errorf("session: %+v", s)
+		}
+		return nil
+	})
+	testcluster.WaitPlayable(t, other, in.ID, 2, 1, 60*time.Second)
+}
+
+// TestIntegrationClusterKillLeaderDuringWrites: writes keep coming through a
+// follower while the leader is killed; every write that was answered 2xx is
+// present on every survivor afterwards.
+func TestIntegrationClusterKillLeaderDuringWrites(t *testing.T) {
+	testcluster.MediaMTX(t)
+	c := startThree(t, testcluster.Options{})
+	leader := c.WaitLeader(10 * time.Second)
+	var writer *testcluster.Node
+	for _, n := range c.Running() {
+		if n != leader {
+			writer = n
+			break
+		}
+	}
+
+	var (
+		mu      sync.Mutex
+		acked   []string
+		refused atomic.Int64
+		stop    = make(chan struct{})
+		done    = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r, err := writer.Do(http.MethodPost, "/v1/inputs", map[string]any{"name": fmt.Sprintf("w%d", i)})
+			if err != nil || r.Status != http.StatusCreated {
+				refused.Add(1)
+				continue
+			}
+			var in testcluster.Input
+			if r.JSON(t, &in); in.ID != "" {
+				mu.Lock()
+				acked = append(acked, in.ID)
+				mu.Unlock()
+			}
+		}
+	}()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	testcluster.Eventually(t, 20*time.Second, "some writes before the kill", func() error {
+		if count() < 20 {
+			return fmt.Errorf("%d acked", count())
+		}
+		return nil
+	})
+	killedAt := time.Now()
+	c.Kill(leader.Index)
+	newLeader := c.WaitLeader(20 * time.Second)
+	t.Logf("MEASURED leader election: %s killed -> %s leads after %s", leader.Name(), newLeader.Name(), time.Since(killedAt).Round(10*time.Millisecond))
+	before := count()
+	testcluster.Eventually(t, 20*time.Second, "writes after the election", func() error {
+		if count() < before+20 {
+			return fmt.Errorf("%d acked since the election", count()-before)
+		}
+		return nil
+	})
+	close(stop)
+	<-done
+	mu.Lock()
+	ids := append([]string(nil), acked...)
+	mu.Unlock()
+	t.Logf("%d writes acknowledged, %d refused or failed during the election", len(ids), refused.Load())
+
+	for _, n := range c.Running() {
+		testcluster.Eventually(t, 10*time.Second, "every acknowledged write on "+n.Name(), func() error {
+			for _, id := range ids {
+				if !n.State().HasInput(id) {
+					return fmt.Errorf("%s lacks acknowledged input %s", n.Name(), id)
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// TestIntegrationClusterFullRestart: stop all three, start all three: every
+// input and profile is back and the cluster elects a leader again.
+func TestIntegrationClusterFullRestart(t *testing.T) {
+	testcluster.MediaMTX(t)
+	c := startThree(t, testcluster.Options{Demo: true})
+	n := c.Node(1)
+	profile := n.CreateProfile(t, testcluster.SmallProfile("survives", 2))
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, n.CreateInput(t, map[string]any{"name": fmt.Sprintf("survivor %d", i), "profile_id": profile}).ID)
+	}
+	for _, nd := range c.Running() {
+		testcluster.Eventually(t, 10*time.Second, "replication to "+nd.Name(), func() error {
+			if len(nd.State().Inputs()) != 11 {
+				return fmt.Errorf("%d inputs", len(nd.State().Inputs()))
+			}
+			return nil
+		})
+	}
+	for i := range 3 {
+		c.Stop(i)
+	}
+	for i := range 3 {
+		c.Restart(i)
+	}
+	c.WaitLeader(30 * time.Second)
+	c.WaitMembers(3, 30*time.Second)
+	for _, nd := range c.Running() {
+		for _, id := range ids {
+			r := nd.MustDo(t, http.MethodGet, "/v1/inputs/"+id, nil)
+			require.Equal(t, http.StatusOK, r.Status, "%s lost input %s", nd.Name(), id)
+		}
+		r := nd.MustDo(t, http.MethodGet, "/v1/profiles/"+profile, nil)
+		require.Equal(t, http.StatusOK, r.Status)
+		require.NotNil(t, nd.State().Input("demo"))
+	}
+	// And it takes writes again.
+	c.Node(2).CreateInput(t, map[string]any{"name": "after the restart"})
+}
+
+// TestIntegrationClusterPlacement: 30 inputs over 3 nodes, every node owns
+// some; a 4th node takes over only part of them.
+func TestIntegrationClusterPlacement(t *testing.T) {
+	testcluster.MediaMTX(t)
+	c := startThree(t, testcluster.Options{})
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, c.Node(0).CreateInput(t, map[string]any{"name": fmt.Sprintf("p%d", i)}).ID)
+	}
+	owners := func(n *testcluster.Node) map[string]string {
+		out := map[string]string{}
+		for _, id := range ids {
+			m, ok := n.ClusterHandle().Owner(id)
+			require.True(t, ok)
+			out[id] = m.Name
+		}
+		return out
+	}
+	before := owners(c.Node(0))
+	per := map[string]int{}
+	for _, o := range before {
+		per[o]++
+	}
+	require.Len(t, per, 3, "every node owns some inputs: %v", per)
+	t.Logf("placement over 3 nodes: %v", per)
+
+	// /v1/nodes on another node shows the same ownership, once it has
+	// every input.
+	testcluster.Eventually(t, 10*time.Second, "/v1/nodes ownership on n1", func() error {
+		var nodes struct {
+			Nodes []struct {
+				Name  string   `json:"name"`
+				Owned []string `json:"owned_streams"`
+			} `json:"nodes"`
+		}
+		r, err := c.Node(1).Do(http.MethodGet, "/v1/nodes", nil)
+		if err != nil {
+			return err
+		}
+		r.JSON(t, &nodes)
+		for _, nd := range nodes.Nodes {
+			if len(nd.Owned) != per[nd.Name] {
+				return fmt.Errorf("%s owns %d, want %d", nd.Name, len(nd.Owned), per[nd.Name])
+			}
+		}
+		return nil
+	})
+
+	c.AddNode()
+	c.WaitMembers(4, 30*time.Second)
+	after := owners(c.Node(0))
+	moved, toNew := 0, 0
+	for id, o := range after {
+		if before[id] != o {
+			moved++
+			if o == "n3" {
+				toNew++
+			}
+		}
+	}
+	t.Logf("adding a 4th node moved %d of 30 inputs (%d to the new node)", moved, toNew)
+	require.Positive(t, toNew, "the new node takes over some inputs")
+	require.Less(t, moved, 20, "only part of the inputs move")
+	// Every node agrees with node 0.
+	for _, n := range c.Running() {
+		require.Equal(t, after, owners(n), "ring of %s", n.Name())
+	}
+}
