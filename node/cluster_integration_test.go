@@ -82,11 +82,19 @@ func TestIntegrationClusterJoinReplicate(t *testing.T) {
 	r = f.MustDo(t, http.MethodGet, "/v1/nodes", nil)
 	var nodes struct {
 		Nodes []struct {
-			Name, State, RaftRole string `json:"raft_role"`
+			Name     string `json:"name"`
+			State    string `json:"state"`
+			RaftRole string `json:"raft_role"`
 		} `json:"nodes"`
 	}
 	r.JSON(t, &nodes)
 	require.Len(t, nodes.Nodes, 3)
+	roles := map[string]int{}
+	for _, nd := range nodes.Nodes {
+		require.Equal(t, "alive", nd.State, nd.Name)
+		roles[nd.RaftRole]++
+	}
+	require.Equal(t, map[string]int{"leader": 1, "voter": 2}, roles)
 }
 
 // roles picks, for an input, its owner, a node to publish to that is not
