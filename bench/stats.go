@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"math"
 	"slices"
 )
@@ -47,3 +48,5 @@ func roundAll(xs []float64, d int) []float64 {
 	}
 	return out
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

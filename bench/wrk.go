@@ -188,3 +188,11 @@ func bareRedirect(target string) (addr string, stop func(), err error) {
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
+
+func lookWrk() (string, error) {
+	p, err := exec.LookPath("wrk")
+	if err != nil {
+		return "", fmt.Errorf("wrk is not installed (scripts/bench-deps.sh installs it)")
+	}
+	return p, nil
+}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dionysia/dionysia/docs"
 )
 
 // Config builds an API.
@@ -109,6 +111,10 @@ func (a *API) routes() *mux.Router {
 	if a.cfg.Metrics != nil {
 		r.Handle("/metrics", a.cfg.Metrics).Methods(http.MethodGet)
 	}
+	r.HandleFunc("/openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(docs.OpenAPI)
+	}).Methods(http.MethodGet, http.MethodHead)
 	if a.cfg.Internal != nil {
 		r.PathPrefix("/internal/").Handler(a.cfg.Internal)
 	}

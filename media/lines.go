@@ -2,8 +2,23 @@ package media
 
 import (
 	"bytes"
+	"regexp"
 	"sync"
 )
+
+// Children print URLs and paths that hold secrets: the stream key is the path
+// live/<key>, and internal reads carry user:password. Every line is masked
+// before it reaches a log.
+var (
+	keyInPath   = regexp.MustCompile(`(live/[A-Za-z0-9_-]{4})[A-Za-z0-9_-]{4,}`)
+	passwordURL = regexp.MustCompile(`(://[^/:@\s]+):[^@/\s]+@`)
+)
+
+// Redact masks stream keys and URL passwords in a line of child output.
+func Redact(line string) string {
+	line = passwordURL.ReplaceAllString(line, "$1:***@")
+	return keyInPath.ReplaceAllString(line, "$1…")
+}
 
 // lineWriter is an io.Writer that calls fn for every complete line written to
 // it; children's stdout and stderr go through it into the logger. Lines
@@ -48,7 +63,7 @@ func (w *lineWriter) Flush() {
 }
 
 func (w *lineWriter) emit() {
-	line := string(bytes.TrimRight(w.buf, "\r"))
+	line := Redact(string(bytes.TrimRight(w.buf, "\r")))
 	w.buf = w.buf[:0]
 	if line != "" {
 		w.fn(line)

@@ -261,23 +261,35 @@
     const nodes = state.nodes.slice().sort((a, b) => a.name.localeCompare(b.name));
     syncChildren($('nodes-body'), nodes, (n) => n.name, () => {
       const tr = el('tr');
-      for (let i = 0; i < 8; i++) tr.append(el(i === 0 ? 'th' : 'td', i === 0 ? { scope: 'row' } : (i === 5 ? { class: 'num' } : {})));
+      for (let i = 0; i < 8; i++) tr.append(el(i === 0 ? 'th' : 'td', i === 0 ? { scope: 'row', class: 'nowrap' } : (i === 5 ? { class: 'num' } : {})));
+      tr.cells[0].append(el('span'), ' ', el('span', { class: 'note' }));
       tr.cells[1].append(el('span', { class: 'badge' }));
+      tr.cells[2].classList.add('nowrap');
       return tr;
     }, (tr, n) => {
       const cells = tr.cells;
-      setText(cells[0], n.name + (n.local ? ' (this node)' : ''));
+      setText(cells[0].firstChild, n.name);
+      setText(cells[0].lastChild, n.local ? '(this node)' : '');
       const gossip = cells[1].firstChild;
       setText(gossip, n.state || 'unknown');
       gossip.className = 'badge state-' + (n.state || 'unknown');
       setText(cells[2], (n.raft_role || '—') + (state.cluster && state.cluster.leader === n.name ? ' ★' : ''));
-      cells[2].className = n.raft_role === 'leader' || (state.cluster && state.cluster.leader === n.name) ? 'leader' : '';
+      cells[2].classList.toggle('leader', n.raft_role === 'leader' || (state.cluster && state.cluster.leader === n.name));
       setText(cells[3], n.http_addr || '—');
       setText(cells[4], [n.rtmp_addr, n.srt_addr, n.rtsp_addr].filter(Boolean).join(' · ') || '—');
       setText(cells[5], n.load);
-      setText(cells[6], fmt.list(n.owned_streams));
-      setText(cells[7], fmt.list(n.live_streams));
+      setText(cells[6], streamNames(n.owned_streams));
+      setText(cells[7], streamNames(n.live_streams));
     });
+  }
+
+  // streamNames shows input names (ids are opaque) for a list of input ids.
+  function streamNames(ids) {
+    if (!ids || !ids.length) return '—';
+    return ids.map((id) => {
+      const i = state.inputs.find((x) => x.id === id);
+      return i ? i.name : id;
+    }).join(', ');
   }
 
   // ---------- inputs ----------
@@ -468,7 +480,7 @@
     const t = st.transcoder;
     setText(box.firstChild, t
       ? 'Transcoder ' + (t.running ? 'running' : 'stopped') + ' · ' + fmt.num(t.fps, 1) + ' fps · speed ' + fmt.num(t.speed, 2) + '× · ' +
-        fmt.num(t.bitrate_kbps) + ' kbps · ' + t.frames + ' frames' + (t.drop_frames ? ' · ' + t.drop_frames + ' dropped' : '') +
+        (t.bitrate_kbps > 0 ? fmt.num(t.bitrate_kbps) + ' kbps · ' : '') + t.frames + ' frames' + (t.drop_frames ? ' · ' + t.drop_frames + ' dropped' : '') +
         (t.restarts ? ' · ' + t.restarts + ' restarts' : '')
       : 'Transcoder: no report yet');
     syncChildren(box.querySelector('tbody'), st.renditions || [], (x) => x.name, () => {
@@ -493,9 +505,9 @@
     // The profile choices follow the profiles, keeping what the user picked.
     const sel = $('input-profile');
     const picked = sel.value;
-    const opts = [{ id: '', name: 'Cluster default (' + profileName('') + ')' }].concat(state.profiles);
+    const opts = [{ id: '', name: 'Cluster default' }].concat(state.profiles);
     syncChildren(sel, opts, (p) => p.id || '-default-', (p) => el('option', { value: p.id }), (o, p) => {
-      setText(o, p.id ? p.name + ' (' + p.id + ')' : p.name);
+      setText(o, p.name + (p.id && p.id === state.defaultProfile ? ' (default)' : ''));
     });
     if (Array.from(sel.options).some((o) => o.value === picked)) sel.value = picked;
   }
@@ -706,6 +718,7 @@
       setText(c[0], p.name + (p.id === state.defaultProfile ? ' (default)' : ''));
       c[1].replaceChildren(el('code', {}, p.id));
       setText(c[2], p.segment_seconds + ' s');
+      c[4].classList.add('nowrap');
       setText(c[3], p.video_preset);
       setText(c[4], p.segment_format === 'fmp4' ? 'fMP4' : 'MPEG-TS');
       setText(c[5], renditionSummary(p));
