@@ -3,6 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 PKGS := ./...
+# ROW picks benchmark rows for `make bench` (comma-separated; empty = all).
+ROW ?=
 # Integration tests start real mediamtx and ffmpeg processes; they find them here.
 export DIONYSIA_MEDIAMTX := $(CURDIR)/$(BIN)/mediamtx
 export DIONYSIA_HLSJS := $(CURDIR)/$(BIN)/hls.min.js
@@ -24,9 +26,12 @@ run: deps build
 	$(BIN)/dionysia node --data-dir ./data --mediamtx $(BIN)/mediamtx
 
 ## test: every test, the integration tests with real mediamtx and ffmpeg included
+# -p 1: packages run one after the other. The integration tests of several
+# packages at once would fight over 2 cores (ffmpeg encodes, memberlist probes
+# with 300 ms timeouts) and flake; in series the suite takes a few minutes.
 test: lint
 	@scripts/deps.sh --test
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -p 1 -count=1 -timeout 20m $(PKGS)
 
 ## test-short: unit tests only (no real media processes)
 test-short:
@@ -41,9 +46,10 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## bench: benchmark suite (see bench/README.md)
+## bench: benchmark suite against the baselines (bench/README.md); one row: make bench ROW=routing
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	@scripts/bench-deps.sh
+	DIONYSIA_BENCH=1 ROW="$(ROW)" BENCH_OUT="$(CURDIR)/bench/results" $(GO) test -count=1 -v -timeout 25m -run '^TestBench$$' ./bench
 
 clean:
 	rm -rf $(BIN) .build

@@ -103,7 +103,9 @@ func (res *Result) goal(text string, ok bool) *Result {
 
 func (res *Result) headline() *Result { res.Headline = true; return res }
 
-func (r *Row) note(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
+func (r *Row) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
 
 // Write stores the report as <dir>/<name>.json and .md.
 func (rep *Report) Write(dir, name string) (string, error) {

@@ -96,8 +96,8 @@ func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	path := "/live/" + in.ID + "/master.m3u8"
 	segPath := "/live/" + in.ID + "/720p/seg_1.ts"
 	redirect := map[string]string{
-		"dionysia":       router.HTTPURL() + path,
-		"nginx":          fmt.Sprintf("http://127.0.0.1:%d%s", ports[0], path),
+		"dionysia":         router.HTTPURL() + path,
+		"nginx":            fmt.Sprintf("http://127.0.0.1:%d%s", ports[0], path),
 		"bare Go net/http": "http://" + bareAddr + path,
 	}
 	segment := map[string]string{

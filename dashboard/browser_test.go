@@ -2,6 +2,8 @@ package dashboard_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -32,12 +34,7 @@ const h264Probe = `MediaSource.isTypeSupported('video/mp4; codecs="avc1.42E01E,m
 // published to it.
 func TestDashboardInBrowser(t *testing.T) {
 	testcluster.Media(t)
-	if _, err := os.Stat(chromiumBin); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI but missing (scripts/deps.sh --test installs it)", chromiumBin)
-		}
-		t.Skipf("%s not found (run scripts/deps.sh --test); skipping the browser test", chromiumBin)
-	}
+	needChromium(t)
 	start := time.Now()
 
 	c := testcluster.Start(t, testcluster.Options{})
@@ -173,6 +170,47 @@ func (b *browser) screenshot(name string) string {
 		require.NoError(b.t, os.WriteFile(path, png, 0o644))
 	}
 	return path
+}
+
+// TestDashboardAsksForToken: against a node with --api-token the page asks
+// for the token, says so when it is refused, and then works with it.
+func TestDashboardAsksForToken(t *testing.T) {
+	testcluster.Media(t)
+	needChromium(t)
+	var raw [16]byte
+	_, err := rand.Read(raw[:])
+	require.NoError(t, err)
+	token := hex.EncodeToString(raw[:])
+	c := testcluster.Start(t, testcluster.Options{APITokens: []string{token}})
+	n := c.Node(0)
+	c.WaitLeader(20 * time.Second)
+
+	b := newBrowser(t)
+	b.run(chromedp.Navigate(n.HTTPURL() + "/"))
+	b.waitJS(10*time.Second, "the token dialog", `document.getElementById('token-dialog').open`)
+	b.run(chromedp.SendKeys(`#token-input`, "not-the-token", chromedp.ByQuery),
+		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery))
+	b.waitJS(10*time.Second, "the refused token reported",
+		`document.getElementById('token-dialog').open && document.getElementById('token-error').innerText.includes('refused')`)
+	b.run(chromedp.Evaluate(`document.getElementById('token-input').value = ''`, nil),
+		chromedp.SendKeys(`#token-input`, token, chromedp.ByQuery),
+		chromedp.Click(`#token-form button[type="submit"]`, chromedp.ByQuery))
+	b.waitJS(10*time.Second, "the node listed with the token",
+		`!document.getElementById('token-dialog').open && document.getElementById('nodes-body').innerText.includes('`+n.Name()+`')`)
+	var kept string
+	b.run(chromedp.Evaluate(`sessionStorage.getItem('dionysia.apiToken')`, &kept))
+	require.Equal(t, token, kept)
+}
+
+// needChromium skips the test without Debian's chromium, except in CI.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumBin); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required in CI but missing (scripts/deps.sh --test installs it)", chromiumBin)
+		}
+		t.Skipf("%s not found (run scripts/deps.sh --test); skipping the browser test", chromiumBin)
+	}
 }
 
 // playerState is what the page says about its preview player.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,8 +46,10 @@ type MediaMTX struct {
 
 	started  atomic.Bool
 	restarts atomic.Int64
-	mu       sync.Mutex
-	child    *exec.Cmd // the running child, nil between runs
+	// lastLines explain an exit in the restart warning.
+	lastLines tailLines
+	mu        sync.Mutex
+	child     *exec.Cmd // the running child, nil between runs
 }
 
 // NewMediaMTX validates cfg and picks the API port. It starts nothing: the
@@ -63,6 +66,13 @@ func NewMediaMTX(cfg MediaMTXConfig) (*MediaMTX, error) {
 		// Without it mediamtx would have to let everybody publish.
 		return nil, errors.New("new mediamtx: Authorize is required")
 	}
+	// The child runs in Dir: a relative config path would then point
+	// somewhere else.
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("new mediamtx: config dir: %w", err)
+	}
+	cfg.Dir = dir
 	for _, a := range []string{cfg.RTMPAddr, cfg.RTSPAddr, cfg.SRTAddr} {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return nil, fmt.Errorf("new mediamtx: ingest address %q: %w", a, err)
@@ -83,10 +93,11 @@ func NewMediaMTX(cfg MediaMTXConfig) (*MediaMTX, error) {
 		log = slog.Default()
 	}
 	return &MediaMTX{
-		cfg:     cfg,
-		apiAddr: apiAddr,
-		log:     log.With("component", "mediamtx"),
-		client:  &http.Client{Timeout: 5 * time.Second},
+		cfg:       cfg,
+		apiAddr:   apiAddr,
+		log:       log.With("component", "mediamtx"),
+		client:    &http.Client{Timeout: 5 * time.Second},
+		lastLines: tailLines{n: 8},
 	}, nil
 }
 
@@ -144,7 +155,8 @@ func (m *MediaMTX) Run(ctx context.Context) error {
 		onRestart: func() { m.restarts.Add(1) },
 		onExit: func(err error, ran, delay time.Duration) {
 			m.log.Warn("mediamtx exited, restarting", "err", exitError(err),
-				"ran", ran.Round(time.Millisecond), "restart_in", delay)
+				"ran", ran.Round(time.Millisecond), "restart_in", delay,
+				"output", strings.Join(m.lastLines.take(), "\n"))
 		},
 	}
 	sup.run(ctx)
@@ -186,6 +198,7 @@ func (m *MediaMTX) pid() int {
 // ...") at debug, or at warn when mediamtx itself says WAR or ERR, so that a
 // node at info level shows mediamtx's problems and nothing else.
 func (m *MediaMTX) logLine(line string) {
+	m.lastLines.add(line)
 	level, msg := slog.LevelDebug, line
 	if f := strings.SplitN(line, " ", 4); len(f) == 4 && len(f[2]) == 3 {
 		switch f[2] {

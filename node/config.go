@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,12 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.DataDir, "./data")
+	// Children (mediamtx, ffmpeg) run in other working directories.
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("data-dir: %w", err)
+	}
+	c.DataDir = abs
 	def(&c.HTTPAddr, ":8080")
 	def(&c.GossipAddr, ":7946")
 	def(&c.RaftAddr, ":7947")

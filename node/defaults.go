@@ -58,7 +58,11 @@ func (n *Node) printBanner(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !n.state.Initialized() {
+		// Wait until the node is ready (leader, seeded state, mediamtx up),
+		// but not forever: after a while, print what is known and say why
+		// the node is not ready yet.
+		notReady := n.Ready()
+		if !n.state.Initialized() || (notReady != nil && time.Since(n.started) < 15*time.Second) {
 			continue
 		}
 		base := n.HTTPURL()
@@ -79,7 +83,11 @@ func (n *Node) printBanner(ctx context.Context) {
 		if n.cfg.Banner != nil {
 			fmt.Fprintln(n.cfg.Banner, b.String())
 		}
-		n.log.Info("node ready", "http", base)
+		if notReady != nil {
+			n.log.Warn("node not ready yet", "reason", notReady)
+		} else {
+			n.log.Info("node ready", "http", base)
+		}
 		return
 	}
 }

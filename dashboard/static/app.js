@@ -142,6 +142,7 @@
       else d.setAttribute('open', '');
     }
     $('token-input').focus();
+    $('token-input').select();
   }
 
   function setupToken() {
@@ -624,7 +625,7 @@
         stats.level = l ? (l.name || (l.width + '×' + l.height)) + (l.bitrate ? ' · ' + Math.round(l.bitrate / 1000) + ' kbps' : '') : '';
       });
       hls.on(Hls.Events.ERROR, (_, d) => {
-        problem((d.fatal ? 'fatal ' : '') + d.type + ': ' + d.details);
+        problem((d.fatal ? 'fatal ' : '') + d.type + ': ' + d.details + (d.fatal ? '' : ' (handled by hls.js)'));
         if (!d.fatal) return;
         if (d.type === Hls.ErrorTypes.MEDIA_ERROR) {
           hls.recoverMediaError();
