@@ -57,7 +57,7 @@ func newCLI(name, argsUsage, summary string, stdout, stderr io.Writer) *cli {
 	c.fs.BoolVar(&c.asJSON, "json", false, "print the server's JSON instead of a table")
 	c.fs.Usage = func() {
 		out := c.fs.Output()
-		fmt.Fprintf(out, "Usage: %s [flags] %s\n\n%s\n\nFlags:\n", name, argsUsage, summary)
+		fmt.Fprintf(out, "Usage: %s\n\n%s\n\nFlags:\n", strings.TrimSpace(name+" [flags] "+argsUsage), summary)
 		c.fs.PrintDefaults()
 	}
 	return c
