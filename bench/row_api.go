@@ -80,7 +80,7 @@ func rowAPI(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 				return err
 			}
 			if w.Errors > 0 {
-				r.note("reads on %s: %d errors in one round", target.Name(), w.Errors)
+				r.note("reads on %s: %d errors in one round (%s)", target.Name(), w.Errors, w.ErrText)
 			}
 			if target == leader {
 				readL = append(readL, w.RPS)

@@ -136,7 +136,7 @@ func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 					return nil, err
 				}
 				if w.Errors > 0 {
-					r.note("%s: %d socket errors or unexpected statuses in one round", name, w.Errors)
+					r.note("%s: %d socket errors or unexpected statuses in one round (%s)", name, w.Errors, w.ErrText)
 				}
 				s := out[name]
 				if s == nil {

@@ -20,6 +20,7 @@ type wrkResult struct {
 	RPS      float64
 	P50, P99 float64 // milliseconds
 	Errors   int     // socket errors + non-2xx/3xx responses
+	ErrText  string  // wrk's own lines about them
 }
 
 // runWrk loads url with conns connections from 2 threads for d.
@@ -58,11 +59,13 @@ func parseWrk(out string) (wrkResult, error) {
 		case f[0] == "Requests/sec:" && len(f) == 2:
 			r.RPS, _ = strconv.ParseFloat(f[1], 64)
 		case f[0] == "Socket" && len(f) >= 10:
+			r.ErrText = strings.TrimSpace(sc.Text())
 			for _, i := range []int{3, 5, 7, 9} {
 				n, _ := strconv.Atoi(strings.TrimSuffix(f[i], ","))
 				r.Errors += n
 			}
 		case f[0] == "Non-2xx":
+			r.ErrText = strings.TrimSpace(r.ErrText + "; " + strings.TrimSpace(sc.Text()))
 			n, _ := strconv.Atoi(f[len(f)-1])
 			r.Errors += n
 		}

@@ -82,6 +82,11 @@ func (n *Node) Ready() error {
 	if !n.state.Initialized() {
 		return errors.New("cluster state not seeded yet")
 	}
+	// A restarted node replays the log it already has only once the leader
+	// tells it the commit index; until then its reads are stale.
+	if ri := n.clu.RaftState(); ri.AppliedIndex < ri.CommitIndex {
+		return fmt.Errorf("catching up with the raft log (applied %d of %d)", ri.AppliedIndex, ri.CommitIndex)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := n.mtx.Ready(ctx); err != nil {

@@ -128,10 +128,7 @@ func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
 	owner, ingest, viewer := roles(t, c, in.ID)
 	t.Logf("owner %s, ingest %s, viewer %s", owner.Name(), ingest.Name(), viewer.Name())
 
-	ingestIn := ingest.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID, nil)
-	var withLinks testcluster.Input
-	ingestIn.JSON(t, &withLinks)
-	testcluster.Publish(t, withLinks.Ingest.RTMP, testcluster.PublishOptions{})
+	testcluster.Publish(t, ingest.WaitInput(t, in.ID).Ingest.RTMP, testcluster.PublishOptions{})
 
 	pb := testcluster.WaitPlayable(t, viewer, in.ID, 2, 2, 60*time.Second)
 	require.Contains(t, pb.MasterURL, owner.HTTPURL(), "playback must end up on the owner")
@@ -207,11 +204,7 @@ func TestIntegrationClusterIngestNodeDies(t *testing.T) {
 	in := c.Node(0).CreateInput(t, map[string]any{"name": "ingest dies", "profile_id": profile})
 	owner, ingest, other := roles(t, c, in.ID)
 
-	link := func(n *testcluster.Node) string {
-		var i testcluster.Input
-		n.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID, nil).JSON(t, &i)
-		return i.Ingest.RTMP
-	}
+	link := func(n *testcluster.Node) string { return n.WaitInput(t, in.ID).Ingest.RTMP }
 	testcluster.Publish(t, link(ingest), testcluster.PublishOptions{Width: 320, Height: 240})
 	testcluster.WaitPlayable(t, other, in.ID, 2, 1, 60*time.Second)
 
@@ -340,10 +333,19 @@ func TestIntegrationClusterFullRestart(t *testing.T) {
 	}
 	c.WaitLeader(30 * time.Second)
 	c.WaitMembers(3, 30*time.Second)
+	c.WaitReady(30 * time.Second)
 	for _, nd := range c.Running() {
 		for _, id := range ids {
-			r := nd.MustDo(t, http.MethodGet, "/v1/inputs/"+id, nil)
-			require.Equal(t, http.StatusOK, r.Status, "%s lost input %s", nd.Name(), id)
+			testcluster.Eventually(t, 10*time.Second, "input "+id+" on "+nd.Name(), func() error {
+				r, err := nd.Do(http.MethodGet, "/v1/inputs/"+id, nil)
+				if err != nil {
+					return err
+				}
+				if r.Status != http.StatusOK {
+					return fmt.Errorf("%s lost input %s: %d", nd.Name(), id, r.Status)
+				}
+				return nil
+			})
 		}
 		r := nd.MustDo(t, http.MethodGet, "/v1/profiles/"+profile, nil)
 		require.Equal(t, http.StatusOK, r.Status)

@@ -128,6 +128,27 @@ func (n *Node) CreateInput(t testing.TB, body map[string]any) Input {
 	return in
 }
 
+// WaitInput waits until node n has replicated the input (reads are local,
+// so a node that did not take the write may lag a little) and returns it as
+// that node shows it: its ingest URLs point at n.
+func (n *Node) WaitInput(t testing.TB, id string) Input {
+	t.Helper()
+	var in Input
+	Eventually(t, 10*time.Second, "input "+id+" on "+n.Name(), func() error {
+		r, err := n.Do(http.MethodGet, "/v1/inputs/"+id, nil)
+		if err != nil {
+			return err
+		}
+		if r.Status != http.StatusOK {
+			return fmt.Errorf("%s answered %d", n.Name(), r.Status)
+		}
+		in = Input{}
+		r.JSON(t, &in)
+		return nil
+	})
+	return in
+}
+
 // CreateProfile creates a profile through node n and returns its id.
 func (n *Node) CreateProfile(t testing.TB, body map[string]any) string {
 	t.Helper()

@@ -599,8 +599,19 @@
   async function openPreview(input) {
     closePreview();
     const id = input.id;
-    const src = playbackPath(id);
+    let src = playbackPath(id);
     preview.id = id;
+    if (input.playback_policy === 'signed') {
+      // A signed input plays only with a token: ask the API for a short-lived URL.
+      try {
+        const signed = await api('POST', '/v1/inputs/' + encodeURIComponent(id) + '/playback-url', { ttl_seconds: 3600 });
+        const u = new URL(signed.url);
+        src = u.pathname + u.search;
+      } catch (e) {
+        problem('signed playback URL: ' + e.message);
+      }
+      if (preview.id !== id) return;
+    }
     $('preview').hidden = false;
     setText($('preview-name'), input.name);
     setText($('preview-url'), src);
