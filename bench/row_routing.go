@@ -104,14 +104,26 @@ func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		"dionysia": ownerHTTP + segPath,
 		"nginx":    fmt.Sprintf("http://127.0.0.1:%d%s", ports[1], segPath),
 	}
+	// The input was created through the leader: a follower answers 404
+	// until it has applied that entry, so each check gets a few seconds.
+	check := func(what, u string, status int, location string, size int) error {
+		var last error
+		if err := pollUntil(ctx, 10*time.Second, 100*time.Millisecond, func() bool {
+			last = expect(ctx, u, status, location, size)
+			return last == nil
+		}); err != nil {
+			return fmt.Errorf("%s: %w", what, last)
+		}
+		return nil
+	}
 	for name, u := range redirect {
-		if err := expect(ctx, u, http.StatusTemporaryRedirect, ownerHTTP+path, 0); err != nil {
-			return fmt.Errorf("%s redirect: %w", name, err)
+		if err := check(name+" redirect", u, http.StatusTemporaryRedirect, ownerHTTP+path, 0); err != nil {
+			return err
 		}
 	}
 	for name, u := range segment {
-		if err := expect(ctx, u, http.StatusOK, "", segmentSize); err != nil {
-			return fmt.Errorf("%s segment: %w", name, err)
+		if err := check(name+" segment", u, http.StatusOK, "", segmentSize); err != nil {
+			return err
 		}
 	}
 
