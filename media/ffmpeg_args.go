@@ -144,6 +144,24 @@ func (s TranscodeSpec) validate() error {
 	return nil
 }
 
+// startSegments: a stream starts with this many segments of this duration
+// before settling on the profile's segment duration. A player starts after
+// about three segments, so three 1 s segments make a stream playable (after
+// a publish or a failover) a segment duration sooner than the profile alone
+// would, at no cost once the stream runs.
+var startSegments = struct{ count, seconds int }{3, 1}
+
+// keyframeExpr forces a keyframe at every segment boundary: every start
+// segment (when seg is longer than a start segment), then every seg
+// seconds. ffmpeg counts forced keyframes in n_forced; the first is at t=0.
+func keyframeExpr(seg int) string {
+	if seg <= startSegments.seconds {
+		return fmt.Sprintf("expr:gte(t,n_forced*%d)", seg)
+	}
+	n, d := startSegments.count, startSegments.seconds
+	return fmt.Sprintf("expr:gte(t,if(lt(n_forced,%d),n_forced*%d,%d+(n_forced-%d)*%d))", n+1, d, n*d, n, seg)
+}
+
 // FFmpegArgs builds the arguments (without the binary) of the one ffmpeg
 // process that transcodes a live source into the whole HLS ladder.
 //
@@ -226,7 +244,7 @@ func FFmpegArgs(spec TranscodeSpec) ([]string, error) {
 		args = append(args, "-filter_complex", g.String())
 	}
 
-	keyframes := fmt.Sprintf("expr:gte(t,n_forced*%d)", seg)
+	keyframes := keyframeExpr(seg)
 	var streamMap []string
 	for i, r := range p.Renditions {
 		vi, ai := strconv.Itoa(i), strconv.Itoa(i)
@@ -280,8 +298,14 @@ func FFmpegArgs(spec TranscodeSpec) ([]string, error) {
 		streamMap = append(streamMap, entry+",name:"+r.Name)
 	}
 
+	args = append(args, "-f", "hls")
+	if seg > startSegments.seconds {
+		// The first segments are short so that a new stream (or one that
+		// just moved to this node) is playable sooner; keyframeExpr puts
+		// keyframes where they end.
+		args = append(args, "-hls_init_time", strconv.Itoa(startSegments.seconds))
+	}
 	args = append(args,
-		"-f", "hls",
 		"-hls_time", strconv.Itoa(seg),
 		"-hls_list_size", strconv.Itoa(listSize),
 		// temp_file: segments and playlists are written then renamed, so the

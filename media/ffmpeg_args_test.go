@@ -65,7 +65,7 @@ func TestFFmpegArgs(t *testing.T) {
 					require.Equal(t, "0", argAfter(a, "-sc_threshold:v:"+v))
 					require.Equal(t, "60", argAfter(a, "-g:v:"+v))
 					require.Equal(t, "yuv420p", argAfter(a, "-pix_fmt:v:"+v))
-					require.Equal(t, "expr:gte(t,n_forced*2)", argAfter(a, "-force_key_frames:v:"+v))
+					require.Equal(t, "expr:gte(t,if(lt(n_forced,4),n_forced*1,3+(n_forced-3)*2))", argAfter(a, "-force_key_frames:v:"+v))
 					require.Equal(t, "aac", argAfter(a, "-c:a:"+v))
 					require.Equal(t, "2", argAfter(a, "-ac:a:"+v))
 					require.Equal(t, "48000", argAfter(a, "-ar:a:"+v))
@@ -107,7 +107,7 @@ func TestFFmpegArgs(t *testing.T) {
 				require.Contains(t, argAfter(a, "-filter_complex"), "scale=w=160:h=120:force_original_aspect_ratio=decrease:force_divisible_by=2,fps=15[v2]")
 				require.Equal(t, "60", argAfter(a, "-g:v:2"), "GOP = fps x segment")
 				require.Equal(t, "120", argAfter(a, "-g:v:0"))
-				require.Equal(t, "expr:gte(t,n_forced*4)", argAfter(a, "-force_key_frames:v:2"))
+				require.Equal(t, "expr:gte(t,if(lt(n_forced,4),n_forced*1,3+(n_forced-3)*4))", argAfter(a, "-force_key_frames:v:2"))
 				require.Equal(t, "ultrafast", argAfter(a, "-preset:v:1"))
 				require.Equal(t, "10", argAfter(a, "-hls_list_size"))
 				require.Equal(t, "4", argAfter(a, "-hls_time"))
@@ -347,4 +347,28 @@ func lastBytes(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+func TestStartSegments(t *testing.T) {
+	tests := []struct {
+		seg      int
+		expr     string
+		initTime string
+	}{
+		{1, "expr:gte(t,n_forced*1)", ""},
+		{2, "expr:gte(t,if(lt(n_forced,4),n_forced*1,3+(n_forced-3)*2))", "1"},
+		{6, "expr:gte(t,if(lt(n_forced,4),n_forced*1,3+(n_forced-3)*6))", "1"},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.expr, keyframeExpr(tc.seg))
+		spec := TranscodeSpec{SourceURL: "rtsp://x/live/k", OutputDir: "/tmp/o", HasVideo: true,
+			Profile: fsm.Profile{SegmentSeconds: tc.seg, Renditions: []fsm.Rendition{{Name: "a", Width: 320, Height: 180, VideoBitrateKbps: 300}}}}
+		a, err := FFmpegArgs(spec)
+		require.NoError(t, err)
+		if tc.initTime == "" {
+			require.NotContains(t, a, "-hls_init_time")
+		} else {
+			require.Equal(t, tc.initTime, argAfter(a, "-hls_init_time"))
+		}
+	}
 }

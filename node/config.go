@@ -47,7 +47,7 @@ type Config struct {
 	Gossip      cluster.GossipTuning
 	Raft        cluster.RaftTuning
 	ReapTimeout time.Duration
-	IngestPoll  time.Duration // how often mediamtx's paths are read; 0 = 250ms
+	IngestPoll  time.Duration // how often mediamtx's paths are read; 0 = 100ms
 	HLSListSize int           // segments per media playlist; 0 = 6
 }
 
@@ -83,7 +83,7 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.Default()
 	}
 	if c.IngestPoll <= 0 {
-		c.IngestPoll = 250 * time.Millisecond
+		c.IngestPoll = 100 * time.Millisecond
 	}
 	for name, addr := range map[string]string{
 		"http-addr": c.HTTPAddr, "gossip-addr": c.GossipAddr, "raft-addr": c.RaftAddr,
