@@ -318,11 +318,7 @@ func (s *State) Profile(id string) *Profile {
 func (s *State) Profiles() []*Profile {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*Profile, 0, len(s.d.Profiles))
-	for _, id := range slices.Sorted(maps.Keys(s.d.Profiles)) {
-		out = append(out, s.d.Profiles[id].Clone())
-	}
-	return out
+	return sortedClones(s.d.Profiles, (*Profile).Clone)
 }
 
 // Input returns a copy of the input, or nil.
@@ -347,11 +343,7 @@ func (s *State) InputByKey(key string) *Input {
 func (s *State) Inputs() []*Input {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*Input, 0, len(s.d.Inputs))
-	for _, id := range slices.Sorted(maps.Keys(s.d.Inputs)) {
-		out = append(out, s.d.Inputs[id].Clone())
-	}
-	return out
+	return sortedClones(s.d.Inputs, (*Input).Clone)
 }
 
 // Session returns a copy of the live session of an input, or nil.
@@ -365,11 +357,7 @@ func (s *State) Session(inputID string) *Session {
 func (s *State) Sessions() []*Session {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*Session, 0, len(s.d.Sessions))
-	for _, id := range slices.Sorted(maps.Keys(s.d.Sessions)) {
-		out = append(out, s.d.Sessions[id].Clone())
-	}
-	return out
+	return sortedClones(s.d.Sessions, (*Session).Clone)
 }
 
 // WriteSnapshot writes the whole state as JSON.
@@ -461,4 +449,14 @@ func (s *State) PlaybackPolicy(id string) (policy string, ok bool) {
 	}
 	s.mu.RUnlock()
 	return policy, ok
+}
+
+// sortedClones copies a map's values in key order, so reads never share
+// memory with the state and always list things in the same order.
+func sortedClones[T any](m map[string]*T, clone func(*T) *T) []*T {
+	out := make([]*T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, clone(m[k]))
+	}
+	return out
 }
