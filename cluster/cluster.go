@@ -126,7 +126,8 @@ func (c *Cluster) goLoop(f func(ctx context.Context)) {
 
 // Close leaves the cluster gracefully: a leader hands leadership to another
 // voter first, then the node leaves the gossip cluster (the leader removes it
-// from raft at once) and raft shuts down. It is idempotent.
+// from raft once it has been gone for ReapTimeout, ADR 0002) and raft shuts
+// down. It is idempotent.
 func (c *Cluster) Close(ctx context.Context) error {
 	c.lifeMu.Lock()
 	defer c.lifeMu.Unlock()

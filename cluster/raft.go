@@ -2,13 +2,17 @@ package cluster
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -62,7 +66,7 @@ func (c *Cluster) openRaft(ctx context.Context) (err error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	advertise := net.JoinHostPort(c.cfg.AdvertiseHost, strconv.Itoa(port))
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{Listener: ln, advertise: advertiseAddr(advertise)},
+		Stream:  &streamLayer{Listener: ln, advertise: advertiseAddr(advertise), token: raftToken(c.cfg.ClusterKey)},
 		MaxPool: transportPool,
 		Timeout: transportTimeout,
 		Logger:  hlog,
@@ -291,16 +295,87 @@ func (c *Cluster) raftConfiguration() []raft.Server {
 // streamLayer is raft's TCP stream layer over a listener we opened ourselves,
 // so that the bound port (possibly picked by the kernel) can be advertised
 // with AdvertiseHost.
+//
+// With a cluster key, every connection starts with a token derived from it:
+// raft's transport has no authentication of its own, and whoever can talk to
+// it can rewrite the replicated state (a vote, entries, a snapshot).
 type streamLayer struct {
 	net.Listener
 	advertise net.Addr
+	token     []byte // nil: no cluster key, connections are not authenticated
+}
+
+// raftAuthTimeout bounds the wait for an accepted connection's token.
+const raftAuthTimeout = 5 * time.Second
+
+var errRaftAuth = errors.New("raft peer did not present the cluster key token")
+
+// raftToken is what a raft connection presents first; nil without a key.
+func raftToken(key []byte) []byte {
+	if len(key) == 0 {
+		return nil
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("dionysia raft v1"))
+	return m.Sum(nil)
 }
 
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
+// Accept checks the token lazily, on the first Read of the connection's own
+// goroutine, so a peer that sends nothing cannot stall raft's accept loop.
+func (s *streamLayer) Accept() (net.Conn, error) {
+	conn, err := s.Listener.Accept()
+	if err != nil || s.token == nil {
+		return conn, err
+	}
+	return &authConn{Conn: conn, token: s.token}, nil
+}
+
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
-	return d.Dial("tcp", string(address))
+	conn, err := d.Dial("tcp", string(address))
+	if err != nil || s.token == nil {
+		return conn, err
+	}
+	if timeout > 0 {
+		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
+	}
+	if _, err := conn.Write(s.token); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("raft dial %s: send token: %w", address, err)
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	return conn, nil
+}
+
+// authConn is an accepted raft connection whose first bytes must be the
+// token; anything else closes it before raft reads a byte of it.
+type authConn struct {
+	net.Conn
+	token []byte
+	once  sync.Once
+	err   error
+}
+
+func (c *authConn) Read(p []byte) (int, error) {
+	c.once.Do(func() {
+		got := make([]byte, len(c.token))
+		_ = c.Conn.SetReadDeadline(time.Now().Add(raftAuthTimeout))
+		_, err := io.ReadFull(c.Conn, got)
+		_ = c.Conn.SetReadDeadline(time.Time{})
+		if err == nil && !hmac.Equal(got, c.token) {
+			err = errRaftAuth
+		}
+		if err != nil {
+			c.err = fmt.Errorf("raft connection from %s: %w", c.Conn.RemoteAddr(), err)
+			_ = c.Conn.Close()
+		}
+	})
+	if c.err != nil {
+		return 0, c.err
+	}
+	return c.Conn.Read(p)
 }
 
 // advertiseAddr is a host:port that may carry a host name.

@@ -202,8 +202,10 @@ func (a *API) requireToken(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || !a.validToken([]byte(strings.TrimSpace(got))) {
+		// The auth scheme is case-insensitive (RFC 9110 11.1): "bearer x"
+		// is as good as "Bearer x".
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !a.validToken([]byte(strings.TrimSpace(got))) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dionysia"`)
 			writeJSON(w, http.StatusUnauthorized, &apiError{Field: "Authorization", Message: "missing or invalid API token: send Authorization: Bearer <token>"})
 			return

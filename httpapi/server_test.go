@@ -50,6 +50,9 @@ func TestAuth(t *testing.T) {
 		{"first token", "Bearer first-token", http.StatusOK},
 		{"second token, trimmed in config", "Bearer second-token", http.StatusOK},
 		{"surrounding spaces", "Bearer  first-token ", http.StatusOK},
+		{"scheme is case-insensitive", "bearer first-token", http.StatusOK},
+		{"scheme in capitals", "BEARER first-token", http.StatusOK},
+		{"another scheme with a token", "Token first-token", http.StatusUnauthorized},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

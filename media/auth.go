@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -9,14 +10,16 @@ import (
 )
 
 // AuthRequest is what mediamtx POSTs to authHTTPAddress before every
-// publish and read (and api/metrics/pprof, which our config excludes).
+// publish and read, and every control API call (metrics and pprof, which our
+// config excludes, never reach it).
 type AuthRequest struct {
 	IP       string `json:"ip"`
 	User     string `json:"user"`
 	Password string `json:"password"`
 	Token    string `json:"token"`
-	// Action is "publish", "read" or "playback" (api, metrics and pprof are
-	// excluded in the config we write).
+	// Action is "publish", "read", "playback" or "api" (metrics and pprof
+	// are excluded in the config we write; api is answered by the handler
+	// itself, see apiUser).
 	Action   string `json:"action"`
 	Path     string `json:"path"`
 	Protocol string `json:"protocol"` // rtsp, rtmp, srt, ...
@@ -33,6 +36,10 @@ const (
 	authMaxBody = 64 << 10
 	// authPath is where the hook listens; mediamtx is pointed at it.
 	authPath = "/auth"
+	// apiUser is the control API user of the node's own calls (Paths,
+	// Ready); its password is random per MediaMTX and never leaves the
+	// process.
+	apiUser = "dionysia-api"
 )
 
 // authHandler serves mediamtx's HTTP authentication hook: 200 lets the
@@ -41,6 +48,10 @@ const (
 type authHandler struct {
 	authorize func(ctx context.Context, req AuthRequest) error
 	log       *slog.Logger
+	// apiPass authorises "api" requests of apiUser. The control API listens
+	// on loopback but can rewrite mediamtx's whole config (the auth hook,
+	// runOn* commands): without a password any local user could.
+	apiPass string
 }
 
 func (h *authHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +69,15 @@ func (h *authHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&req); err != nil {
 		h.log.Warn("mediamtx auth: bad request body", "err", err)
 		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	if req.Action == "api" {
+		if h.apiPass != "" && req.User == apiUser &&
+			subtle.ConstantTimeCompare([]byte(req.Password), []byte(h.apiPass)) == 1 {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), authTimeout)

@@ -73,3 +73,33 @@ func TestAuthHandlerSlowAuthorizeIsCut(t *testing.T) {
 	require.Error(t, err)
 	require.Less(t, time.Since(start), authTimeout)
 }
+
+// TestAuthHandlerAPI: control API calls are decided by the handler with the
+// node's own API password and never reach Authorize; without that password
+// (or with none configured) they are refused.
+func TestAuthHandlerAPI(t *testing.T) {
+	calls := 0
+	h := &authHandler{log: slog.New(slog.NewTextHandler(io.Discard, nil)), apiPass: "s3cret",
+		authorize: func(ctx context.Context, req AuthRequest) error { calls++; return nil }}
+	unset := &authHandler{log: h.log, authorize: h.authorize}
+	tests := []struct {
+		name string
+		h    *authHandler
+		body string
+		want int
+	}{
+		{"node's credentials", h, `{"action":"api","user":"dionysia-api","password":"s3cret"}`, http.StatusOK},
+		{"no credentials", h, `{"action":"api"}`, http.StatusUnauthorized},
+		{"wrong password", h, `{"action":"api","user":"dionysia-api","password":"x"}`, http.StatusUnauthorized},
+		{"other user", h, `{"action":"api","user":"admin","password":"s3cret"}`, http.StatusUnauthorized},
+		{"no password configured", unset, `{"action":"api","user":"dionysia-api","password":""}`, http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tc.h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/auth", strings.NewReader(tc.body)))
+			require.Equal(t, tc.want, rec.Code)
+		})
+	}
+	require.Zero(t, calls, "api requests must not reach Authorize (it may allow anything it does not know)")
+}

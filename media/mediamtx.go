@@ -2,6 +2,8 @@ package media
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +45,7 @@ type MediaMTX struct {
 	apiAddr string
 	log     *slog.Logger
 	client  *http.Client
+	apiPass string // password of apiUser on the control API
 
 	started  atomic.Bool
 	restarts atomic.Int64
@@ -97,6 +100,7 @@ func NewMediaMTX(cfg MediaMTXConfig) (*MediaMTX, error) {
 		apiAddr:   apiAddr,
 		log:       log.With("component", "mediamtx"),
 		client:    &http.Client{Timeout: 5 * time.Second},
+		apiPass:   randomPassword(),
 		lastLines: tailLines{n: 8},
 	}, nil
 }
@@ -121,7 +125,7 @@ func (m *MediaMTX) Run(ctx context.Context) error {
 		return fmt.Errorf("mediamtx: open auth listener: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           &authHandler{authorize: m.cfg.Authorize, log: m.log},
+		Handler:           &authHandler{authorize: m.cfg.Authorize, log: m.log, apiPass: m.apiPass},
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
@@ -209,6 +213,13 @@ func (m *MediaMTX) logLine(line string) {
 		}
 	}
 	m.log.Log(context.Background(), level, msg)
+}
+
+// randomPassword returns 128 random bits in hex.
+func randomPassword() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails on supported platforms (Go 1.24+ panics instead)
+	return hex.EncodeToString(b)
 }
 
 // freeLoopbackPort asks the kernel for a free 127.0.0.1 port. Another process

@@ -91,6 +91,7 @@ func (m *MediaMTX) getJSON(ctx context.Context, pathAndQuery string, v any) erro
 	if err != nil {
 		return err
 	}
+	req.SetBasicAuth(apiUser, m.apiPass)
 	resp, err := m.client.Do(req)
 	if err != nil {
 		return err

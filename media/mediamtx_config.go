@@ -28,8 +28,9 @@ type mediamtxSettings struct {
 //   - hls, webrtc (which also opens a UDP ICE port), playback, metrics,
 //     pprof: off.
 //
-// Every publish and read is decided by the node through authHTTPAddress;
-// the control API is excluded because it only listens on loopback.
+// Every publish and read is decided by the node through authHTTPAddress,
+// and so is every control API call: the API listens on loopback only, but
+// it can rewrite the whole config, so it needs the node's API password.
 // overridePublisher lets a reconnecting encoder take its path over at once
 // instead of being refused until the old connection times out.
 var mediamtxConfigTemplate = template.Must(template.New("mediamtx.yml").Funcs(template.FuncMap{"q": yamlQuote}).Parse(`# Written by dionysia; rewritten at every start. Do not edit.
@@ -41,7 +42,6 @@ writeTimeout: 10s
 authMethod: http
 authHTTPAddress: {{q .AuthURL}}
 authHTTPExclude:
-  - action: api
   - action: metrics
   - action: pprof
 

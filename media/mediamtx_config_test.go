@@ -23,7 +23,7 @@ func TestRenderMediaMTXConfig(t *testing.T) {
 		"logLevel: info\n",
 		"authMethod: http\n",
 		`authHTTPAddress: "http://127.0.0.1:4000/auth"`,
-		"  - action: api\n  - action: metrics\n  - action: pprof\n",
+		"authHTTPExclude:\n  - action: metrics\n  - action: pprof\n",
 		"api: yes\napiAddress: \"127.0.0.1:9997\"\n",
 		"rtspTransports: [tcp]\n",
 		"rtspEncryption: \"no\"\n",

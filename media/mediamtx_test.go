@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,6 +113,25 @@ func TestMediaMTXIntegration(t *testing.T) {
 	require.True(t, video)
 	require.True(t, audio)
 	require.True(t, TracksAudioAAC(good.Tracks))
+
+	t.Run("control API needs the node's password", func(t *testing.T) {
+		// The API can rewrite mediamtx's config (auth hook, runOn*
+		// commands): a local user without the password is refused.
+		for _, tc := range []struct {
+			name       string
+			user, pass string
+		}{{"no credentials", "", ""}, {"wrong password", apiUser, "x"}} {
+			req, err := http.NewRequest(http.MethodGet, "http://"+m.APIAddr()+"/v3/config/global/get", nil)
+			require.NoError(t, err)
+			if tc.user != "" {
+				req.SetBasicAuth(tc.user, tc.pass)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, tc.name)
+		}
+	})
 
 	t.Run("refused publish fails fast", func(t *testing.T) {
 		// mediamtx waits 2s (auth.PauseAfterError, against key guessing)

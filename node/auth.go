@@ -45,7 +45,7 @@ func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 		n.log.Info("publish accepted", "input", in.ID, "protocol", req.Protocol, "ip", req.IP)
 		return nil
 	case "read":
-		secret := n.internalSecret()
+		secret := n.mediaSecret()
 		if req.User == internalUser && secret != "" &&
 			subtle.ConstantTimeCompare([]byte(req.Password), []byte(secret)) == 1 {
 			return nil
@@ -66,6 +66,20 @@ func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 func derivedSecret(key []byte) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("dionysia internal v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// mediaSecret is the RTSP password of internal reads. It is derived from
+// the internal secret instead of being it: it sits on ffmpeg's command line
+// (ADR 0001), readable by any local user, while the internal secret also
+// authorises raft writes (/internal/apply) and keys signed playback.
+func (n *Node) mediaSecret() string {
+	secret := n.internalSecret()
+	if secret == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("dionysia media read v1"))
 	return hex.EncodeToString(m.Sum(nil))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -143,6 +144,7 @@ func (n *Node) Start(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("start cluster: %w", err)
 	}
+	n.endStalePlaylists()
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 
@@ -217,6 +219,29 @@ func (n *Node) Kill() {
 		n.trans.stopAll()
 		n.wg.Wait()
 	})
+}
+
+// endStalePlaylists ends the playlists a crashed run of this node left
+// behind. Nothing transcodes yet; without the end tag, a player routed here
+// for an input that is no longer live would poll a frozen "live" playlist
+// forever. A transcoder that starts later clears its folder anyway.
+func (n *Node) endStalePlaylists() {
+	root := filepath.Dir(media.OutputDir(n.cfg.DataDir, "x"))
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			n.log.Warn("end stale playlists", "err", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if err := media.EndPlaylists(media.OutputDir(n.cfg.DataDir, e.Name())); err != nil {
+			n.log.Warn("end stale playlists", "input", e.Name(), "err", err)
+		}
+	}
 }
 
 // poke wakes the reconcile loop; it never blocks (raft's apply calls it).

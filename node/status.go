@@ -15,6 +15,15 @@ import (
 
 const internalHeader = "X-Dionysia-Internal"
 
+// internalClient carries the internal secret to other nodes: never through
+// an HTTP proxy from the environment, which would see the secret that
+// authorises raft writes.
+var internalClient = func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	return &http.Client{Transport: tr}
+}()
+
 // InputStatus is gathered on the owner: this node answers for the inputs it
 // owns and asks the owner for the others.
 func (n *Node) InputStatus(ctx context.Context, inputID string) (*httpapi.InputStatus, error) {
@@ -121,7 +130,7 @@ func (n *Node) fetchStatus(ctx context.Context, origin, inputID string) (*httpap
 		return nil, err
 	}
 	req.Header.Set(internalHeader, n.internalSecret())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := internalClient.Do(req)
 	if err != nil {
 		return nil, err
 	}

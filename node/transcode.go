@@ -83,9 +83,10 @@ func (n *Node) desiredTranscodes() map[string]desiredTranscode {
 }
 
 // sourceURL is where ffmpeg reads a live path: the ingest node's mediamtx,
-// with the cluster-internal read credentials.
+// with the cluster-internal read credentials (mediaSecret, never the
+// internal secret itself: the URL is on ffmpeg's command line).
 func (n *Node) sourceURL(rtspAddr, path string) string {
-	u := url.URL{Scheme: "rtsp", User: url.UserPassword(internalUser, n.internalSecret()), Host: rtspAddr, Path: "/" + path}
+	u := url.URL{Scheme: "rtsp", User: url.UserPassword(internalUser, n.mediaSecret()), Host: rtspAddr, Path: "/" + path}
 	return u.String()
 }
 
@@ -94,6 +95,12 @@ func (ts *transcoders) reconcile(ctx context.Context) {
 	want := ts.n.desiredTranscodes()
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if ctx.Err() != nil {
+		// The node is stopping: stopAll has taken (or will take) every
+		// transcoder. Starting one now would clear the output folder the
+		// stopped one is ending and outlive Close.
+		return
+	}
 	for id, r := range ts.running {
 		d, ok := want[id]
 		if ok && d.session.ID == r.sessionID && d.session.IngestNode == r.ingest &&

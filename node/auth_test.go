@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/media"
+)
+
+// authTestNode is a node with just what authorize and sourceURL read: its
+// config, a seeded state and a logger.
+func authTestNode(t *testing.T, clusterKey []byte) *Node {
+	t.Helper()
+	n := &Node{
+		cfg:   Config{Name: "a", ClusterKey: clusterKey},
+		state: fsm.New(nil),
+		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	now := time.Now().UTC()
+	init := n.initCommand()
+	init.Init.DemoInput = nil
+	for _, c := range []fsm.Command{
+		init,
+		{Op: fsm.OpCreateInput, At: now, Input: &fsm.Input{ID: "on", StreamKey: "skon", Enabled: true}},
+		{Op: fsm.OpCreateInput, At: now, Input: &fsm.Input{ID: "off", StreamKey: "skoff", Enabled: false}},
+	} {
+		require.NoError(t, n.state.ApplyCommand(c).Err)
+	}
+	return n
+}
+
+func TestAuthorize(t *testing.T) {
+	for _, keyed := range []bool{false, true} {
+		var key []byte
+		if keyed {
+			key = []byte("0123456789abcdef0123456789abcdef")
+		}
+		n := authTestNode(t, key)
+		// The password ffmpeg really sends: whatever sourceURL puts in the URL.
+		u, err := url.Parse(n.sourceURL("127.0.0.1:8554", "live/skon"))
+		require.NoError(t, err)
+		readPass, _ := u.User.Password()
+
+		cases := []struct {
+			name string
+			req  media.AuthRequest
+			ok   bool
+		}{
+			{"publish enabled key", media.AuthRequest{Action: "publish", Path: "live/skon"}, true},
+			{"publish disabled key", media.AuthRequest{Action: "publish", Path: "live/skoff"}, false},
+			{"publish unknown key", media.AuthRequest{Action: "publish", Path: "live/nope"}, false},
+			{"publish key below a sub path", media.AuthRequest{Action: "publish", Path: "live/skon/x"}, false},
+			{"publish outside live/", media.AuthRequest{Action: "publish", Path: "skon"}, false},
+			{"publish empty key", media.AuthRequest{Action: "publish", Path: "live/"}, false},
+			{"read with the stream key only", media.AuthRequest{Action: "read", Path: "live/skon"}, false},
+			{"read with the internal credentials", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: readPass}, true},
+			{"read with another user", media.AuthRequest{Action: "read", Path: "live/skon", User: "admin", Password: readPass}, false},
+			{"read with a wrong password", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: "x"}, false},
+			// The internal secret authorises raft writes and keys signed
+			// playback; the read password on ffmpeg's command line must not
+			// be it.
+			{"read with the raw internal secret", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: n.internalSecret()}, false},
+			{"playback", media.AuthRequest{Action: "playback", Path: "live/skon", User: internalUser, Password: readPass}, false},
+			{"api", media.AuthRequest{Action: "api", User: internalUser, Password: readPass}, false},
+		}
+		for _, tc := range cases {
+			name := tc.name
+			if keyed {
+				name += " (cluster key)"
+			}
+			t.Run(name, func(t *testing.T) {
+				err := n.authorize(context.Background(), tc.req)
+				if tc.ok {
+					require.NoError(t, err)
+				} else {
+					require.Error(t, err)
+				}
+			})
+		}
+		require.NotContains(t, n.sourceURL("127.0.0.1:8554", "live/skon"), n.internalSecret(),
+			"ffmpeg's command line must not carry the internal secret")
+		require.False(t, strings.Contains(readPass, n.internalSecret()))
+	}
+}
