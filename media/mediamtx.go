@@ -41,7 +41,10 @@ const mediamtxStopTimeout = 5 * time.Second
 
 // MediaMTX supervises one mediamtx child process.
 type MediaMTX struct {
-	cfg     MediaMTXConfig
+	cfg MediaMTXConfig
+	// apiAddr changes when a picked port turns out to be taken (see
+	// runOnce); read it with api().
+	apiMu   sync.Mutex
 	apiAddr string
 	log     *slog.Logger
 	client  *http.Client
@@ -106,7 +109,13 @@ func NewMediaMTX(cfg MediaMTXConfig) (*MediaMTX, error) {
 }
 
 // APIAddr is the host:port of mediamtx's control API.
-func (m *MediaMTX) APIAddr() string { return m.apiAddr }
+func (m *MediaMTX) APIAddr() string { return m.api() }
+
+func (m *MediaMTX) api() string {
+	m.apiMu.Lock()
+	defer m.apiMu.Unlock()
+	return m.apiAddr
+}
 
 // Restarts counts how many times mediamtx was started again after exiting.
 func (m *MediaMTX) Restarts() int { return int(m.restarts.Load()) }
@@ -142,20 +151,37 @@ func (m *MediaMTX) Run(ctx context.Context) error {
 		<-served
 	}()
 
-	path, err := writeMediaMTXConfig(m.cfg.Dir, mediamtxSettings{
-		RTMPAddr: m.cfg.RTMPAddr,
-		RTSPAddr: m.cfg.RTSPAddr,
-		SRTAddr:  m.cfg.SRTAddr,
-		APIAddr:  m.apiAddr,
-		AuthURL:  "http://" + ln.Addr().String() + authPath,
-	})
+	authURL := "http://" + ln.Addr().String() + authPath
+	path, err := m.writeConfig(authURL)
 	if err != nil {
 		return fmt.Errorf("mediamtx: %w", err)
 	}
-	m.log.Info("mediamtx starting", "config", path, "api", m.apiAddr,
+	m.log.Info("mediamtx starting", "config", path, "api", m.api(),
 		"rtmp", m.cfg.RTMPAddr, "rtsp", m.cfg.RTSPAddr, "srt", m.cfg.SRTAddr)
+	quickExits := 0
 	sup := supervisor{
-		runOnce:   func(ctx context.Context) error { return m.runOnce(ctx, path) },
+		runOnce: func(ctx context.Context) error {
+			start := time.Now()
+			err := m.runOnce(ctx, path)
+			// A picked API port can be taken by someone else between the
+			// pick and mediamtx's bind; mediamtx then exits at once. Pick
+			// another one rather than retrying the same port forever.
+			if quickExits++; time.Since(start) > 5*time.Second {
+				quickExits = 0
+			}
+			if err != nil && ctx.Err() == nil && m.cfg.APIAddr == "" && quickExits >= 2 {
+				if a, perr := freeLoopbackPort(); perr == nil {
+					m.apiMu.Lock()
+					m.apiAddr = a
+					m.apiMu.Unlock()
+					if _, werr := m.writeConfig(authURL); werr != nil {
+						m.log.Warn("rewrite mediamtx config", "err", werr)
+					}
+					m.log.Info("mediamtx API moved to another port", "api", a)
+				}
+			}
+			return err
+		},
 		onRestart: func() { m.restarts.Add(1) },
 		onExit: func(err error, ran, delay time.Duration) {
 			m.log.Warn("mediamtx exited, restarting", "err", exitError(err),
@@ -166,6 +192,17 @@ func (m *MediaMTX) Run(ctx context.Context) error {
 	sup.run(ctx)
 	m.log.Info("mediamtx stopped", "restarts", m.Restarts())
 	return nil
+}
+
+// writeConfig (re)writes mediamtx.yml with the current API address.
+func (m *MediaMTX) writeConfig(authURL string) (string, error) {
+	return writeMediaMTXConfig(m.cfg.Dir, mediamtxSettings{
+		RTMPAddr: m.cfg.RTMPAddr,
+		RTSPAddr: m.cfg.RTSPAddr,
+		SRTAddr:  m.cfg.SRTAddr,
+		APIAddr:  m.api(),
+		AuthURL:  authURL,
+	})
 }
 
 // runOnce runs one mediamtx to completion.

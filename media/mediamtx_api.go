@@ -87,7 +87,7 @@ func (m *MediaMTX) Paths(ctx context.Context) ([]Path, error) {
 }
 
 func (m *MediaMTX) getJSON(ctx context.Context, pathAndQuery string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.apiAddr+pathAndQuery, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.api()+pathAndQuery, nil)
 	if err != nil {
 		return err
 	}
@@ -103,6 +103,40 @@ func (m *MediaMTX) getJSON(ctx context.Context, pathAndQuery string, v any) erro
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		return fmt.Errorf("GET %s: decode: %w", pathAndQuery, err)
+	}
+	return nil
+}
+
+// kickPaths maps a path source type to the API route that disconnects it.
+var kickPaths = map[string]string{
+	"rtmpConn":      "/v3/rtmpconns/kick/",
+	"rtmpsConn":     "/v3/rtmpsconns/kick/",
+	"rtspSession":   "/v3/rtspsessions/kick/",
+	"rtspsSession":  "/v3/rtspssessions/kick/",
+	"srtConn":       "/v3/srtconns/kick/",
+	"webRTCSession": "/v3/webrtcsessions/kick/",
+}
+
+// Kick disconnects the publisher of a path (its Path.SourceType and
+// SourceID), e.g. when its input was disabled mid-stream.
+func (m *MediaMTX) Kick(ctx context.Context, sourceType, sourceID string) error {
+	route, ok := kickPaths[sourceType]
+	if !ok || sourceID == "" {
+		return fmt.Errorf("kick: cannot disconnect a %q source", sourceType)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.api()+route+url.PathEscape(sourceID), nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(apiUser, m.apiPass)
+	resp, err := m.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("kick %s %s: %w", sourceType, sourceID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("kick %s %s: %s: %s", sourceType, sourceID, resp.Status, body)
 	}
 	return nil
 }

@@ -34,8 +34,10 @@ type Config struct {
 	// replicated through raft authenticates them.
 	ClusterKey []byte
 	MediaMTX   string // mediamtx binary
-	FFmpeg     string // ffmpeg binary
-	HLSJS      string // hls.min.js served to the dashboard
+	// MediaMTXAPIAddr is mediamtx's loopback control API; "" = a free port.
+	MediaMTXAPIAddr string
+	FFmpeg          string // ffmpeg binary
+	HLSJS           string // hls.min.js served to the dashboard
 	// NoDemo skips the demo input a brand-new cluster gets.
 	NoDemo bool
 	Logger *slog.Logger

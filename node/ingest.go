@@ -73,6 +73,9 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 
 	for name, p := range ready {
 		id := sessionID(p)
+		if w.kickIfRefused(ctx, p, mine[name]) {
+			continue
+		}
 		if s, ok := mine[name]; ok && s.ID == id {
 			continue
 		}
@@ -129,6 +132,39 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 			n.log.Info("stream ended", "input", s.InputID)
 		}
 	}
+}
+
+// kickIfRefused disconnects a publisher whose input was disabled or deleted
+// while it was live (or before its session was recorded): the auth hook only
+// sees the start of a publish. A key rotation alone does not cut a running
+// publish; the old key is refused from the next publish on.
+func (w *ingestWatcher) kickIfRefused(ctx context.Context, p media.Path, s *fsm.Session) bool {
+	n := w.n
+	var in *fsm.Input
+	if s != nil {
+		in = n.state.Input(s.InputID)
+	} else {
+		in = n.state.InputByKey(strings.TrimPrefix(p.Name, "live/"))
+	}
+	if in != nil && in.Enabled {
+		return false
+	}
+	if w.pending["kick "+p.SourceID] != (time.Time{}) {
+		return true
+	}
+	w.pending["kick "+p.SourceID] = time.Now()
+	reason := "input deleted"
+	if in != nil {
+		reason = "input disabled"
+	}
+	kctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := n.mtx.Kick(kctx, p.SourceType, p.SourceID); err != nil {
+		n.log.Warn("disconnect publisher", "path", pathHint(p.Name), "reason", reason, "err", err)
+		return true
+	}
+	n.log.Info("publisher disconnected", "path", pathHint(p.Name), "reason", reason)
+	return true
 }
 
 // bytesByInput is what mediamtx received from each publisher on this node.

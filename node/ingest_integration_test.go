@@ -256,3 +256,41 @@ func TestIntegrationRestartKeepsState(t *testing.T) {
 	require.Equal(t, demoKey, n.State().Input("demo").StreamKey, "the demo input is created once, not on every start")
 	require.Len(t, n.State().Inputs(), 6)
 }
+
+// TestIntegrationDisableCutsLivePublish: disabling (or deleting) an input
+// disconnects its publisher at once, not only at the next publish.
+func TestIntegrationDisableCutsLivePublish(t *testing.T) {
+	testcluster.Media(t)
+	c := testcluster.Start(t, testcluster.Options{})
+	n := c.Node(0)
+	c.WaitReady(30 * time.Second)
+
+	for _, how := range []string{"disable", "delete"} {
+		t.Run(how, func(t *testing.T) {
+			in := n.CreateInput(t, map[string]any{"name": "cut by " + how})
+			pub := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240})
+			testcluster.Eventually(t, 20*time.Second, "live", func() error {
+				if n.State().Session(in.ID) == nil {
+					return fmt.Errorf("not live")
+				}
+				return nil
+			})
+			var r testcluster.Response
+			if how == "disable" {
+				r = n.MustDo(t, http.MethodPatch, "/v1/inputs/"+in.ID, map[string]any{"enabled": false})
+				require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+			} else {
+				r = n.MustDo(t, http.MethodDelete, "/v1/inputs/"+in.ID, nil)
+				require.Equal(t, http.StatusNoContent, r.Status, string(r.Body))
+			}
+			_, exited := pub.WaitExit(15 * time.Second)
+			require.True(t, exited, "the publisher must be disconnected")
+			testcluster.Eventually(t, 10*time.Second, "the session to end", func() error {
+				if n.State().Session(in.ID) != nil {
+					return fmt.Errorf("still live")
+				}
+				return nil
+			})
+		})
+	}
+}

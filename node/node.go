@@ -97,6 +97,7 @@ func New(cfg Config) (*Node, error) {
 		RTMPAddr:  cfg.RTMPAddr,
 		RTSPAddr:  cfg.RTSPAddr,
 		SRTAddr:   cfg.SRTAddr,
+		APIAddr:   cfg.MediaMTXAPIAddr,
 		Authorize: n.authorize,
 		Logger:    n.log,
 	})

@@ -91,7 +91,7 @@ func (c *Cluster) AddNode() *Node {
 
 func (c *Cluster) newConfig(i int, join []string) node.Config {
 	t := c.t
-	ports := make([]int, 6)
+	ports := make([]int, 7)
 	for j := range ports {
 		p, err := FreePort()
 		if err != nil {
@@ -102,26 +102,29 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
 	dir := filepath.Join(c.base, fmt.Sprintf("n%d", i))
 	cfg := node.Config{
-		Name:          fmt.Sprintf("n%d", i),
-		DataDir:       filepath.Join(dir, "data"),
-		HTTPAddr:      addr(ports[0]),
-		GossipAddr:    addr(ports[1]),
-		RaftAddr:      addr(ports[2]),
-		RTMPAddr:      addr(ports[3]),
-		RTSPAddr:      addr(ports[4]),
-		SRTAddr:       addr(ports[5]),
-		AdvertiseHost: "127.0.0.1",
-		Join:          join,
-		APITokens:     c.opts.APITokens,
-		ClusterKey:    c.opts.ClusterKey,
-		MediaMTX:      MediaMTXPath(),
-		HLSJS:         HLSJSPath(),
-		FFmpeg:        "ffmpeg",
-		NoDemo:        !c.opts.Demo,
-		HLSListSize:   c.opts.HLSListSize,
-		ReapTimeout:   10 * time.Second,
-		IngestPoll:    100 * time.Millisecond,
-		Gossip:        cluster.GossipTuning{},
+		Name:       fmt.Sprintf("n%d", i),
+		DataDir:    filepath.Join(dir, "data"),
+		HTTPAddr:   addr(ports[0]),
+		GossipAddr: addr(ports[1]),
+		RaftAddr:   addr(ports[2]),
+		RTMPAddr:   addr(ports[3]),
+		RTSPAddr:   addr(ports[4]),
+		SRTAddr:    addr(ports[5]),
+		// Picked here, not by mediamtx, so no two nodes of a test binary
+		// can be handed the same port.
+		MediaMTXAPIAddr: addr(ports[6]),
+		AdvertiseHost:   "127.0.0.1",
+		Join:            join,
+		APITokens:       c.opts.APITokens,
+		ClusterKey:      c.opts.ClusterKey,
+		MediaMTX:        MediaMTXPath(),
+		HLSJS:           HLSJSPath(),
+		FFmpeg:          "ffmpeg",
+		NoDemo:          !c.opts.Demo,
+		HLSListSize:     c.opts.HLSListSize,
+		ReapTimeout:     10 * time.Second,
+		IngestPoll:      100 * time.Millisecond,
+		Gossip:          cluster.GossipTuning{},
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
