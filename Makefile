@@ -33,7 +33,7 @@ test: lint
 	@scripts/deps.sh --test
 	$(GO) test -p 1 -count=1 -timeout 20m $(PKGS)
 
-## test-short: unit tests only (no real media processes)
+## test-short: skips the tests that push real streams through ffmpeg
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
