@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dionysia/dionysia/dashboard"
 	"github.com/dionysia/dionysia/testcluster"
 )
 
@@ -248,6 +251,17 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	// Not t.TempDir: Chromium's helper processes (the network service) may
+	// still write to the profile for a moment after the browser has exited,
+	// and t.TempDir's single RemoveAll then fails the test. Registered
+	// before the cancels below, so it runs after them.
+	profile, err := os.MkdirTemp("", "dionysia-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		testcluster.Eventually(t, 10*time.Second, "chromium's profile dir removed", func() error {
+			return os.RemoveAll(profile)
+		})
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumBin),
 		chromedp.Headless, // --headless
@@ -261,7 +275,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
@@ -333,4 +347,45 @@ func (b *browser) console() string {
 	}
 	j, _ := json.MarshalIndent(b.log, "", "  ")
 	return string(j)
+}
+
+// TestDashboardSignedPreviewWithoutURL: when the API cannot sign a playback
+// URL for a signed input, the preview says why and does not play the
+// unsigned URL (which can only answer 403). The API is a stand-in: no node,
+// no media.
+func TestDashboardSignedPreviewWithoutURL(t *testing.T) {
+	needChromium(t)
+	var liveHits atomic.Int32
+	answer := func(status int, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(body))
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/nodes", answer(http.StatusOK, `{"nodes":[{"name":"n0","state":"alive","raft_role":"leader","local":true,"owned_streams":["in1"]}]}`))
+	mux.Handle("GET /v1/cluster", answer(http.StatusOK, `{"node":"n0","leader":"n0","members":[],"raft_servers":[]}`))
+	mux.Handle("GET /v1/inputs", answer(http.StatusOK, `{"inputs":[{"id":"in1","name":"Signed show","enabled":true,"live":true,`+
+		`"playback_policy":"signed","stream_key":"k","ingest":{},"playback":{}}]}`))
+	mux.Handle("GET /v1/profiles", answer(http.StatusOK, `{"profiles":[],"default_profile_id":""}`))
+	mux.Handle("GET /v1/inputs/in1/status", answer(http.StatusOK, `{"input_id":"in1","live":true}`))
+	mux.Handle("POST /v1/inputs/in1/playback-url", answer(http.StatusServiceUnavailable, `{"error":"no raft leader: retry"}`))
+	mux.HandleFunc("/live/", func(w http.ResponseWriter, _ *http.Request) {
+		liveHits.Add(1)
+		http.Error(w, "403 token required", http.StatusForbidden)
+	})
+	mux.Handle("/", dashboard.Handler(dashboard.Config{HLSJSPath: testcluster.HLSJSPath()}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	b := newBrowser(t)
+	b.run(chromedp.Navigate(srv.URL + "/#inputs"))
+	preview := `article[data-id="in1"] .card-actions button.primary`
+	b.waitJS(10*time.Second, "the live input's preview button", `!document.querySelector('`+preview+`').disabled`)
+	b.run(chromedp.Click(preview, chromedp.ByQuery))
+	b.waitJS(10*time.Second, "the signing failure shown in the preview",
+		`!document.getElementById('preview').hidden && `+
+			`document.getElementById('preview-error').innerText.includes('signed playback URL: no raft leader')`)
+	require.Zero(t, liveHits.Load(), "the unsigned playback URL was requested")
 }

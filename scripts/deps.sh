@@ -52,13 +52,12 @@ if [ "$with_test" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 
-need_npm=0
-command -v npm >/dev/null || need_npm=1
-if [ "$need_npm" = 1 ]; then apt_install npm; fi
-
 # hls.js: one tarball from the npm registry serves both mediamtx's build and our dashboard.
 hlsjs_tgz="$build/hls.js-$HLSJS_VERSION.tgz"
 if [ ! -s "$bin/hls.min.js" ] || [ ! -s "$hlsjs_tgz" ]; then
+  # npm only when there is something to fetch: it is not needed otherwise,
+  # and installing it needs root.
+  command -v npm >/dev/null || apt_install npm
   log "fetching hls.js $HLSJS_VERSION from the npm registry"
   (cd "$build" && npm pack --silent "hls.js@$HLSJS_VERSION" >/dev/null)
   tar -xzf "$hlsjs_tgz" -C "$build" package/dist/hls.min.js

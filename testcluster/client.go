@@ -175,5 +175,3 @@ func SmallProfile(name string, segmentSeconds int) map[string]any {
 		},
 	}
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -71,7 +71,7 @@ func Publish(t testing.TB, target string, o PublishOptions) *Publisher {
 	}
 	p := &Publisher{done: make(chan struct{}), start: time.Now()}
 	p.cmd = exec.Command("ffmpeg", args...)
-	p.cmd.Stderr = &p.stderr
+	p.cmd.Stderr = lockedWriter{p}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start publisher: %v", err)
 	}
@@ -127,6 +127,16 @@ func (p *Publisher) WaitExit(timeout time.Duration) (error, bool) {
 	case <-time.After(timeout):
 		return nil, false
 	}
+}
+
+// lockedWriter fills p.stderr under p.mu: exec copies ffmpeg's stderr from
+// its own goroutine while Stderr may be read.
+type lockedWriter struct{ p *Publisher }
+
+func (w lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.stderr.Write(b)
 }
 
 // Stderr is what ffmpeg printed.

@@ -36,6 +36,23 @@ func (f nodeFlags) boolean(p *bool, name string, def bool, help string) {
 	f.fs.BoolVar(p, name, v, help+" (env "+envName(name)+")")
 }
 
+// secret is str for a flag whose value must never be printed: -h and every
+// flag error print each flag's default, so the environment twin is not made
+// the default but read by fromEnv after parsing.
+func (f nodeFlags) secret(p *string, name, help string) {
+	f.fs.StringVar(p, name, "", help+" (env "+envName(name)+")")
+}
+
+// fromEnv gives a secret flag that was not on the command line the value of
+// its environment twin.
+func (f nodeFlags) fromEnv(p *string, name string) {
+	set := false
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	if !set {
+		*p = envOr(name, *p)
+	}
+}
+
 func envName(flagName string) string {
 	return "DIONYSIA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -67,8 +84,8 @@ func runNode(args []string, stderr io.Writer) int {
 	f.str(&cfg.SRTAddr, "srt-addr", ":8890", "SRT ingest listen address")
 	f.str(&cfg.AdvertiseHost, "advertise-host", "", "host other nodes and clients use to reach this node (default: first non-loopback address, or loopback when bound there)")
 	f.str(&join, "join", "", "comma-separated gossip addresses of existing members; empty = bootstrap a new cluster")
-	f.str(&tokens, "api-token", "", "comma-separated bearer tokens required on /v1 (empty = open API)")
-	f.str(&clusterKey, "cluster-key", "", "base64 key (16/24/32 bytes) that encrypts gossip and authenticates internal calls")
+	f.secret(&tokens, "api-token", "comma-separated bearer tokens required on /v1 (empty = open API)")
+	f.secret(&clusterKey, "cluster-key", "base64 key (16/24/32 bytes) that encrypts gossip and authenticates internal calls")
 	f.str(&cfg.MediaMTX, "mediamtx", "bin/mediamtx", "mediamtx binary")
 	f.str(&cfg.FFmpeg, "ffmpeg", "ffmpeg", "ffmpeg binary")
 	f.str(&cfg.HLSJS, "hlsjs", "bin/hls.min.js", "hls.min.js the dashboard's preview player loads (make deps fetches it)")
@@ -85,6 +102,8 @@ func runNode(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dionysia node: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	f.fromEnv(&tokens, "api-token")
+	f.fromEnv(&clusterKey, "cluster-key")
 	logger, err := newLogger(stderr, logFormat, logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "dionysia node: %v\n", err)

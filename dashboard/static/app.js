@@ -63,11 +63,6 @@
       if (typeof v !== 'number' || !isFinite(v)) return '—';
       return v.toFixed(digits === undefined ? 0 : digits);
     },
-    time(s) {
-      if (!s) return '—';
-      const d = new Date(s);
-      return isNaN(d) ? '—' : d.toLocaleTimeString();
-    },
     since(s) {
       const d = new Date(s);
       if (!s || isNaN(d)) return '';
@@ -76,7 +71,6 @@
       const m = Math.floor(secs / 60); secs -= m * 60;
       return (h ? h + 'h ' : '') + (h || m ? m + 'm ' : '') + secs + 's';
     },
-    list(a) { return a && a.length ? a.join(', ') : '—'; },
   };
 
   // ---------- notices ----------
@@ -608,7 +602,14 @@
         const u = new URL(signed.url);
         src = u.pathname + u.search;
       } catch (e) {
+        // Without its token the player would only get 403s: say why and stop.
+        if (preview.id !== id) return;
+        $('preview').hidden = false;
+        setText($('preview-name'), input.name);
+        setText($('preview-url'), src);
+        resetStats(id, 'none');
         problem('signed playback URL: ' + e.message);
+        return;
       }
       if (preview.id !== id) return;
     }

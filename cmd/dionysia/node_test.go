@@ -1,0 +1,33 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The node's secrets come from the environment in containers: neither -h nor
+// the usage a mistyped flag prints may show them, and the environment twins
+// must still be read.
+func TestNodeUsageHidesSecrets(t *testing.T) {
+	const token = "tok-do-not-print"
+	const key = "c2VjcmV0LWNsdXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmc=" // 32 bytes
+	t.Setenv("DIONYSIA_API_TOKEN", token)
+	t.Setenv("DIONYSIA_CLUSTER_KEY", key)
+	for _, args := range [][]string{{"node", "-h"}, {"node", "--no-such-flag"}} {
+		r := runCLI(args...)
+		require.Contains(t, r.stderr, "-api-token", "%v: %s", args, r)
+		require.NotContains(t, r.stderr, token, "%v", args)
+		require.NotContains(t, r.stderr, key, "%v", args)
+	}
+
+	// The environment twin of a secret flag is still used...
+	t.Setenv("DIONYSIA_CLUSTER_KEY", "not base64!")
+	r := runCLI("node")
+	require.Equal(t, 2, r.code, "%s", r)
+	require.Contains(t, r.stderr, "cluster-key: not base64")
+	// ...and the flag wins over it.
+	r = runCLI("node", "--cluster-key", "c2hvcnQ=")
+	require.Equal(t, 2, r.code, "%s", r)
+	require.Contains(t, r.stderr, "must decode to 16, 24 or 32 bytes, not 5")
+}
