@@ -135,9 +135,9 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 	return cfg
 }
 
-// MediaMTXPath is the mediamtx binary the nodes run ("" when unknown; nodes
-// then fail to start mediamtx, which tests that need media detect through
-// MediaMTX(t)).
+// MediaMTXPath is the mediamtx binary the nodes run: $DIONYSIA_MEDIAMTX, or
+// bin/mediamtx found upward, or plain "mediamtx" (looked up on PATH). Tests
+// that need it call MediaMTX(t) first, which skips or fails when it is missing.
 func MediaMTXPath() string {
 	if p := os.Getenv("DIONYSIA_MEDIAMTX"); p != "" {
 		return p
