@@ -123,15 +123,17 @@ func runStatusCmd(c *cli, args []string) error {
 		if tr.Running {
 			state = "running"
 		}
-		f.add("Transcoder", strings.Join([]string{
-			state,
-			formatFloat(tr.FPS) + " fps",
-			formatFloat(tr.Speed) + "x",
-			formatFloat(tr.BitrateKbps) + " kbps",
+		parts := []string{state, formatFloat(tr.FPS) + " fps", formatFloat(tr.Speed) + "x"}
+		// ffmpeg reports no total bitrate for HLS output; the per-rendition
+		// table below has the real figures.
+		if tr.BitrateKbps > 0 {
+			parts = append(parts, formatFloat(tr.BitrateKbps)+" kbps")
+		}
+		parts = append(parts,
 			fmt.Sprintf("%d frames", tr.Frames),
 			fmt.Sprintf("%d dropped", tr.DropFrames),
-			fmt.Sprintf("%d restarts", tr.Restarts),
-		}, ", "))
+			fmt.Sprintf("%d restarts", tr.Restarts))
+		f.add("Transcoder", strings.Join(parts, ", "))
 	}
 	if err := f.flush(); err != nil {
 		return err
