@@ -117,15 +117,20 @@ func publishAndWatch(ctx context.Context, t *testing.T, e *Env, n *testcluster.N
 	return pr, nil
 }
 
+// singleNode starts one ready node for a row.
+func singleNode(t *testing.T) *testcluster.Node {
+	c := testcluster.Start(t, testcluster.Options{})
+	c.WaitReady(30 * time.Second)
+	return c.Node(0)
+}
+
 // rowPublish: RTMP first packet -> a variant playlist that lists a segment.
 func rowPublish(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	src, err := e.Source(ctx, 1280, 720, transcodeSeconds)
 	if err != nil {
 		return err
 	}
-	c := testcluster.Start(t, testcluster.Options{})
-	c.WaitReady(30 * time.Second)
-	n := c.Node(0)
+	n := singleNode(t)
 	seg := node.DefaultProfile().SegmentSeconds
 	r.Method = fmt.Sprintf("One node, the default profile (%s). A 720p30 file is published over RTMP at its native rate (`ffmpeg -re -c copy`) "+
 		"through a loopback TCP proxy that timestamps the publisher's first byte. The clock stops at the first poll (every %s, through "+
@@ -157,9 +162,7 @@ func rowLatency(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	if err != nil {
 		return err
 	}
-	c := testcluster.Start(t, testcluster.Options{})
-	c.WaitReady(30 * time.Second)
-	n := c.Node(0)
+	n := singleNode(t)
 	def := node.DefaultProfile()
 	r.Method = fmt.Sprintf("One node, the default ladder at 1, 2 and 4 s segments. The source carries its frame number as a 16-block "+
 		"binary barcode burnt into the top of every frame (no OCR: blocks are averaged and thresholded). The publisher sends frame N "+

@@ -50,7 +50,6 @@ func ParseMediaPlaylist(r io.Reader) (*MediaPlaylist, error) {
 		pendingPDT  time.Time
 		lastPDT     time.Time
 		lastDur     float64
-		sawHeader   bool
 		lineNumber  int
 		sawAnything bool
 	)
@@ -66,7 +65,6 @@ func ParseMediaPlaylist(r io.Reader) (*MediaPlaylist, error) {
 			if line != "#EXTM3U" {
 				return nil, errNotM3U8
 			}
-			sawHeader = true
 			continue
 		}
 		if !strings.HasPrefix(line, "#") {
@@ -117,7 +115,7 @@ func ParseMediaPlaylist(r io.Reader) (*MediaPlaylist, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read media playlist: %w", err)
 	}
-	if !sawHeader {
+	if !sawAnything {
 		return nil, errNotM3U8
 	}
 	return p, nil

@@ -64,9 +64,15 @@ func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 // derivedSecret turns the cluster key into the secret used by internal
 // calls, so the raw key never travels, not even to a peer.
 func derivedSecret(key []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("dionysia internal v1"))
-	return hex.EncodeToString(m.Sum(nil))
+	return hex.EncodeToString(derive(key, "dionysia internal v1"))
+}
+
+// derive makes a purpose-bound key from a secret (HMAC-SHA256 of a label),
+// so one leaked derived value reveals neither the secret nor its siblings.
+func derive(secret []byte, label string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 // mediaSecret is the RTSP password of internal reads. It is derived from
@@ -78,9 +84,7 @@ func (n *Node) mediaSecret() string {
 	if secret == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("dionysia media read v1"))
-	return hex.EncodeToString(m.Sum(nil))
+	return hex.EncodeToString(derive([]byte(secret), "dionysia media read v1"))
 }
 
 func pathHint(p string) string {

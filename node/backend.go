@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
@@ -51,9 +49,7 @@ func (n *Node) OutputDir(inputID string) string { return media.OutputDir(n.cfg.D
 // Links are an input's ingest URLs on this node and its playback URL through
 // this node (any node redirects to the owner).
 func (n *Node) Links(in *fsm.Input) httpapi.Links {
-	host := n.cfg.AdvertiseHost
-	port := func(addr string) string { p, _ := portOf(addr); return fmt.Sprint(p) }
-	hp := func(addr string) string { return hostPort(host, port(addr)) }
+	hp := n.cfg.advertise
 	return httpapi.Links{
 		Ingest: httpapi.IngestLinks{
 			RTMP: "rtmp://" + hp(n.cfg.RTMPAddr) + "/live/" + in.StreamKey,
@@ -69,9 +65,7 @@ func (n *Node) Links(in *fsm.Input) httpapi.Links {
 // PlaybackKey signs playback tokens: derived from the cluster's internal
 // secret, so every node checks a token any node issued.
 func (n *Node) PlaybackKey() []byte {
-	m := hmac.New(sha256.New, []byte(n.internalSecret()))
-	m.Write([]byte("dionysia playback v1"))
-	return m.Sum(nil)
+	return derive([]byte(n.internalSecret()), "dionysia playback v1")
 }
 
 // Ready is nil once a leader is known, the state is seeded and mediamtx answers.
@@ -149,20 +143,4 @@ func (n *Node) Cluster() httpapi.ClusterInfo {
 			"applied_index": ri.AppliedIndex, "last_contact_ms": ri.LastContactMillis,
 		},
 	}
-}
-
-func hostPort(host, port string) string {
-	if len(host) > 0 && host[0] != '[' && containsColon(host) {
-		return "[" + host + "]:" + port
-	}
-	return host + ":" + port
-}
-
-func containsColon(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return true
-		}
-	}
-	return false
 }

@@ -12,24 +12,36 @@ import (
 // where a missing binary is a failure: `make test` must have built it.
 func MediaMTX(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("DIONYSIA_MEDIAMTX"); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if dir, err := os.Getwd(); err == nil {
-		for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-			p := filepath.Join(dir, "bin", "mediamtx")
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				break
-			}
-		}
+	if p, ok := repoFile("DIONYSIA_MEDIAMTX", "bin/mediamtx"); ok {
+		return p
 	}
 	missing(t, "mediamtx (run `make deps`)")
 	return ""
+}
+
+// repoFile finds a file `make deps` puts into the repository: the path in
+// the environment variable when that file exists, else rel in the nearest
+// directory upward from the working directory, up to the module root.
+func repoFile(env, rel string) (string, bool) {
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if _, err := os.Stat(p); err == nil {
+			return p, true
+		}
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+	}
+	return "", false
 }
 
 // FFmpeg finds ffmpeg and ffprobe on PATH, with the same skip rule.

@@ -139,15 +139,8 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 // bin/mediamtx found upward, or plain "mediamtx" (looked up on PATH). Tests
 // that need it call MediaMTX(t) first, which skips or fails when it is missing.
 func MediaMTXPath() string {
-	if p := os.Getenv("DIONYSIA_MEDIAMTX"); p != "" {
+	if p, ok := repoFile("DIONYSIA_MEDIAMTX", "bin/mediamtx"); ok {
 		return p
-	}
-	dir, _ := os.Getwd()
-	for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "bin", "mediamtx")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
 	}
 	return "mediamtx"
 }
@@ -156,17 +149,8 @@ func MediaMTXPath() string {
 // or bin/hls.min.js found upward ("" when unknown; the dashboard then
 // answers 404 for it).
 func HLSJSPath() string {
-	if p := os.Getenv("DIONYSIA_HLSJS"); p != "" {
-		return p
-	}
-	dir, _ := os.Getwd()
-	for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "bin", "hls.min.js")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
+	p, _ := repoFile("DIONYSIA_HLSJS", "bin/hls.min.js")
+	return p
 }
 
 func (c *Cluster) startNode(n *Node) {
