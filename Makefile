@@ -8,6 +8,8 @@ ROW ?=
 # Integration tests start real mediamtx and ffmpeg processes; they find them here.
 export DIONYSIA_MEDIAMTX := $(CURDIR)/$(BIN)/mediamtx
 export DIONYSIA_HLSJS := $(CURDIR)/$(BIN)/hls.min.js
+# The test player (testcluster/player) plays DASH with dash.js from here.
+export DIONYSIA_DASHJS := $(CURDIR)/$(BIN)/dash.all.min.js
 
 .PHONY: all deps build run test test-short lint fmt vet bench clean
 

@@ -2,59 +2,115 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/dionysia/dionysia/node"
 	"github.com/dionysia/dionysia/testcluster"
 )
 
 const (
 	wrkConns    = 100
 	wrkDuration = 6 * time.Second
-	segmentSize = 1 << 20
 )
 
-// rowRouting: 307s per second from a node versus nginx `return 307`, and a
-// 1 MB segment from the owner versus nginx static files.
+// rowRouting: the /live origin. Segments: a live stream's real segment
+// answered by its owner (from the packager's memory) and by another node
+// (fetched from the owner once, then from that node's shield), versus nginx
+// serving the very same bytes as a static file. Redirects: a node started
+// with --origin-mode redirect answering 307s, versus nginx `return 307`.
 func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return skip("wrk is not installed (scripts/bench-deps.sh installs it)")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 2})
-	c.WaitMembers(2, 30*time.Second)
-	leader := c.WaitLeader(30 * time.Second)
-	c.WaitReady(30 * time.Second)
-	in := leader.CreateInput(t, map[string]any{"name": "routing"})
-	owner, err := routeOwner(ctx, leader.HTTPURL(), in.ID)
+	src, err := e.Source(ctx, 1280, 720, transcodeSeconds)
 	if err != nil {
 		return err
 	}
-	var ownerN, router *testcluster.Node
-	for _, n := range c.Nodes() {
-		if n.Name() == owner {
-			ownerN = n
-		} else {
-			router = n
+	// Nodes 0 and 1 answer every stream themselves; node 2 redirects.
+	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Configure: func(i int, cfg *node.Config) {
+		cfg.RedirectOrigin = i == 2
+	}})
+	c.WaitMembers(3, 30*time.Second)
+	leader := c.WaitLeader(30 * time.Second)
+	c.WaitReady(30 * time.Second)
+	redirector := c.Node(2)
+	pid := leader.CreateProfile(t, map[string]any{
+		"name": "passthrough", "segment_seconds": 2,
+		"renditions": []map[string]any{{"name": "source", "passthrough": true, "video_bitrate_kbps": 3000, "audio_bitrate_kbps": 128}},
+	})
+	// An input owned by node 0 or 1 (the ring decides): the other one of
+	// them serves it through its shield, node 2 redirects to its owner.
+	var (
+		in            testcluster.Input
+		ownerN, proxy *testcluster.Node
+	)
+	for try := 0; ownerN == nil && try < 20; try++ {
+		in = leader.CreateInput(t, map[string]any{"name": fmt.Sprintf("routing %d", try), "profile_id": pid, "reconnect_window_seconds": 0})
+		owner, err := routeOwner(ctx, leader.HTTPURL(), in.ID)
+		if err != nil {
+			return err
+		}
+		for i, n := range c.Nodes()[:2] {
+			if n.Name() == owner {
+				ownerN, proxy = n, c.Node(1-i)
+			}
 		}
 	}
-	if ownerN == nil || router == nil {
-		return fmt.Errorf("owner %q: no second node to route through", owner)
+	if ownerN == nil {
+		return fmt.Errorf("no input of 20 landed on node 0 or 1")
 	}
-	// A 1 MB segment where the owner serves it from (the input need not be
-	// live for the origin to serve a file).
-	segRel := filepath.Join(in.ID, "720p", "seg_1.ts")
-	hlsRoot := filepath.Dir(ownerN.OutputDir(in.ID))
-	if err := os.MkdirAll(filepath.Join(hlsRoot, filepath.Dir(segRel)), 0o755); err != nil {
+	ownerHTTP := ownerN.HTTPURL()
+
+	// A live stream, long enough for a few whole segments; then the
+	// publisher stops (no reconnect window): the stream ends and its
+	// segments stay in the owner's memory while it lingers (2 minutes),
+	// which the segment rounds below fit in.
+	pub, err := startPublisher(src, "rtmp://"+ownerN.Config.RTMPAddr+"/live/"+in.StreamKey, false)
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(hlsRoot, segRel), randomBytes(segmentSize), 0o644); err != nil {
+	defer pub.stop()
+	var segPath string
+	if err := pollUntil(ctx, 40*time.Second, 200*time.Millisecond, func() bool {
+		v, err := firstVariant(ctx, ownerHTTP, in.ID)
+		if err != nil {
+			return false
+		}
+		mp, final, err := mediaPlaylist(ctx, v)
+		if err != nil || len(mp.Segments) < 3 {
+			return false
+		}
+		ref, err := url.Parse(mp.Segments[len(mp.Segments)-1].URI)
+		if err != nil {
+			return false
+		}
+		segPath = final.ResolveReference(ref).Path
+		return true
+	}); err != nil {
+		return fmt.Errorf("the stream did not list 3 segments on its owner %s: %w", ownerN.Name(), err)
+	}
+	pub.stop()
+	segBody, _, err := get(ctx, ownerHTTP+segPath)
+	if err != nil {
+		return err
+	}
+	segmentSize := len(segBody)
+	// nginx serves the same bytes under the same path.
+	static := filepath.Join(e.Work, "routing-static")
+	rel := strings.TrimPrefix(segPath, "/live/")
+	if err := os.MkdirAll(filepath.Join(static, filepath.Dir(rel)), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(static, rel), segBody, 0o644); err != nil {
 		return err
 	}
 
@@ -64,7 +120,6 @@ func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 			return err
 		}
 	}
-	ownerHTTP := ownerN.HTTPURL()
 	ng, err := startNginx(e.Work, fmt.Sprintf(`  server {
     listen 127.0.0.1:%d;
     location /live/ {
@@ -77,12 +132,13 @@ func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
     listen 127.0.0.1:%d;
     sendfile on;
     tcp_nopush on;
-    types { video/mp2t ts; }
+    types { video/iso.segment m4s; }
     location /live/ {
       alias %s/;
       add_header Access-Control-Allow-Origin * always;
+      add_header Cache-Control "public, max-age=31536000, immutable" always;
     }
-  }`, ports[0], ownerHTTP, ports[1], hlsRoot), ports...)
+  }`, ports[0], ownerHTTP, ports[1], static), ports...)
 	if err != nil {
 		return err
 	}
@@ -94,15 +150,15 @@ func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	defer stopBare()
 
 	path := "/live/" + in.ID + "/master.m3u8"
-	segPath := "/live/" + in.ID + "/720p/seg_1.ts"
 	redirect := map[string]string{
-		"dionysia":         router.HTTPURL() + path,
+		"dionysia":         redirector.HTTPURL() + path,
 		"nginx":            fmt.Sprintf("http://127.0.0.1:%d%s", ports[0], path),
 		"bare Go net/http": "http://" + bareAddr + path,
 	}
 	segment := map[string]string{
-		"dionysia": ownerHTTP + segPath,
-		"nginx":    fmt.Sprintf("http://127.0.0.1:%d%s", ports[1], segPath),
+		"dionysia owner":     ownerHTTP + segPath,
+		"dionysia non-owner": proxy.HTTPURL() + segPath,
+		"nginx":              fmt.Sprintf("http://127.0.0.1:%d%s", ports[1], segPath),
 	}
 	// The input was created through the leader: a follower answers 404
 	// until it has applied that entry, so each check gets a few seconds.
@@ -116,22 +172,26 @@ func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		}
 		return nil
 	}
-	for name, u := range redirect {
-		if err := check(name+" redirect", u, http.StatusTemporaryRedirect, ownerHTTP+path, 0); err != nil {
-			return err
-		}
-	}
 	for name, u := range segment {
 		if err := check(name+" segment", u, http.StatusOK, "", segmentSize); err != nil {
 			return err
 		}
 	}
+	for name, u := range redirect {
+		if err := check(name+" redirect", u, http.StatusTemporaryRedirect, ownerHTTP+path, 0); err != nil {
+			return err
+		}
+	}
 
-	r.Method = fmt.Sprintf("Two in-process nodes; `wrk -t2 -c%d -d%ds --latency` on the same 2 cores. Redirect: `GET /live/<id>/master.m3u8` on "+
-		"the node that does not own the input (307 to the owner, query kept) versus nginx 1.22 with 2 workers and `return 307 <owner>$request_uri` "+
-		"(same Location and headers), plus a bare Go net/http handler that only writes the 307 (the floor for any Go router). "+
-		"Segment: a 1 MB .ts served by the owner (`/live/<id>/720p/seg_1.ts`, os.Root + http.ServeContent) versus nginx `alias` with "+
-		"sendfile on the very same file. Targets are loaded in rotating order, 3 rounds; medians.", wrkConns, int(wrkDuration.Seconds()))
+	r.Method = fmt.Sprintf("Three in-process nodes; `wrk -t2 -c%d -d%ds --latency` on the same 2 cores. Segment: a real %.0f kB fMP4 segment of a "+
+		"720p30 3 Mb/s passthrough stream (published, then stopped: the ended stream keeps its segments in memory), `GET "+
+		"/live/<id>/<rendition>/<segment>.m4s` answered by its owner (packager memory, http.ServeContent) and by another node "+
+		"(fetched from the owner once over the internal channel, then from that node's shield cache), versus nginx 1.22 `alias` "+
+		"with sendfile serving the same bytes from a file. Redirect: `GET /live/<id>/master.m3u8` on a node started with "+
+		"`--origin-mode redirect` that does not own the input (307 to the owner, query kept) versus nginx with 2 workers and "+
+		"`return 307 <owner>$request_uri` (same Location and headers), plus a bare Go net/http handler that only writes the 307 "+
+		"(the floor for any Go router). Targets are loaded in rotating order, 3 rounds; medians.",
+		wrkConns, int(wrkDuration.Seconds()), float64(segmentSize)/1000)
 
 	type series struct{ rps, p50, p99 []float64 }
 	load := func(targets map[string]string, order []string) (map[string]*series, error) {
@@ -160,34 +220,39 @@ func rowRouting(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		}
 		return out, nil
 	}
+	// Segments first: the ended stream lingers only so long.
+	seg, err := load(segment, []string{"dionysia owner", "dionysia non-owner", "nginx"})
+	if err != nil {
+		return err
+	}
+	own, far, ng1 := seg["dionysia owner"], seg["dionysia non-owner"], seg["nginx"]
+	size := fmt.Sprintf("%.0f kB", float64(segmentSize)/1000)
+	r.compare(size+" segments/s from the owner", "req/s", own.rps, ng1.rps, "nginx static", 0).headline()
+	r.compare(size+" segment p50 from the owner", "ms", own.p50, ng1.p50, "nginx static", 3)
+	r.compare(size+" segment p99 from the owner", "ms", own.p99, ng1.p99, "nginx static", 3)
+	r.compare(size+" segments/s from another node", "req/s", far.rps, ng1.rps, "nginx static", 0).headline()
+	r.compare(size+" segment p99 from another node", "ms", far.p99, ng1.p99, "nginx static", 3)
+	gbps := func(rps []float64) []float64 {
+		out := make([]float64, len(rps))
+		for i, x := range rps {
+			out[i] = x * float64(segmentSize) * 8 / 1e9
+		}
+		return out
+	}
+	r.compare("segment throughput from the owner", "Gbit/s", gbps(own.rps), gbps(ng1.rps), "nginx static", 2)
+	r.compare("segment throughput from another node", "Gbit/s", gbps(far.rps), gbps(ng1.rps), "nginx static", 2)
+
 	red, err := load(redirect, []string{"dionysia", "nginx", "bare Go net/http"})
 	if err != nil {
 		return err
 	}
-	d, ng1, bare := red["dionysia"], red["nginx"], red["bare Go net/http"]
-	r.compare("redirects/s", "req/s", d.rps, ng1.rps, "nginx return 307", 0).headline()
-	r.compare("redirect p50", "ms", d.p50, ng1.p50, "nginx return 307", 3)
-	r.compare("redirect p99", "ms", d.p99, ng1.p99, "nginx return 307", 3)
+	d, ng2, bare := red["dionysia"], red["nginx"], red["bare Go net/http"]
+	r.compare("redirects/s (redirect mode)", "req/s", d.rps, ng2.rps, "nginx return 307", 0).headline()
+	r.compare("redirect p50", "ms", d.p50, ng2.p50, "nginx return 307", 3)
+	r.compare("redirect p99", "ms", d.p99, ng2.p99, "nginx return 307", 3)
 	r.compare("redirects/s vs a bare Go handler", "req/s", d.rps, bare.rps, "bare Go net/http 307", 0).headline()
 	r.compare("redirect p99 vs a bare Go handler", "ms", d.p99, bare.p99, "bare Go net/http 307", 3)
-
-	seg, err := load(segment, []string{"dionysia", "nginx"})
-	if err != nil {
-		return err
-	}
-	d, ng1 = seg["dionysia"], seg["nginx"]
-	r.compare("1 MB segments/s", "req/s", d.rps, ng1.rps, "nginx static", 0).headline()
-	r.compare("1 MB segment p50", "ms", d.p50, ng1.p50, "nginx static", 3)
-	r.compare("1 MB segment p99", "ms", d.p99, ng1.p99, "nginx static", 3)
-	gbps := func(rps []float64) []float64 {
-		out := make([]float64, len(rps))
-		for i, x := range rps {
-			out[i] = x * segmentSize * 8 / 1e9
-		}
-		return out
-	}
-	r.compare("1 MB segment throughput", "Gbit/s", gbps(d.rps), gbps(ng1.rps), "nginx static", 2)
-	r.note("wrk, the node and nginx share the same 2 cores, so every figure includes the load generator's own CPU use; ratios are the comparable part.")
+	r.note("wrk, the nodes and nginx share the same 2 cores, so every figure includes the load generator's own CPU use; ratios are the comparable part.")
 	return nil
 }
 
@@ -212,10 +277,4 @@ func expect(ctx context.Context, u string, status int, location string, size int
 		return fmt.Errorf("GET %s: %d bytes, want %d", u, n, size)
 	}
 	return nil
-}
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return b
 }

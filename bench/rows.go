@@ -25,7 +25,7 @@ var rowDefs = []rowDef{
 	{"publish", "RTMP publish → first playable", 90 * time.Second, rowPublish},
 	{"latency", "frame to downloadable segment, per segment duration", 150 * time.Second, rowLatency},
 	{"failover", "owner killed → playable through a survivor", 150 * time.Second, rowFailover},
-	{"routing", "redirects and segments versus nginx", 150 * time.Second, rowRouting},
+	{"routing", "segments and redirects versus nginx", 210 * time.Second, rowRouting},
 	{"api", "API writes and reads on a 3-node cluster", 90 * time.Second, rowAPI},
 	{"scale", "passthrough streams on a 3-node cluster", 4 * time.Minute, rowScale},
 	{"memory", "RSS of an idle node and per live stream", 2 * time.Minute, rowMemory},

@@ -43,6 +43,9 @@ type Meta struct {
 	RTMPAddr string `json:"rtmp,omitempty"`
 	SRTAddr  string `json:"srt,omitempty"`
 	Load     int    `json:"l,omitempty"` // streams the node transcodes (SetLoad)
+	// Draining nodes own nothing on the ring: their streams move to other
+	// nodes (make-before-break) and new ones start elsewhere.
+	Draining bool `json:"dr,omitempty"`
 }
 
 // wireMeta is Meta as gossiped, plus the leaving flag a node sets just before

@@ -297,15 +297,49 @@ func (c *Cluster) announceLeave(timeout time.Duration) {
 	}
 }
 
-// rebuildRingLocked builds the ring from the alive members. memMu is held.
+// rebuildRingLocked builds the ring from the alive members that are not
+// draining (all alive members if every one of them is). memMu is held.
 func (c *Cluster) rebuildRingLocked() {
 	alive := make([]Member, 0, len(c.members))
+	serving := make([]Member, 0, len(c.members))
 	for _, m := range c.members {
 		if m.State == StateAlive || m.State == StateSuspect {
-			alive = append(alive, Member{Name: m.Name, Meta: m.Meta, State: m.State, Local: m.Name == c.cfg.Name})
+			mm := Member{Name: m.Name, Meta: m.Meta, State: m.State, Local: m.Name == c.cfg.Name}
+			alive = append(alive, mm)
+			if !m.Meta.Draining {
+				serving = append(serving, mm)
+			}
 		}
 	}
-	c.ring.Store(newRing(alive))
+	if len(serving) == 0 {
+		serving = alive
+	}
+	c.ring.Store(newRing(serving))
+}
+
+// SetDraining marks this node as draining (or not) and gossips it: a
+// draining node owns nothing on anyone's ring.
+func (c *Cluster) SetDraining(on bool) {
+	c.memMu.Lock()
+	if c.localMeta.Draining == on {
+		c.memMu.Unlock()
+		return
+	}
+	c.localMeta.Draining = on
+	if m, ok := c.members[c.cfg.Name]; ok {
+		m.Meta = c.localMeta
+		c.rebuildRingLocked()
+	}
+	c.memMu.Unlock()
+	signal(c.metaUpdate)
+	signal(c.changes)
+}
+
+// Draining reports whether this node is draining.
+func (c *Cluster) Draining() bool {
+	c.memMu.Lock()
+	defer c.memMu.Unlock()
+	return c.localMeta.Draining
 }
 
 // delegate implements memberlist.Delegate and memberlist.EventDelegate.

@@ -21,6 +21,10 @@ const (
 type ring struct {
 	members []Member
 	owner   []int32 // partition -> index into members
+	// standby is, per partition, the member that owns it once its owner
+	// is gone (-1 with a single member): the owner copies its output there
+	// as it goes, so the next owner continues from it.
+	standby []int32
 }
 
 type ringMember string
@@ -39,11 +43,38 @@ func newRing(members []Member) *ring {
 	}
 	members = slices.Clone(members)
 	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
-	cm := make([]consistent.Member, len(members))
 	index := make(map[string]int32, len(members))
 	for i, m := range members {
-		cm[i] = ringMember(m.Name)
 		index[m.Name] = int32(i)
+	}
+	r := &ring{members: members, owner: placePartitions(members, -1, index), standby: make([]int32, ringPartitions)}
+	for p := range r.standby {
+		r.standby[p] = -1
+	}
+	// The standby of a partition is exactly who would own it if its owner
+	// left: the same placement computed without that member.
+	for without := range members {
+		if len(members) < 2 {
+			break
+		}
+		alt := placePartitions(members, without, index)
+		for p, o := range r.owner {
+			if int(o) == without {
+				r.standby[p] = alt[p]
+			}
+		}
+	}
+	return r
+}
+
+// placePartitions runs consistent's bounded-load placement over members
+// (leaving out the one at index skip, when not -1).
+func placePartitions(members []Member, skip int, index map[string]int32) []int32 {
+	cm := make([]consistent.Member, 0, len(members))
+	for i, m := range members {
+		if i != skip {
+			cm = append(cm, ringMember(m.Name))
+		}
 	}
 	c := consistent.New(cm, consistent.Config{
 		PartitionCount:    ringPartitions,
@@ -51,11 +82,11 @@ func newRing(members []Member) *ring {
 		Load:              ringLoad,
 		Hasher:            xxHasher{},
 	})
-	r := &ring{members: members, owner: make([]int32, ringPartitions)}
+	owner := make([]int32, ringPartitions)
 	for p := range ringPartitions {
-		r.owner[p] = index[c.GetPartitionOwner(p).String()]
+		owner[p] = index[c.GetPartitionOwner(p).String()]
 	}
-	return r
+	return owner
 }
 
 // locate returns the owner of key, with consistent's partitioning
@@ -71,6 +102,20 @@ func (r *ring) locate(key string) (Member, bool) {
 // false when no member is alive. Safe for heavy concurrent use.
 func (c *Cluster) Owner(key string) (Member, bool) {
 	return c.ring.Load().locate(key)
+}
+
+// Standby returns the member that would own key if its owner left: where
+// the owner replicates its output. False with fewer than two members.
+func (c *Cluster) Standby(key string) (Member, bool) {
+	r := c.ring.Load()
+	if len(r.members) == 0 {
+		return Member{}, false
+	}
+	s := r.standby[xxhash.Sum64String(key)%ringPartitions]
+	if s < 0 {
+		return Member{}, false
+	}
+	return r.members[s], true
 }
 
 // OwnedBy groups keys by owning member name.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/buraksezer/consistent"
+	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
 )
 
@@ -143,4 +144,34 @@ func BenchmarkOwner(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// The standby of every key is the member that owns it once the owner
+// leaves, and never the owner itself.
+func TestStandbyIsTheNextOwner(t *testing.T) {
+	var members []Member
+	for _, n := range []string{"a", "b", "c", "d"} {
+		members = append(members, Member{Name: n})
+	}
+	r := newRing(members)
+	for i := range 200 {
+		key := fmt.Sprintf("input-%d", i)
+		owner, ok := r.locate(key)
+		require.True(t, ok)
+		sb := r.standby[xxhash.Sum64String(key)%ringPartitions]
+		require.GreaterOrEqual(t, sb, int32(0))
+		standby := r.members[sb]
+		require.NotEqual(t, owner.Name, standby.Name)
+		var rest []Member
+		for _, m := range members {
+			if m.Name != owner.Name {
+				rest = append(rest, m)
+			}
+		}
+		next, ok := newRing(rest).locate(key)
+		require.True(t, ok)
+		require.Equal(t, next.Name, standby.Name, "key %s", key)
+	}
+	single := newRing(members[:1])
+	require.Equal(t, int32(-1), single.standby[0])
 }

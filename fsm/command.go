@@ -23,6 +23,7 @@ const (
 	OpStartSession      Op = "start_session"
 	OpEndSession        Op = "end_session"
 	OpClearNodeSessions Op = "clear_node_sessions"
+	OpExpireSession     Op = "expire_session"
 )
 
 // Command is the envelope of every raft log entry. Everything random or
@@ -39,7 +40,8 @@ type Command struct {
 	Session *Session    `json:"session,omitempty"`
 
 	// ID names the profile or input for deletes, updates and rotations, and
-	// the session id for EndSession.
+	// the input for EndSession and ExpireSession (Session.ID then names the
+	// session).
 	ID        string `json:"id,omitempty"`
 	StreamKey string `json:"stream_key,omitempty"`
 	Node      string `json:"node,omitempty"`
@@ -61,6 +63,10 @@ type InputPatch struct {
 	ProfileID      *string `json:"profile_id,omitempty"`
 	Enabled        *bool   `json:"enabled,omitempty"`
 	PlaybackPolicy *string `json:"playback_policy,omitempty"`
+	// ReconnectWindowSeconds applies from the next decision on: a session
+	// already reconnecting expires at its EndedAt plus the new window.
+	ReconnectWindowSeconds *int  `json:"reconnect_window_seconds,omitempty"`
+	HotStandby             *bool `json:"hot_standby,omitempty"`
 }
 
 // Encode serialises the command for the raft log.
@@ -93,7 +99,8 @@ type Result struct {
 	Input   *Input
 	Session *Session
 	// Changed is false when the command was a no-op (a repeated Init, an
-	// EndSession for a session that had already been replaced).
+	// EndSession for a session that had already been replaced, an
+	// ExpireSession for a session a reconnect replaced).
 	Changed bool
 }
 

@@ -1,11 +1,13 @@
 // Package fsm is the replicated state of a Dionysia cluster: transcoding
-// profiles, inputs and live ingest sessions, changed only by typed commands
-// applied through raft.
+// profiles, inputs and ingest sessions (live or reconnecting), changed only
+// by typed commands applied through raft.
 //
 // It is pure and deterministic: Apply reads nothing but the state and the
 // command (ids, keys and times are chosen by whoever proposes the command), and
-// it does no I/O besides the snapshot stream. It validates only what depends on
-// the state (does the profile exist, is the key free); checking user input is
-// httpapi's job, before a command is proposed. It imports no other package of
-// this project.
+// it does no I/O besides the snapshot stream. Apply validates only what depends
+// on the state (does the profile exist, is the key free). The rules of a type
+// itself live beside it (Profile.Normalize and Profile.Validate: httpapi runs
+// them before a profile is proposed), but Apply never runs them, so that a rule
+// added later cannot change how an old log replays. It imports no other
+// package of this project.
 package fsm

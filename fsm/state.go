@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // data is everything the cluster agrees on. It is what a snapshot holds.
@@ -82,6 +83,8 @@ func (s *State) apply(c Command) *Result {
 		return s.applyEndSession(c)
 	case OpClearNodeSessions:
 		return s.applyClearNodeSessions(c)
+	case OpExpireSession:
+		return s.applyExpireSession(c)
 	default:
 		return &Result{Err: invalid("op", "unknown command %q", c.Op)}
 	}
@@ -203,8 +206,19 @@ func (s *State) applyUpdateInput(c Command) *Result {
 	if p := c.Patch; p.PlaybackPolicy != nil {
 		in.PlaybackPolicy = *p.PlaybackPolicy
 	}
+	if p := c.Patch; p.ReconnectWindowSeconds != nil {
+		in.ReconnectWindowSeconds = *p.ReconnectWindowSeconds
+	}
+	if p := c.Patch; p.HotStandby != nil {
+		in.HotStandby = *p.HotStandby
+	}
 	in.UpdatedAt = c.At
 	s.d.Inputs[in.ID] = in
+	if p := c.Patch; p.Enabled != nil && !*p.Enabled {
+		// A disabled input has no stream to wait for: its session, live or
+		// reconnecting, ends now (the ingest node kicks the publisher).
+		delete(s.d.Sessions, in.ID)
+	}
 	return &Result{Changed: true, Input: in.Clone()}
 }
 
@@ -239,6 +253,11 @@ func (s *State) applyRotateKey(c Command) *Result {
 	return &Result{Changed: true, Input: in.Clone()}
 }
 
+// applyStartSession records a publish. The first publisher wins: while an
+// input has a live session from one ingest node, a publish of the same input
+// on another node is refused (conflict) and must wait. A reconnecting
+// (ended) session is replaced, and so is a live one from the same ingest
+// node, where mediamtx has already replaced the publisher.
 func (s *State) applyStartSession(c Command) *Result {
 	if c.Session == nil || c.Session.InputID == "" || c.Session.ID == "" || c.Session.IngestNode == "" {
 		return &Result{Err: invalid("session", "session needs input_id, id and ingest_node")}
@@ -247,8 +266,14 @@ func (s *State) applyStartSession(c Command) *Result {
 		return &Result{Err: notFound("input_id", "input %q not found", c.Session.InputID)}
 	}
 	ss := c.Session.Clone()
-	if old, ok := s.d.Sessions[ss.InputID]; ok && old.ID == ss.ID && old.IngestNode == ss.IngestNode {
-		return &Result{Session: old.Clone()}
+	ss.EndedAt = time.Time{}
+	if old, ok := s.d.Sessions[ss.InputID]; ok && old.Live() {
+		if old.ID == ss.ID && old.IngestNode == ss.IngestNode {
+			return &Result{Session: old.Clone()}
+		}
+		if old.IngestNode != ss.IngestNode {
+			return &Result{Err: conflict("session", "input %q is already live on node %q", ss.InputID, old.IngestNode)}
+		}
 	}
 	if ss.StartedAt.IsZero() {
 		ss.StartedAt = c.At
@@ -257,33 +282,68 @@ func (s *State) applyStartSession(c Command) *Result {
 	return &Result{Changed: true, Session: ss.Clone()}
 }
 
-// applyEndSession removes a session only if it is still the one named: a
+// applyEndSession ends a session only if it is still the one named: a
 // publisher that reconnected elsewhere has a newer session that must survive
-// the late end of its old one.
+// the late end of its old one. The session is kept, reconnecting, when the
+// input's window allows it, and removed otherwise.
 func (s *State) applyEndSession(c Command) *Result {
 	old, ok := s.d.Sessions[c.ID]
-	if !ok {
+	if !ok || !old.Live() {
 		return &Result{}
 	}
 	if (c.Session != nil && c.Session.ID != old.ID) || (c.Node != "" && c.Node != old.IngestNode) {
 		return &Result{}
 	}
-	delete(s.d.Sessions, c.ID)
+	s.endSession(old, c.At)
 	return &Result{Changed: true}
 }
 
+// applyClearNodeSessions ends the live sessions of an ingest node that died:
+// its publishers are gone and may reconnect anywhere within the window.
+// Sessions already reconnecting keep their EndedAt, so the window is not
+// extended.
 func (s *State) applyClearNodeSessions(c Command) *Result {
 	if c.Node == "" {
 		return &Result{Err: invalid("node", "node is missing")}
 	}
 	changed := false
-	for id, ss := range s.d.Sessions {
-		if ss.IngestNode == c.Node {
-			delete(s.d.Sessions, id)
+	for _, ss := range s.d.Sessions {
+		if ss.IngestNode == c.Node && ss.Live() {
+			s.endSession(ss, c.At)
 			changed = true
 		}
 	}
 	return &Result{Changed: changed}
+}
+
+// endSession marks a live session reconnecting (EndedAt = at) when its input
+// is enabled and has a reconnect window, and deletes it otherwise. A command
+// without a time cannot start a window and deletes too.
+func (s *State) endSession(ss *Session, at time.Time) {
+	in := s.d.Inputs[ss.InputID]
+	if in == nil || !in.Enabled || in.ReconnectWindowSeconds <= 0 || at.IsZero() {
+		delete(s.d.Sessions, ss.InputID)
+		return
+	}
+	ended := ss.Clone()
+	ended.EndedAt = at
+	s.d.Sessions[ss.InputID] = ended
+}
+
+// applyExpireSession removes a reconnecting session whose window has run out.
+// The leader decides when (Apply reads no clock); the fsm only checks that
+// the session is still the one named and still reconnecting, so that a late
+// expiry never removes the session of a publisher that came back.
+func (s *State) applyExpireSession(c Command) *Result {
+	if c.Session == nil || c.Session.ID == "" {
+		return &Result{Err: invalid("session", "session id is missing")}
+	}
+	old, ok := s.d.Sessions[c.ID]
+	if !ok || old.ID != c.Session.ID || old.Live() {
+		return &Result{}
+	}
+	delete(s.d.Sessions, c.ID)
+	return &Result{Changed: true}
 }
 
 // Initialized reports whether the cluster has been seeded by Init.
@@ -346,14 +406,16 @@ func (s *State) Inputs() []*Input {
 	return sortedClones(s.d.Inputs, (*Input).Clone)
 }
 
-// Session returns a copy of the live session of an input, or nil.
+// Session returns a copy of the session (live or reconnecting) of an input,
+// or nil.
 func (s *State) Session(inputID string) *Session {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.d.Sessions[inputID].Clone()
 }
 
-// Sessions returns copies of every live session, ordered by input id.
+// Sessions returns copies of every session, live or reconnecting, ordered by
+// input id.
 func (s *State) Sessions() []*Session {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

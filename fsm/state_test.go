@@ -13,7 +13,8 @@ var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func testProfile(id string) *Profile {
 	return &Profile{
-		ID: id, Name: id, SegmentSeconds: 2, VideoPreset: "veryfast", SegmentFormat: SegmentTS,
+		ID: id, Name: id, SegmentSeconds: 2, VideoPreset: "veryfast", SegmentFormat: SegmentFMP4,
+		Latency: LatencyLow, PartMs: 500,
 		Renditions: []Rendition{{Name: "360p", Width: 640, Height: 360, VideoBitrateKbps: 700, AudioBitrateKbps: 96}},
 	}
 }
@@ -22,12 +23,12 @@ func initCmd() Command {
 	return Command{Op: OpInit, At: t0, Init: &Init{
 		Secret:         "s3cret",
 		DefaultProfile: testProfile("default"),
-		DemoInput:      &Input{ID: "demo", Name: "Demo", StreamKey: "demokey", Enabled: true},
+		DemoInput:      &Input{ID: "demo", Name: "Demo", StreamKey: "demokey", Enabled: true, ReconnectWindowSeconds: 30},
 	}}
 }
 
 // seedLog is a log that touches every command type, used by the replay and
-// snapshot tests.
+// snapshot tests. It ends with in2 live on node a and demo reconnecting.
 func seedLog() []Command {
 	name := "renamed"
 	off := false
@@ -35,13 +36,17 @@ func seedLog() []Command {
 		initCmd(),
 		{Op: OpCreateProfile, At: t0.Add(1 * time.Second), Profile: testProfile("low")},
 		{Op: OpCreateInput, At: t0.Add(2 * time.Second), Input: &Input{ID: "in1", Name: "one", StreamKey: "k1", Enabled: true}},
-		{Op: OpCreateInput, At: t0.Add(3 * time.Second), Input: &Input{ID: "in2", Name: "two", StreamKey: "k2", ProfileID: "low", Enabled: true}},
+		{Op: OpCreateInput, At: t0.Add(3 * time.Second), Input: &Input{ID: "in2", Name: "two", StreamKey: "k2", ProfileID: "low", Enabled: true,
+			ReconnectWindowSeconds: 10, HotStandby: true}},
 		{Op: OpUpdateInput, At: t0.Add(4 * time.Second), ID: "in1", Patch: &InputPatch{Name: &name, Enabled: &off}},
 		{Op: OpRotateKey, At: t0.Add(5 * time.Second), ID: "in2", StreamKey: "k2b"},
 		{Op: OpStartSession, At: t0.Add(6 * time.Second), Session: &Session{InputID: "in2", ID: "s1", IngestNode: "a", Path: "live/k2b"}},
-		{Op: OpStartSession, At: t0.Add(7 * time.Second), Session: &Session{InputID: "demo", ID: "s2", IngestNode: "b", Path: "live/demokey"}},
-		{Op: OpClearNodeSessions, At: t0.Add(8 * time.Second), Node: "b"},
-		{Op: OpDeleteInput, At: t0.Add(9 * time.Second), ID: "in1"},
+		{Op: OpEndSession, At: t0.Add(7 * time.Second), ID: "in2", Node: "a", Session: &Session{ID: "s1"}},
+		{Op: OpExpireSession, At: t0.Add(8 * time.Second), ID: "in2", Session: &Session{ID: "s1"}},
+		{Op: OpStartSession, At: t0.Add(9 * time.Second), Session: &Session{InputID: "in2", ID: "s3", IngestNode: "a", Path: "live/k2b"}},
+		{Op: OpStartSession, At: t0.Add(10 * time.Second), Session: &Session{InputID: "demo", ID: "s2", IngestNode: "b", Path: "live/demokey"}},
+		{Op: OpClearNodeSessions, At: t0.Add(11 * time.Second), Node: "b"},
+		{Op: OpDeleteInput, At: t0.Add(12 * time.Second), ID: "in1"},
 	}
 }
 
@@ -143,7 +148,7 @@ func TestProfileUpdateKeepsCreatedAt(t *testing.T) {
 
 func TestInputCommands(t *testing.T) {
 	name, policy, missing, empty := "new name", PlaybackSigned, "missing", ""
-	on := true
+	on, window := true, 120
 	tests := []struct {
 		name  string
 		cmd   Command
@@ -166,6 +171,17 @@ func TestInputCommands(t *testing.T) {
 			require.True(t, in.Enabled)
 			require.Equal(t, PlaybackSigned, in.PlaybackPolicy)
 			require.Equal(t, "k", in.StreamKey)
+		}},
+		{"create keeps the reconnect window and hot standby", Command{Op: OpCreateInput, Input: &Input{ID: "n", StreamKey: "nk", ReconnectWindowSeconds: 30, HotStandby: true}}, "", func(t *testing.T, s *State) {
+			in := s.Input("n")
+			require.Equal(t, 30, in.ReconnectWindowSeconds)
+			require.True(t, in.HotStandby)
+		}},
+		{"patch reconnect window and hot standby", Command{Op: OpUpdateInput, ID: "i", Patch: &InputPatch{ReconnectWindowSeconds: &window, HotStandby: &on}}, "", func(t *testing.T, s *State) {
+			in := s.Input("i")
+			require.Equal(t, 120, in.ReconnectWindowSeconds)
+			require.True(t, in.HotStandby)
+			require.Equal(t, "s", s.Session("i").ID, "the live session is untouched")
 		}},
 		{"patch empty profile means default", Command{Op: OpUpdateInput, ID: "i", Patch: &InputPatch{ProfileID: &empty}}, "", func(t *testing.T, s *State) {
 			require.Equal(t, "default", s.Input("i").ProfileID)
@@ -210,41 +226,173 @@ func TestInputCommands(t *testing.T) {
 	}
 }
 
-func TestSessions(t *testing.T) {
+// Session commands. The base state has input "w" (30 s reconnect window),
+// "z" (no window) and "off" (window, but disabled); setup commands apply at
+// t1, the command under test at t2.
+func TestSessionCommands(t *testing.T) {
+	t1, t2 := t0.Add(time.Hour), t0.Add(2*time.Hour)
+	start := func(input, id, node string) Command {
+		return Command{Op: OpStartSession, Session: &Session{InputID: input, ID: id, IngestNode: node, Path: "live/" + input}}
+	}
+	end := func(input, id, node string) Command {
+		return Command{Op: OpEndSession, ID: input, Node: node, Session: &Session{ID: id}}
+	}
+	expire := func(input, id string) Command {
+		return Command{Op: OpExpireSession, ID: input, Session: &Session{ID: id}}
+	}
+	clear := func(node string) Command { return Command{Op: OpClearNodeSessions, Node: node} }
+	off, window := false, 60
+
+	tests := []struct {
+		name    string
+		setup   []Command
+		cmd     Command
+		code    Code // "" = accepted
+		changed bool
+		input   string   // whose session is checked; "w" when empty
+		want    *Session // ID, IngestNode and EndedAt of the session after; nil = none
+	}{
+		{"start records a live session", nil, start("w", "s1", "a"), "", true, "", &Session{ID: "s1", IngestNode: "a"}},
+		{"start of the same live publish is a no-op", []Command{start("w", "s1", "a")}, start("w", "s1", "a"), "", false, "", &Session{ID: "s1", IngestNode: "a"}},
+		{"first come wins: a live session on another node refuses the start",
+			[]Command{start("w", "s1", "a")}, start("w", "s2", "b"), CodeConflict, false, "", &Session{ID: "s1", IngestNode: "a"}},
+		{"a new publish on the same node replaces the live one (mediamtx replaced the publisher)",
+			[]Command{start("w", "s1", "a")}, start("w", "s2", "a"), "", true, "", &Session{ID: "s2", IngestNode: "a"}},
+		{"a reconnect on another node replaces a reconnecting session",
+			[]Command{start("w", "s1", "a"), end("w", "s1", "a")}, start("w", "s2", "b"), "", true, "", &Session{ID: "s2", IngestNode: "b"}},
+		{"the same publish seen again revives its reconnecting session",
+			[]Command{start("w", "s1", "a"), clear("a")}, start("w", "s1", "a"), "", true, "", &Session{ID: "s1", IngestNode: "a"}},
+		{"start of an unknown input", nil, start("nope", "s1", "a"), CodeNotFound, false, "nope", nil},
+		{"start without an ingest node", nil, start("w", "s1", ""), CodeInvalid, false, "", nil},
+
+		{"end with a window keeps the session, reconnecting",
+			[]Command{start("w", "s1", "a")}, end("w", "s1", "a"), "", true, "", &Session{ID: "s1", IngestNode: "a", EndedAt: t2}},
+		{"end without a window deletes", []Command{start("z", "s1", "a")}, end("z", "s1", "a"), "", true, "z", nil},
+		{"end of a disabled input deletes", []Command{start("off", "s1", "a")}, end("off", "s1", "a"), "", true, "off", nil},
+		{"end of a replaced session is a no-op",
+			[]Command{start("w", "s1", "a"), start("w", "s2", "a")}, end("w", "s1", "a"), "", false, "", &Session{ID: "s2", IngestNode: "a"}},
+		{"end from another node is a no-op", []Command{start("w", "s1", "a")}, end("w", "s1", "b"), "", false, "", &Session{ID: "s1", IngestNode: "a"}},
+		{"end of a reconnecting session keeps its first end",
+			[]Command{start("w", "s1", "a"), end("w", "s1", "a")}, end("w", "s1", "a"), "", false, "", &Session{ID: "s1", IngestNode: "a", EndedAt: t1}},
+		{"end of nothing is a no-op", nil, end("w", "s1", "a"), "", false, "", nil},
+
+		{"expire deletes a reconnecting session", []Command{start("w", "s1", "a"), end("w", "s1", "a")}, expire("w", "s1"), "", true, "", nil},
+		{"expire of a session a reconnect replaced is a no-op",
+			[]Command{start("w", "s1", "a"), end("w", "s1", "a"), start("w", "s2", "b")}, expire("w", "s1"), "", false, "", &Session{ID: "s2", IngestNode: "b"}},
+		{"expire of a live session is a no-op", []Command{start("w", "s1", "a")}, expire("w", "s1"), "", false, "", &Session{ID: "s1", IngestNode: "a"}},
+		{"expire without a session id", nil, Command{Op: OpExpireSession, ID: "w"}, CodeInvalid, false, "", nil},
+
+		{"clear node sessions with a window marks them reconnecting",
+			[]Command{start("w", "s1", "a")}, clear("a"), "", true, "", &Session{ID: "s1", IngestNode: "a", EndedAt: t2}},
+		{"clear node sessions without a window deletes them", []Command{start("z", "s1", "a")}, clear("a"), "", true, "z", nil},
+		{"clear node sessions does not extend a window",
+			[]Command{start("w", "s1", "a"), end("w", "s1", "a")}, clear("a"), "", false, "", &Session{ID: "s1", IngestNode: "a", EndedAt: t1}},
+		{"clear node sessions of another node", []Command{start("w", "s1", "a")}, clear("b"), "", false, "", &Session{ID: "s1", IngestNode: "a"}},
+		{"clear node sessions without a node", nil, Command{Op: OpClearNodeSessions}, CodeInvalid, false, "", nil},
+
+		{"disabling an input deletes its live session",
+			[]Command{start("w", "s1", "a")}, Command{Op: OpUpdateInput, ID: "w", Patch: &InputPatch{Enabled: &off}}, "", true, "", nil},
+		{"disabling an input deletes its reconnecting session",
+			[]Command{start("w", "s1", "a"), end("w", "s1", "a")}, Command{Op: OpUpdateInput, ID: "w", Patch: &InputPatch{Enabled: &off}}, "", true, "", nil},
+		{"a new window keeps a reconnecting session",
+			[]Command{start("w", "s1", "a"), end("w", "s1", "a")}, Command{Op: OpUpdateInput, ID: "w", Patch: &InputPatch{ReconnectWindowSeconds: &window}},
+			"", true, "", &Session{ID: "s1", IngestNode: "a", EndedAt: t1}},
+		{"deleting an input deletes its reconnecting session",
+			[]Command{start("w", "s1", "a"), end("w", "s1", "a")}, Command{Op: OpDeleteInput, ID: "w"}, "", true, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(nil)
+			applyAll(t, s, []Command{
+				initCmd(),
+				{Op: OpCreateInput, At: t0, Input: &Input{ID: "w", StreamKey: "kw", Enabled: true, ReconnectWindowSeconds: 30}},
+				{Op: OpCreateInput, At: t0, Input: &Input{ID: "z", StreamKey: "kz", Enabled: true}},
+				{Op: OpCreateInput, At: t0, Input: &Input{ID: "off", StreamKey: "koff", ReconnectWindowSeconds: 30}},
+			})
+			for _, c := range tc.setup {
+				c.At = t1
+				applyAll(t, s, []Command{c})
+			}
+			before := snapshotBytes(t, s)
+			tc.cmd.At = t2
+			r := s.ApplyCommand(tc.cmd)
+			require.Equal(t, tc.changed, r.Changed)
+			if tc.code != "" {
+				require.Equal(t, tc.code, ErrorCode(r.Err), "err: %v", r.Err)
+				require.Equal(t, before, snapshotBytes(t, s), "a refused command must not change the state")
+			} else {
+				require.NoError(t, r.Err)
+			}
+			if !tc.changed {
+				require.Equal(t, before, snapshotBytes(t, s), "a no-op must not change the state")
+			}
+			input := tc.input
+			if input == "" {
+				input = "w"
+			}
+			got := s.Session(input)
+			if tc.want == nil {
+				require.Nil(t, got)
+				return
+			}
+			require.NotNil(t, got)
+			require.Equal(t, *tc.want, Session{ID: got.ID, IngestNode: got.IngestNode, EndedAt: got.EndedAt})
+			require.Equal(t, tc.want.EndedAt.IsZero(), got.Live())
+			require.False(t, got.StartedAt.IsZero())
+		})
+	}
+}
+
+func TestSessionStartedAtAndDeadline(t *testing.T) {
 	s := New(nil)
 	applyAll(t, s, []Command{initCmd()})
+	started := t0.Add(-time.Second)
+	applyAll(t, s, []Command{
+		{Op: OpStartSession, At: t0, Session: &Session{InputID: "demo", ID: "s1", IngestNode: "a"}},
+		{Op: OpStartSession, At: t0.Add(time.Second), Session: &Session{InputID: "demo", ID: "s2", IngestNode: "a", StartedAt: started}},
+	})
+	ss := s.Session("demo")
+	require.Equal(t, started, ss.StartedAt, "the proposer's start time is kept")
+	require.True(t, ss.ReconnectDeadline(s.Input("demo")).IsZero(), "a live session has no deadline")
 
-	start := func(id, node string) *Result {
-		return s.ApplyCommand(Command{Op: OpStartSession, At: t0, Session: &Session{InputID: "demo", ID: id, IngestNode: node, Path: "live/demokey"}})
-	}
-	r := start("s1", "a")
-	require.NoError(t, r.Err)
-	require.True(t, r.Changed)
-	require.Equal(t, t0, s.Session("demo").StartedAt)
+	// A start carrying an end time still records a live session.
+	applyAll(t, s, []Command{{Op: OpStartSession, At: t0.Add(2 * time.Second), Session: &Session{InputID: "demo", ID: "s3", IngestNode: "a", EndedAt: t0}}})
+	require.True(t, s.Session("demo").Live())
 
-	// Recording the same publish twice is a no-op.
-	require.False(t, start("s1", "a").Changed)
+	applyAll(t, s, []Command{{Op: OpEndSession, At: t0.Add(time.Minute), ID: "demo", Node: "a", Session: &Session{ID: "s3"}}})
+	ss = s.Session("demo")
+	require.Equal(t, t0.Add(time.Minute+30*time.Second), ss.ReconnectDeadline(s.Input("demo")), "EndedAt plus the input's window")
+	require.Equal(t, t0.Add(time.Minute), ss.ReconnectDeadline(nil), "no input: the window is over")
 
-	// The publisher reconnected to node b: the new session replaces the old one,
-	// and the late end of the old one must not end the new one.
-	require.True(t, start("s2", "b").Changed)
-	r = s.ApplyCommand(Command{Op: OpEndSession, ID: "demo", Node: "a", Session: &Session{ID: "s1"}})
-	require.NoError(t, r.Err)
-	require.False(t, r.Changed)
-	require.Equal(t, "s2", s.Session("demo").ID)
-
-	r = s.ApplyCommand(Command{Op: OpEndSession, ID: "demo", Node: "b", Session: &Session{ID: "s2"}})
-	require.True(t, r.Changed)
+	// An end without a time cannot start a window.
+	applyAll(t, s, []Command{{Op: OpStartSession, At: t0.Add(2 * time.Minute), Session: &Session{InputID: "demo", ID: "s4", IngestNode: "a"}}})
+	require.True(t, s.ApplyCommand(Command{Op: OpEndSession, ID: "demo", Session: &Session{ID: "s4"}}).Changed)
 	require.Nil(t, s.Session("demo"))
+}
 
-	require.Equal(t, CodeNotFound, ErrorCode(s.ApplyCommand(Command{Op: OpStartSession, Session: &Session{InputID: "nope", ID: "x", IngestNode: "a"}}).Err))
-	require.Equal(t, CodeInvalid, ErrorCode(s.ApplyCommand(Command{Op: OpStartSession, Session: &Session{InputID: "demo"}}).Err))
-	require.Equal(t, CodeInvalid, ErrorCode(s.ApplyCommand(Command{Op: OpClearNodeSessions}).Err))
+// A snapshot written before latency, part_ms, reconnect windows and ended
+// sessions existed restores, and its zero values mean what they meant then.
+func TestRestoreSnapshotWithoutNewFields(t *testing.T) {
+	old := `{"secret":"s","default_profile_id":"default",
+		"profiles":{"default":{"id":"default","name":"D","segment_seconds":2,"video_preset":"veryfast","segment_format":"",
+			"renditions":[{"name":"360p","width":640,"height":360,"video_bitrate_kbps":700,"audio_bitrate_kbps":96,"fps":0,"passthrough":false}],
+			"created_at":"2026-11-27T12:00:00Z","updated_at":"2026-11-27T12:00:00Z"}},
+		"inputs":{"demo":{"id":"demo","name":"Demo","profile_id":"default","stream_key":"k","enabled":true,"playback_policy":"public",
+			"created_at":"2026-11-27T12:00:00Z","updated_at":"2026-11-27T12:00:00Z"}},
+		"sessions":{"demo":{"input_id":"demo","id":"s1","ingest_node":"a","path":"live/k","protocol":"rtmp","started_at":"2026-11-27T12:00:00Z"}}}`
+	s := New(nil)
+	require.NoError(t, s.Restore(bytes.NewReader([]byte(old))))
+	p := s.Profile("default")
+	require.Equal(t, SegmentTS, p.EffectiveSegmentFormat())
+	require.Equal(t, LatencyStandard, p.EffectiveLatency())
+	require.Equal(t, DefaultPartMs, p.EffectivePartMs())
+	require.NoError(t, p.Validate(), "a stored profile still validates")
+	require.Zero(t, s.Input("demo").ReconnectWindowSeconds, "no window: sessions end as before")
+	require.True(t, s.Session("demo").Live())
 
-	require.True(t, start("s3", "c").Changed)
-	require.False(t, s.ApplyCommand(Command{Op: OpClearNodeSessions, Node: "other"}).Changed)
-	require.True(t, s.ApplyCommand(Command{Op: OpClearNodeSessions, Node: "c"}).Changed)
-	require.Empty(t, s.Sessions())
+	// Without a window, the end of the old session deletes it, as it did.
+	require.True(t, s.ApplyCommand(Command{Op: OpEndSession, At: t0, ID: "demo", Session: &Session{ID: "s1"}}).Changed)
+	require.Nil(t, s.Session("demo"))
 }
 
 func TestReadsReturnCopies(t *testing.T) {
@@ -256,11 +404,13 @@ func TestReadsReturnCopies(t *testing.T) {
 	in := s.Input("demo")
 	in.StreamKey = "mutated"
 	ss := s.Sessions()
-	require.Len(t, ss, 1)
+	require.Len(t, ss, 2)
 	ss[0].Tracks = append(ss[0].Tracks, "x")
+	ss[0].EndedAt = time.Time{}
 	require.Equal(t, "360p", s.Profile("default").Renditions[0].Name)
 	require.Equal(t, "demokey", s.Input("demo").StreamKey)
 	require.Empty(t, s.Sessions()[0].Tracks)
+	require.False(t, s.Session("demo").Live())
 }
 
 // The same log applied twice, on two state machines, gives byte-identical
@@ -304,6 +454,14 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	require.Equal(t, "in2", dst.InputByKey("k2b").ID, "the key index is rebuilt on restore")
 	require.Nil(t, dst.InputByKey("k2"))
 	require.Equal(t, "live/k2b", dst.Session("in2").Path)
+	require.True(t, dst.Session("in2").Live())
+	require.Equal(t, t0.Add(11*time.Second), dst.Session("demo").EndedAt, "a reconnecting session stays reconnecting")
+	in2 := dst.Input("in2")
+	require.Equal(t, 10, in2.ReconnectWindowSeconds)
+	require.True(t, in2.HotStandby)
+	low := dst.Profile("low")
+	require.Equal(t, LatencyLow, low.Latency)
+	require.Equal(t, 500, low.PartMs)
 	require.Equal(t, "s3cret", dst.Secret())
 
 	require.Error(t, dst.Restore(nopCloser{bytes.NewReader([]byte("{not json"))}))

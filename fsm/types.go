@@ -25,16 +25,32 @@ const (
 	SegmentFMP4 = "fmp4"
 )
 
+// Latency modes of a profile. Low latency adds LL-HLS parts (and LL-DASH
+// chunks) of PartMs to the playlists, which needs CMAF (fMP4) segments.
+const (
+	LatencyLow      = "low"
+	LatencyStandard = "standard"
+)
+
 // Profile is a transcoding profile: how one live input becomes a ladder.
+//
+// Latency, PartMs and SegmentFormat may be zero in profiles stored
+// before those fields existed; read them through EffectiveLatency,
+// EffectivePartMs and EffectiveSegmentFormat, never directly. New profiles
+// get explicit values from Normalize.
 type Profile struct {
-	ID             string      `json:"id"`
-	Name           string      `json:"name"`
-	SegmentSeconds int         `json:"segment_seconds"`
-	VideoPreset    string      `json:"video_preset"`
-	SegmentFormat  string      `json:"segment_format"`
-	Renditions     []Rendition `json:"renditions"`
-	CreatedAt      time.Time   `json:"created_at"`
-	UpdatedAt      time.Time   `json:"updated_at"`
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	SegmentSeconds int    `json:"segment_seconds"`
+	VideoPreset    string `json:"video_preset"`
+	SegmentFormat  string `json:"segment_format"`
+	Latency        string `json:"latency"`
+	// PartMs is the LL-HLS part target (EXT-X-PART-INF PART-TARGET) in
+	// milliseconds; only used with low latency.
+	PartMs     int         `json:"part_ms"`
+	Renditions []Rendition `json:"renditions"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
 }
 
 // Clone returns a deep copy, so callers can never mutate the state through it.
@@ -53,17 +69,33 @@ const (
 	PlaybackSigned = "signed"
 )
 
+// Reconnect windows of an input, in seconds. The default is what the API
+// gives an input created without one: long enough for an encoder's own
+// reconnect loop (OBS retries after 2-10 s), short enough that a stream that
+// really ended gets its ENDLIST soon.
+const (
+	DefaultReconnectWindowSeconds = 30
+	MaxReconnectWindowSeconds     = 3600
+)
+
 // Input is something a streamer publishes to. ID is public (it is in playback
 // URLs); StreamKey is the secret that lets a publish through.
 type Input struct {
-	ID             string    `json:"id"`
-	Name           string    `json:"name"`
-	ProfileID      string    `json:"profile_id"`
-	StreamKey      string    `json:"stream_key"`
-	Enabled        bool      `json:"enabled"`
-	PlaybackPolicy string    `json:"playback_policy"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	ProfileID      string `json:"profile_id"`
+	StreamKey      string `json:"stream_key"`
+	Enabled        bool   `json:"enabled"`
+	PlaybackPolicy string `json:"playback_policy"`
+	// ReconnectWindowSeconds is how long a session outlives its publisher
+	// (reconnecting) so that a publisher coming back continues the same
+	// stream; 0 ends the stream as soon as the publisher goes.
+	ReconnectWindowSeconds int `json:"reconnect_window_seconds"`
+	// HotStandby asks the ring successor of the owner to transcode too, so
+	// that a failover costs only the detection time.
+	HotStandby bool      `json:"hot_standby"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Clone returns a copy of the input.
@@ -88,6 +120,28 @@ type Session struct {
 	Protocol  string    `json:"protocol"`
 	Tracks    []string  `json:"tracks,omitempty"`
 	StartedAt time.Time `json:"started_at"`
+	// EndedAt is when the publisher went away while the input's reconnect
+	// window kept the session: the session is then reconnecting until a new
+	// publish replaces it or the leader expires it. Zero while live.
+	EndedAt time.Time `json:"ended_at,omitzero"`
+}
+
+// Live reports whether the publisher is still there (the session is not
+// reconnecting).
+func (s *Session) Live() bool { return s.EndedAt.IsZero() }
+
+// ReconnectDeadline is when a reconnecting session expires: EndedAt plus
+// the input's current window (a PATCH of the window moves it). in may be
+// nil (the input is gone): the deadline is then EndedAt. Zero for a live
+// session.
+func (s *Session) ReconnectDeadline(in *Input) time.Time {
+	if s.Live() {
+		return time.Time{}
+	}
+	if in == nil {
+		return s.EndedAt
+	}
+	return s.EndedAt.Add(time.Duration(in.ReconnectWindowSeconds) * time.Second)
 }
 
 // Clone returns a deep copy of the session.

@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"net/url"
 	"time"
 
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/packager"
 )
 
 // Backend is everything the API needs from a node. Package node implements it.
@@ -17,13 +19,18 @@ type Backend interface {
 	// Route tells which node owns (transcodes and serves) an input.
 	Route(inputID string) (Route, error)
 	Nodes() []NodeInfo
+	// Drain asks the named node to hand its streams to others (on) or to
+	// take streams again; ErrNotFound when it is not an alive member.
+	Drain(ctx context.Context, name string, on bool) error
 	Cluster() ClusterInfo
 	// InputStatus gathers the live status of an input, from its owner.
 	InputStatus(ctx context.Context, inputID string) (*InputStatus, error)
 	// Links are the ingest and playback URLs of an input as seen through this node.
 	Links(in *fsm.Input) Links
-	// OutputDir is where this node writes the HLS output of an input.
-	OutputDir(inputID string) string
+	// Live answers a playback request (/live/{input}/{file}) from whatever
+	// node owns the stream: errors are packager.ErrNotFound, a
+	// *packager.BadRequestError, or ones wrapping ErrUnavailable.
+	Live(ctx context.Context, inputID, file string, q url.Values) (packager.File, error)
 	// PlaybackKey signs and checks playback tokens; the same on every node.
 	PlaybackKey() []byte
 	// Ready is nil once the node can serve: a raft leader is known and the
@@ -53,7 +60,8 @@ type IngestLinks struct {
 }
 
 type PlaybackLinks struct {
-	HLS string `json:"hls"`
+	HLS  string `json:"hls"`
+	DASH string `json:"dash"`
 }
 
 // NodeInfo is one member as /v1/nodes shows it.
@@ -67,6 +75,7 @@ type NodeInfo struct {
 	RTSPAddr   string   `json:"rtsp_addr"`
 	SRTAddr    string   `json:"srt_addr"`
 	Load       int      `json:"load"`
+	Draining   bool     `json:"draining"`
 	Local      bool     `json:"local"`
 	Owned      []string `json:"owned_streams"`
 	LiveOwned  []string `json:"live_streams"`
@@ -90,14 +99,42 @@ type RaftServer struct {
 
 // InputStatus is /v1/inputs/{id}/status.
 type InputStatus struct {
-	InputID    string            `json:"input_id"`
-	Live       bool              `json:"live"`
-	IngestNode string            `json:"ingest_node,omitempty"`
-	OwnerNode  string            `json:"owner_node,omitempty"`
-	Protocol   string            `json:"protocol,omitempty"`
-	StartedAt  *time.Time        `json:"started_at,omitempty"`
-	Transcoder *TranscoderStatus `json:"transcoder,omitempty"`
-	Renditions []RenditionStatus `json:"renditions,omitempty"`
+	InputID string `json:"input_id"`
+	// Live is true only while a publisher is there (State live).
+	Live bool `json:"live"`
+	// State is StateIdle, StateLive or StateReconnecting; ReconnectDeadline
+	// is set while reconnecting.
+	State             string            `json:"state"`
+	ReconnectDeadline *time.Time        `json:"reconnect_deadline,omitempty"`
+	IngestNode        string            `json:"ingest_node,omitempty"`
+	OwnerNode         string            `json:"owner_node,omitempty"`
+	Protocol          string            `json:"protocol,omitempty"`
+	StartedAt         *time.Time        `json:"started_at,omitempty"`
+	Transcoder        *TranscoderStatus `json:"transcoder,omitempty"`
+	Renditions        []RenditionStatus `json:"renditions,omitempty"`
+	// Packaging is how the owner packages the stream.
+	Packaging *PackagingStatus `json:"packaging,omitempty"`
+}
+
+// PackagingStatus says how viewers get a stream and which renditions of
+// the profile run.
+type PackagingStatus struct {
+	Latency       string `json:"latency"`
+	SegmentFormat string `json:"segment_format"`
+	// PartMs is the LL-HLS part target, with low latency only.
+	PartMs int `json:"part_ms,omitempty"`
+	// Source is the publisher's video as probed; zero when unknown.
+	SourceWidth  int     `json:"source_width,omitempty"`
+	SourceHeight int     `json:"source_height,omitempty"`
+	SourceFPS    float64 `json:"source_fps,omitempty"`
+	// Skipped are the profile's renditions left out of this stream.
+	Skipped []SkippedRendition `json:"skipped_renditions,omitempty"`
+}
+
+// SkippedRendition is a rendition left out of the ladder, and why.
+type SkippedRendition struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
 }
 
 type TranscoderStatus struct {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/packager"
 )
 
 // remoteOrigin is where the fake routes the inputs this node does not own.
@@ -31,6 +34,9 @@ type fakeBackend struct {
 
 	mu        sync.Mutex
 	local     map[string]string // input id -> output dir, for inputs this node owns
+	remote    map[string]string // input id -> folder of what its owner serves, for inputs another node owns
+	liveErr   error             // returned by Live instead of a file, when set
+	liveCalls []string          // "id file query" of every Live call
 	routeErr  error
 	readyErr  error
 	applyErr  error // returned by Apply instead of applying, when set
@@ -52,7 +58,7 @@ func newFakeBackend(t testing.TB) *fakeBackend {
 		},
 	}})
 	require.NoError(t, res.Err)
-	return &fakeBackend{state: st, local: map[string]string{}, status: map[string]*InputStatus{}}
+	return &fakeBackend{state: st, local: map[string]string{}, remote: map[string]string{}, status: map[string]*InputStatus{}}
 }
 
 func (f *fakeBackend) State() *fsm.State { return f.state }
@@ -108,7 +114,7 @@ func (f *fakeBackend) InputStatus(ctx context.Context, inputID string) (*InputSt
 	if st, ok := f.status[inputID]; ok {
 		return st, nil
 	}
-	return &InputStatus{InputID: inputID}, nil
+	return &InputStatus{InputID: inputID, State: StateIdle}, nil
 }
 
 func (f *fakeBackend) Links(in *fsm.Input) Links {
@@ -122,14 +128,60 @@ func (f *fakeBackend) Links(in *fsm.Input) Links {
 	}
 }
 
-func (f *fakeBackend) OutputDir(inputID string) string {
+// Live answers like a node: an owned input from its folder in local (what
+// the packager would have), any other from remote (what its owner would
+// answer over the internal channel). Files are read through os.Root, so a
+// path that leaves the folder is never served, and any regular file is, so
+// the origin's own checks are what the traversal tests exercise.
+func (f *fakeBackend) Live(ctx context.Context, inputID, file string, q url.Values) (packager.File, error) {
+	f.mu.Lock()
+	f.liveCalls = append(f.liveCalls, inputID+" "+file+" "+q.Encode())
+	dir, owned := f.local[inputID]
+	if !owned {
+		dir = f.remote[inputID]
+	}
+	err := f.liveErr
+	if err == nil {
+		// As a node: no route, no answer (the error wraps ErrUnavailable).
+		err = f.routeErr
+	}
+	f.mu.Unlock()
+	if err != nil {
+		return packager.File{}, err
+	}
+	if dir == "" {
+		return packager.File{}, packager.ErrNotFound
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return packager.File{}, packager.ErrNotFound
+	}
+	defer root.Close()
+	if st, err := root.Stat(file); err != nil || !st.Mode().IsRegular() {
+		return packager.File{}, packager.ErrNotFound
+	}
+	b, err := root.ReadFile(file)
+	if err != nil {
+		return packager.File{}, packager.ErrNotFound
+	}
+	out := packager.File{Body: b, ContentType: "application/octet-stream", Kind: "other"}
+	switch path.Ext(file) {
+	case ".m3u8":
+		out.ContentType, out.Kind = "application/vnd.apple.mpegurl", "playlist"
+	case ".mpd":
+		out.ContentType, out.Kind = "application/dash+xml", "playlist"
+	case ".m4s":
+		out.ContentType, out.Kind, out.Immutable = "video/iso.segment", "segment", true
+	case ".mp4":
+		out.ContentType, out.Kind, out.Immutable = "video/mp4", "init", true
+	}
+	return out, nil
+}
+
+func (f *fakeBackend) liveCallList() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if d, ok := f.local[inputID]; ok {
-		return d
-	}
-	// Not owned here: a folder that does not exist.
-	return filepath.Join(os.TempDir(), "dionysia-httpapi-test-not-owned", inputID)
+	return append([]string(nil), f.liveCalls...)
 }
 
 func (f *fakeBackend) Ready() error {
@@ -138,10 +190,12 @@ func (f *fakeBackend) Ready() error {
 	return f.readyErr
 }
 
-func (f *fakeBackend) setApplyErr(err error) { f.mu.Lock(); f.applyErr = err; f.mu.Unlock() }
-func (f *fakeBackend) setReadyErr(err error) { f.mu.Lock(); f.readyErr = err; f.mu.Unlock() }
-func (f *fakeBackend) setRouteErr(err error) { f.mu.Lock(); f.routeErr = err; f.mu.Unlock() }
-func (f *fakeBackend) own(id, dir string)    { f.mu.Lock(); f.local[id] = dir; f.mu.Unlock() }
+func (f *fakeBackend) setApplyErr(err error)  { f.mu.Lock(); f.applyErr = err; f.mu.Unlock() }
+func (f *fakeBackend) setReadyErr(err error)  { f.mu.Lock(); f.readyErr = err; f.mu.Unlock() }
+func (f *fakeBackend) setRouteErr(err error)  { f.mu.Lock(); f.routeErr = err; f.mu.Unlock() }
+func (f *fakeBackend) own(id, dir string)     { f.mu.Lock(); f.local[id] = dir; f.mu.Unlock() }
+func (f *fakeBackend) ownedBy(id, dir string) { f.mu.Lock(); f.remote[id] = dir; f.mu.Unlock() }
+func (f *fakeBackend) setLiveErr(err error)   { f.mu.Lock(); f.liveErr = err; f.mu.Unlock() }
 
 func (f *fakeBackend) commands() []fsm.Command {
 	f.mu.Lock()
@@ -262,3 +316,11 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 var errBoom = errors.New("boom")
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// Drain knows one node, "n1".
+func (f *fakeBackend) Drain(_ context.Context, name string, on bool) error {
+	if name != "n1" {
+		return fmt.Errorf("%w: node %q is not an alive member", ErrNotFound, name)
+	}
+	return nil
+}

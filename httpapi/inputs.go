@@ -9,16 +9,42 @@ import (
 	"github.com/dionysia/dionysia/fsm"
 )
 
+// States of an input's stream, as the API shows them.
+const (
+	StateIdle = "idle"
+	StateLive = "live"
+	// StateReconnecting: the publisher went away and the input's reconnect
+	// window keeps the stream open for it until the deadline.
+	StateReconnecting = "reconnecting"
+)
+
+// SessionState is what an input's session (nil: none) means to a client: the
+// state, and the deadline of a reconnecting session.
+func SessionState(s *fsm.Session, in *fsm.Input) (state string, deadline *time.Time) {
+	switch {
+	case s == nil:
+		return StateIdle, nil
+	case s.Live():
+		return StateLive, nil
+	}
+	d := s.ReconnectDeadline(in)
+	return StateReconnecting, &d
+}
+
 // inputView is an input as the API shows it: the stored fields plus where to
-// publish and where to watch.
+// publish and where to watch, and the state of its stream.
 type inputView struct {
 	*fsm.Input
 	Links
-	Live bool `json:"live"`
+	// Live is true only while a publisher is there (State live).
+	Live              bool       `json:"live"`
+	State             string     `json:"state"`
+	ReconnectDeadline *time.Time `json:"reconnect_deadline,omitempty"`
 }
 
 func (a *API) view(in *fsm.Input) inputView {
-	return inputView{Input: in, Links: a.b.Links(in), Live: a.b.State().Session(in.ID) != nil}
+	state, deadline := SessionState(a.b.State().Session(in.ID), in)
+	return inputView{Input: in, Links: a.b.Links(in), Live: state == StateLive, State: state, ReconnectDeadline: deadline}
 }
 
 func (a *API) listInputs(w http.ResponseWriter, r *http.Request) {

@@ -15,17 +15,21 @@ import (
 
 // inputJSON is an input as a client reads it.
 type inputJSON struct {
-	ID             string        `json:"id"`
-	Name           string        `json:"name"`
-	ProfileID      string        `json:"profile_id"`
-	StreamKey      string        `json:"stream_key"`
-	Enabled        bool          `json:"enabled"`
-	PlaybackPolicy string        `json:"playback_policy"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
-	Ingest         IngestLinks   `json:"ingest"`
-	Playback       PlaybackLinks `json:"playback"`
-	Live           bool          `json:"live"`
+	ID                string        `json:"id"`
+	Name              string        `json:"name"`
+	ProfileID         string        `json:"profile_id"`
+	StreamKey         string        `json:"stream_key"`
+	Enabled           bool          `json:"enabled"`
+	PlaybackPolicy    string        `json:"playback_policy"`
+	ReconnectWindow   int           `json:"reconnect_window_seconds"`
+	HotStandby        bool          `json:"hot_standby"`
+	CreatedAt         time.Time     `json:"created_at"`
+	UpdatedAt         time.Time     `json:"updated_at"`
+	Ingest            IngestLinks   `json:"ingest"`
+	Playback          PlaybackLinks `json:"playback"`
+	Live              bool          `json:"live"`
+	State             string        `json:"state"`
+	ReconnectDeadline *time.Time    `json:"reconnect_deadline"`
 }
 
 func (e *testEnv) createInput(body any) inputJSON {
@@ -56,7 +60,11 @@ func TestCreateInput(t *testing.T) {
 	require.Equal(t, "default", in.ProfileID, "no profile_id means the default profile")
 	require.True(t, in.Enabled, "inputs are enabled unless told otherwise")
 	require.Equal(t, fsm.PlaybackPublic, in.PlaybackPolicy)
+	require.Equal(t, 30, in.ReconnectWindow, "publishers get 30 s to come back by default")
+	require.False(t, in.HotStandby)
 	require.False(t, in.Live)
+	require.Equal(t, StateIdle, in.State)
+	require.Nil(t, in.ReconnectDeadline)
 	require.False(t, in.CreatedAt.IsZero())
 	require.Equal(t, in.CreatedAt, in.UpdatedAt)
 
@@ -83,10 +91,13 @@ func TestCreateInput(t *testing.T) {
 func TestCreateInputOptions(t *testing.T) {
 	e := newEnv(t)
 	e.createProfile("low")
-	in := e.createInput(map[string]any{"name": "x", "profile_id": "low", "enabled": false, "playback_policy": "signed"})
+	in := e.createInput(map[string]any{"name": "x", "profile_id": "low", "enabled": false, "playback_policy": "signed",
+		"reconnect_window_seconds": 0, "hot_standby": true})
 	require.Equal(t, "low", in.ProfileID)
 	require.False(t, in.Enabled)
 	require.Equal(t, fsm.PlaybackSigned, in.PlaybackPolicy)
+	require.Zero(t, in.ReconnectWindow, "0 turns the window off")
+	require.True(t, in.HotStandby)
 
 	// Every input gets its own id and key.
 	other := e.createInput(map[string]any{"name": "x"})
@@ -104,6 +115,10 @@ func TestCreateInputRefusals(t *testing.T) {
 		{"unknown profile", `{"name":"x","profile_id":"nope"}`, 400, "profile_id"},
 		{"missing name", `{"profile_id":"default"}`, 400, "name"},
 		{"bad policy", `{"name":"x","playback_policy":"PUBLIC"}`, 400, "playback_policy"},
+		{"reconnect window too long", `{"name":"x","reconnect_window_seconds":3601}`, 400, "reconnect_window_seconds"},
+		{"negative reconnect window", `{"name":"x","reconnect_window_seconds":-1}`, 400, "reconnect_window_seconds"},
+		{"reconnect window not a number", `{"name":"x","reconnect_window_seconds":"30"}`, 400, "reconnect_window_seconds"},
+		{"hot standby not a bool", `{"name":"x","hot_standby":"yes"}`, 400, "hot_standby"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,6 +171,17 @@ func TestGetInput(t *testing.T) {
 	require.NoError(t, res.Err)
 	got := decodeBody[inputJSON](t, e.do(http.MethodGet, "/v1/inputs/"+in.ID, nil))
 	require.True(t, got.Live)
+	require.Equal(t, StateLive, got.State)
+	require.Nil(t, got.ReconnectDeadline)
+
+	// The publisher went away: reconnecting until the end plus the window.
+	ended := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	res = e.b.State().ApplyCommand(fsm.Command{Op: fsm.OpEndSession, At: ended, ID: in.ID, Session: &fsm.Session{ID: "s1"}})
+	require.NoError(t, res.Err)
+	got = decodeBody[inputJSON](t, e.do(http.MethodGet, "/v1/inputs/"+in.ID, nil))
+	require.False(t, got.Live, "live means a publisher is there")
+	require.Equal(t, StateReconnecting, got.State)
+	require.Equal(t, ended.Add(30*time.Second), *got.ReconnectDeadline)
 
 	eb := requireAPIError(t, e.do(http.MethodGet, "/v1/inputs/nosuchinput", nil), http.StatusNotFound, "id")
 	require.Contains(t, eb.Error, `"nosuchinput"`)
@@ -181,6 +207,9 @@ func TestPatchInputChangesOnlySentFields(t *testing.T) {
 		{`{"playback_policy":"signed"}`, func(in *inputJSON) { in.PlaybackPolicy = fsm.PlaybackSigned }},
 		{`{"profile_id":""}`, func(in *inputJSON) { in.ProfileID = "default" }},
 		{`{"enabled":true,"name":"both"}`, func(in *inputJSON) { in.Enabled, in.Name = true, "both" }},
+		{`{"reconnect_window_seconds":0}`, func(in *inputJSON) { in.ReconnectWindow = 0 }},
+		{`{"reconnect_window_seconds":3600,"hot_standby":true}`, func(in *inputJSON) { in.ReconnectWindow, in.HotStandby = 3600, true }},
+		{`{"hot_standby":false}`, func(in *inputJSON) { in.HotStandby = false }},
 	}
 	want := orig
 	for _, s := range steps {
@@ -211,6 +240,7 @@ func TestPatchInputRefusals(t *testing.T) {
 		{"unknown profile", "", `{"profile_id":"nope"}`, 400, "profile_id"},
 		{"blank name", "", `{"name":" "}`, 400, "name"},
 		{"bad policy", "", `{"playback_policy":"x"}`, 400, "playback_policy"},
+		{"reconnect window too long", "", `{"reconnect_window_seconds":7200}`, 400, "reconnect_window_seconds"},
 		{"unknown input", "nosuchinput", `{"name":"x"}`, 404, "id"},
 	}
 	for _, tc := range tests {
@@ -272,13 +302,19 @@ func TestInputStatus(t *testing.T) {
 	e := newEnv(t)
 	in := e.createInput(map[string]any{"name": "a"})
 	started := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	e.b.status[in.ID] = &InputStatus{InputID: in.ID, Live: true, IngestNode: "other", OwnerNode: "self", StartedAt: &started,
+	e.b.status[in.ID] = &InputStatus{InputID: in.ID, Live: true, State: StateLive, IngestNode: "other", OwnerNode: "self", StartedAt: &started,
 		Renditions: []RenditionStatus{{Name: "720p", Width: 1280, Height: 720, FPS: 30, BitrateKbps: 2900}}}
 
 	rec := e.do(http.MethodGet, "/v1/inputs/"+in.ID+"/status", nil)
 	require.Equal(t, http.StatusOK, rec.Code)
-	require.JSONEq(t, fmt.Sprintf(`{"input_id":%q,"live":true,"ingest_node":"other","owner_node":"self","started_at":"2026-01-02T03:04:05Z",
+	require.JSONEq(t, fmt.Sprintf(`{"input_id":%q,"live":true,"state":"live","ingest_node":"other","owner_node":"self","started_at":"2026-01-02T03:04:05Z",
 		"renditions":[{"name":"720p","width":1280,"height":720,"fps":30,"bitrate_kbps":2900,"segments":0,"media_sequence":0}]}`, in.ID), rec.Body.String())
+
+	deadline := started.Add(time.Minute)
+	e.b.status[in.ID] = &InputStatus{InputID: in.ID, State: StateReconnecting, ReconnectDeadline: &deadline, IngestNode: "other", OwnerNode: "self", StartedAt: &started}
+	rec = e.do(http.MethodGet, "/v1/inputs/"+in.ID+"/status", nil)
+	require.JSONEq(t, fmt.Sprintf(`{"input_id":%q,"live":false,"state":"reconnecting","reconnect_deadline":"2026-01-02T03:05:05Z",
+		"ingest_node":"other","owner_node":"self","started_at":"2026-01-02T03:04:05Z"}`, in.ID), rec.Body.String())
 
 	requireAPIError(t, e.do(http.MethodGet, "/v1/inputs/nosuchinput/status", nil), http.StatusNotFound, "id")
 

@@ -2,22 +2,22 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
-	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/packager"
 )
 
-// origin answers /live/{input id}/{file}: the owner serves the file from its
-// output folder, every other node redirects to the owner with the query kept.
+// origin answers /live/{input id}/{file} on every node: the owner from its
+// packager, any other node through the internal channel (or, with
+// RedirectOrigin, a 307 to the owner with the query kept).
 func (a *API) origin(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
@@ -52,21 +52,95 @@ func (a *API) origin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rt, err := a.b.Route(id)
+	if a.cfg.RedirectOrigin {
+		if rt, err := a.b.Route(id); err == nil && !rt.Local && r.Header.Get(hopHeader) == "" {
+			// A CDN must not remember where a stream was: after a
+			// failover the owner changes.
+			h.Set("Cache-Control", "no-store")
+			h.Set("Location", rt.Origin+r.URL.RequestURI())
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			a.metrics.redirects.Inc()
+			return
+		}
+	}
+	f, err := a.b.Live(r.Context(), id, file, r.URL.Query())
 	if err != nil {
-		a.originError(w, http.StatusServiceUnavailable, "no node can serve this input right now")
+		a.liveError(w, file, err)
 		return
 	}
-	if !rt.Local {
-		// A CDN must not remember where a stream was: after a failover the
-		// owner changes.
-		h.Set("Cache-Control", "no-store")
-		h.Set("Location", rt.Origin+r.URL.RequestURI())
-		w.WriteHeader(http.StatusTemporaryRedirect)
-		a.metrics.redirects.Inc()
+	a.serveLive(w, r, f, signed)
+}
+
+// hopHeader marks a request another node forwarded; it is never redirected.
+const hopHeader = "X-Dionysia-Hop"
+
+func (a *API) liveError(w http.ResponseWriter, file string, err error) {
+	kind := kindOf(file)
+	var bad *packager.BadRequestError
+	switch {
+	case errors.Is(err, packager.ErrNotFound):
+		a.metrics.origin.WithLabelValues(kind, "404").Inc()
+		a.originError(w, http.StatusNotFound, "not found (is the stream live?)")
+	case errors.As(err, &bad):
+		a.metrics.origin.WithLabelValues(kind, "400").Inc()
+		a.originError(w, http.StatusBadRequest, bad.Msg)
+	case errors.Is(err, context.Canceled):
+		// The viewer left.
+	default:
+		a.metrics.origin.WithLabelValues(kind, "503").Inc()
+		w.Header().Set("Retry-After", "1")
+		a.originError(w, http.StatusServiceUnavailable, "stream temporarily unavailable, retry: "+err.Error())
+	}
+}
+
+// serveLive writes one packager file with the cache policy a CDN needs:
+// segments, parts and init segments never change under their names;
+// playlists change with every segment (or part), and a blocking reload's
+// answer is specific to its query.
+func (a *API) serveLive(w http.ResponseWriter, r *http.Request, f packager.File, signed bool) {
+	h := w.Header()
+	h.Set("Content-Type", f.ContentType)
+	body := f.Body
+	switch {
+	case f.Immutable:
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	case r.URL.Query().Get("_HLS_msn") != "":
+		h.Set("Cache-Control", "public, max-age=6")
+	default:
+		h.Set("Cache-Control", "public, max-age=1")
+	}
+	if f.Kind == "playlist" && signed {
+		// Every URI in the playlist gets the viewer's token, so the
+		// player's next requests are authorised too.
+		q := r.URL.Query()
+		body = signPlaylist(body, "exp="+url.QueryEscape(q.Get("exp"))+"&token="+url.QueryEscape(q.Get("token")))
+		h.Set("Cache-Control", "private, max-age=1")
+	}
+	a.metrics.origin.WithLabelValues(f.Kind, "200").Inc()
+	if f.Progressive != nil {
+		// Chunked transfer as the fragments arrive: no length, no ranges.
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodHead {
+			return
+		}
+		flush := func() {}
+		if fl, ok := w.(http.Flusher); ok {
+			flush = fl.Flush
+		}
+		_ = f.Progressive(r.Context(), w, flush)
 		return
 	}
-	a.serveFile(w, r, id, file, signed)
+	// A zero modtime: no Last-Modified, so nothing serves a stale playlist
+	// with 304. Ranges still work (players and CDNs use them on segments).
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+}
+
+// serveTime is the wall clock, ISO 8601 with milliseconds.
+func serveTime(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write([]byte(time.Now().UTC().Format("2006-01-02T15:04:05.000Z")))
 }
 
 // splitLivePath returns the input id and the file path below it. It refuses
@@ -95,74 +169,6 @@ func splitLivePath(r *http.Request) (id, file string, ok bool) {
 	return id, file, true
 }
 
-func (a *API) serveFile(w http.ResponseWriter, r *http.Request, id, file string, signed bool) {
-	kind, ctype, cache := classify(file)
-	// os.Root refuses any path that leaves the folder, symlinks included.
-	root, err := os.OpenRoot(a.b.OutputDir(id))
-	if err != nil {
-		a.originMiss(w, kind, err)
-		return
-	}
-	defer root.Close()
-	f, err := root.Open(file)
-	if err != nil {
-		a.originMiss(w, kind, err)
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		a.originMiss(w, kind, fs.ErrNotExist)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", ctype)
-	h.Set("Cache-Control", cache)
-	a.metrics.origin.WithLabelValues(kind, "200").Inc()
-	if kind == "playlist" && signed {
-		// Every URI in the playlist gets the viewer's token, so the
-		// player's next requests are authorised too.
-		b, err := io.ReadAll(io.LimitReader(f, 4<<20))
-		if err != nil {
-			a.originMiss(w, kind, err)
-			return
-		}
-		q := r.URL.Query()
-		b = signPlaylist(b, "exp="+url.QueryEscape(q.Get("exp"))+"&token="+url.QueryEscape(q.Get("token")))
-		h.Set("Cache-Control", "private, max-age=1")
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
-		return
-	}
-	if kind == "playlist" {
-		// Playlists change every segment: no validators, so nothing serves
-		// a stale one with 304.
-		h.Set("Content-Length", strconv.FormatInt(st.Size(), 10))
-		if r.Method == http.MethodHead {
-			return
-		}
-		// A zero modtime: no Last-Modified, If-Modified-Since ignored.
-		http.ServeContent(w, r, "", time.Time{}, f)
-		return
-	}
-	http.ServeContent(w, r, "", st.ModTime(), f)
-}
-
-func (a *API) originMiss(w http.ResponseWriter, kind string, err error) {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) || isEscape(err) {
-		a.metrics.origin.WithLabelValues(kind, "404").Inc()
-		a.originError(w, http.StatusNotFound, "not found (is the stream live?)")
-		return
-	}
-	a.log.Warn("origin read failed", "err", err)
-	a.metrics.origin.WithLabelValues(kind, "500").Inc()
-	a.originError(w, http.StatusInternalServerError, "cannot read file")
-}
-
-func isEscape(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "escapes")
-}
-
 func (a *API) originError(w http.ResponseWriter, status int, msg string) {
 	// Short negative caching: a CDN should ask again soon, the stream may
 	// start any second.
@@ -176,27 +182,16 @@ func writeJSONStatusOnly(w http.ResponseWriter, status int, msg string) {
 	_, _ = w.Write([]byte(`{"error":` + strconv.Quote(msg) + "}\n"))
 }
 
-// classify returns the kind (for metrics), the content type and the cache
-// policy of an output file. Segment names carry an epoch-based sequence
-// number and are never rewritten, so they can be cached for good; playlists
-// and init segments are rewritten in place.
-func classify(file string) (kind, ctype, cache string) {
+// kindOf names what a file is, for metrics of requests that failed.
+func kindOf(file string) string {
 	switch path.Ext(file) {
-	case ".m3u8":
-		return "playlist", "application/vnd.apple.mpegurl", "public, max-age=1"
-	case ".mpd":
-		return "playlist", "application/dash+xml", "public, max-age=1"
-	case ".ts":
-		return "segment", "video/mp2t", "public, max-age=31536000, immutable"
-	case ".m4s":
-		return "segment", "video/iso.segment", "public, max-age=31536000, immutable"
+	case ".m3u8", ".mpd":
+		return "playlist"
+	case ".m4s", ".ts":
+		return "segment"
 	case ".mp4":
-		return "init", "video/mp4", "public, max-age=2"
-	case ".aac":
-		return "segment", "audio/aac", "public, max-age=31536000, immutable"
-	case ".vtt":
-		return "segment", "text/vtt", "public, max-age=31536000, immutable"
+		return "init"
 	default:
-		return "other", "application/octet-stream", "public, max-age=1"
+		return "other"
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,18 +17,25 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/dionysia/dionysia/packager"
 )
 
 const (
 	secretContent = "TOP-SECRET-7f3a9c-do-not-serve"
-	masterM3U8    = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720\n720p/index.m3u8\n"
-	indexM3U8     = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n#EXTINF:2.0,\nseg_1.ts\n"
+	masterM3U8    = "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,URI=\"audio/index.m3u8\"\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,AUDIO=\"audio\"\n720p/index.m3u8\n"
+	indexM3U8 = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:100\n#EXT-X-MAP:URI=\"s1-i1.mp4\"\n#EXTINF:2.000,\ns1-100.m4s\n"
+	// theirsMaster is what the owner of "theirs" (another node) answers.
+	theirsMaster = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n"
+	theirsIndex  = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-MAP:URI=\"t9-i1.mp4\"\n#EXTINF:2.000,\nt9-7.m4s\n"
 )
 
-var segmentBytes = []byte("\x47segment-payload-0123456789abcdef")
+var segmentBytes = []byte("\x00\x00\x00\x10moofsegment-payload-0123456789abcdef")
 
-// originFixture is one node that owns input "mine" (files on disk) and not
-// input "theirs" (owned by remoteOrigin).
+// originFixture is one node that owns input "mine" (its packager's files,
+// on disk) and not input "theirs" (owned by remoteOrigin, whose answers are
+// on disk too).
 type originFixture struct {
 	*testEnv
 	base string // holds secret.txt and the output dir
@@ -37,15 +45,20 @@ type originFixture struct {
 	seen []string // RequestURI of every request the test server received
 }
 
-func newOriginFixture(t *testing.T) *originFixture {
+func newOriginFixture(t *testing.T, opts ...envOption) *originFixture {
 	t.Helper()
-	e := newEnv(t)
+	e := newEnv(t, opts...)
 	base, out := makeOutputTree(t, e.b)
 	return &originFixture{testEnv: e, base: base, out: out}
 }
 
+// withRedirectOrigin answers /live requests for streams other nodes own with
+// a 307 to their owner (--origin-mode redirect).
+func withRedirectOrigin() envOption { return func(c *Config) { c.RedirectOrigin = true } }
+
 // makeOutputTree writes the output folder of "mine" (owned by b) and, next
-// to it, files that must never be served; "theirs" is owned elsewhere.
+// to it, files that must never be served; "theirs" is owned elsewhere, and
+// what its owner answers is in a folder of its own.
 func makeOutputTree(t testing.TB, b *fakeBackend) (base, out string) {
 	t.Helper()
 	base = t.TempDir()
@@ -60,22 +73,27 @@ func makeOutputTree(t testing.TB, b *fakeBackend) (base, out string) {
 	write("hls/theirs/master.m3u8", secretContent) // another input's folder, next door
 	write("hls/mine/master.m3u8", masterM3U8)
 	write("hls/mine/720p/index.m3u8", indexM3U8)
-	write("hls/mine/720p/seg_1.ts", string(segmentBytes))
-	write("hls/mine/720p/init.mp4", "init")
+	write("hls/mine/720p/s1-100.m4s", string(segmentBytes))
+	write("hls/mine/720p/s1-i1.mp4", "init")
 	write("hls/mine/manifest.mpd", "<MPD/>")
 	write("hls/mine/.hidden", secretContent)
-	write("hls/mine/720p/.seg_2.ts.tmp", secretContent)
-	// Links inside the folder that lead outside it.
-	require.NoError(t, os.Symlink(filepath.Join(base, "secret.txt"), filepath.Join(out, "leak.ts")))
-	require.NoError(t, os.Symlink("../../secret.txt", filepath.Join(out, "720p", "rel.ts")))
+	write("hls/mine/720p/.s1-101.m4s.tmp", secretContent)
+	write("owner-of-theirs/theirs/master.m3u8", theirsMaster)
+	write("owner-of-theirs/theirs/360p/index.m3u8", theirsIndex)
+	write("owner-of-theirs/theirs/360p/t9-7.m4s", string(segmentBytes))
+	// Links inside the folder that lead outside it, named like segments so
+	// that only the confinement refuses them.
+	require.NoError(t, os.Symlink(filepath.Join(base, "secret.txt"), filepath.Join(out, "leak.m4s")))
+	require.NoError(t, os.Symlink("../../secret.txt", filepath.Join(out, "720p", "rel.m4s")))
 	require.NoError(t, os.Symlink(base, filepath.Join(out, "up")))
 	require.NoError(t, os.Symlink(filepath.Join(base, "hls", "theirs"), filepath.Join(out, "theirs")))
 	// A link that stays inside is harmless.
-	require.NoError(t, os.Symlink("720p/seg_1.ts", filepath.Join(out, "alias.ts")))
+	require.NoError(t, os.Symlink("720p/s1-100.m4s", filepath.Join(out, "alias.m4s")))
 
 	b.addInput(t, "mine")
 	b.addInput(t, "theirs")
 	b.own("mine", out)
+	b.ownedBy("theirs", filepath.Join(base, "owner-of-theirs", "theirs"))
 	return base, out
 }
 
@@ -123,10 +141,10 @@ func TestOriginServesOwnedFiles(t *testing.T) {
 	}{
 		{"/live/mine/master.m3u8", "application/vnd.apple.mpegurl", "public, max-age=1", masterM3U8},
 		{"/live/mine/720p/index.m3u8", "application/vnd.apple.mpegurl", "public, max-age=1", indexM3U8},
-		{"/live/mine/720p/seg_1.ts", "video/mp2t", "public, max-age=31536000, immutable", string(segmentBytes)},
-		{"/live/mine/720p/init.mp4", "video/mp4", "public, max-age=2", "init"},
+		{"/live/mine/720p/s1-100.m4s", "video/iso.segment", "public, max-age=31536000, immutable", string(segmentBytes)},
+		{"/live/mine/720p/s1-i1.mp4", "video/mp4", "public, max-age=31536000, immutable", "init"},
 		{"/live/mine/manifest.mpd", "application/dash+xml", "public, max-age=1", "<MPD/>"},
-		{"/live/mine/alias.ts", "video/mp2t", "public, max-age=31536000, immutable", string(segmentBytes)},
+		{"/live/mine/alias.m4s", "video/iso.segment", "public, max-age=31536000, immutable", string(segmentBytes)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
@@ -151,7 +169,7 @@ func TestOriginServesOwnedFiles(t *testing.T) {
 	origin := func(kind, code string) float64 {
 		return counterValue(t, f.reg, "dionysia_origin_responses_total", map[string]string{"kind": kind, "code": code})
 	}
-	require.Equal(t, 4.0, origin("segment", "200"), "seg_1.ts and alias.ts, GET and HEAD")
+	require.Equal(t, 4.0, origin("segment", "200"), "s1-100.m4s and alias.m4s, GET and HEAD")
 	require.Equal(t, 6.0, origin("playlist", "200"))
 	require.Equal(t, 2.0, origin("init", "200"))
 }
@@ -159,17 +177,22 @@ func TestOriginServesOwnedFiles(t *testing.T) {
 func TestOriginRangeOnSegment(t *testing.T) {
 	f := newOriginFixture(t)
 	srv, c := f.server()
-	resp, body := f.get(srv, c, http.MethodGet, "/live/mine/720p/seg_1.ts", "Range", "bytes=1-8")
+	resp, body := f.get(srv, c, http.MethodGet, "/live/mine/720p/s1-100.m4s", "Range", "bytes=1-8")
 	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
 	require.Equal(t, string(segmentBytes[1:9]), body)
 	require.Equal(t, "bytes 1-8/"+strconv.Itoa(len(segmentBytes)), resp.Header.Get("Content-Range"))
-	require.Equal(t, "video/mp2t", resp.Header.Get("Content-Type"))
+	require.Equal(t, "video/iso.segment", resp.Header.Get("Content-Type"))
 	require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
 
-	resp, _ = f.get(srv, c, http.MethodGet, "/live/mine/720p/seg_1.ts", "Range", "bytes=-4")
+	resp, _ = f.get(srv, c, http.MethodGet, "/live/mine/720p/s1-100.m4s", "Range", "bytes=-4")
 	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
 
-	resp, _ = f.get(srv, c, http.MethodGet, "/live/mine/720p/seg_1.ts", "Range", "bytes=1000-2000")
+	// Ranges work on what a non-owner fetched from the owner too.
+	resp, body = f.get(srv, c, http.MethodGet, "/live/theirs/360p/t9-7.m4s", "Range", "bytes=0-3")
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	require.Equal(t, string(segmentBytes[:4]), body)
+
+	resp, _ = f.get(srv, c, http.MethodGet, "/live/mine/720p/s1-100.m4s", "Range", "bytes=1000-2000")
 	require.Equal(t, http.StatusRequestedRangeNotSatisfiable, resp.StatusCode)
 }
 
@@ -194,14 +217,127 @@ func TestOriginPreflightAndMethods(t *testing.T) {
 	}
 }
 
-func TestOriginRedirectsToOwner(t *testing.T) {
+// TestOriginAnswersStreamsOwnedElsewhere: by default every node answers
+// every /live request itself; a stream another node owns comes from
+// Backend.Live (the node fetches it from the owner), never as a redirect.
+func TestOriginAnswersStreamsOwnedElsewhere(t *testing.T) {
 	f := newOriginFixture(t)
+	srv, c := f.server()
+	tests := []struct {
+		uri, ctype, cache, body string
+	}{
+		{"/live/theirs/master.m3u8?token=abc&x=1", "application/vnd.apple.mpegurl", "public, max-age=1", theirsMaster},
+		{"/live/theirs/360p/index.m3u8", "application/vnd.apple.mpegurl", "public, max-age=1", theirsIndex},
+		{"/live/theirs/360p/t9-7.m4s", "video/iso.segment", "public, max-age=31536000, immutable", string(segmentBytes)},
+	}
+	for _, tc := range tests {
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			resp, body := f.get(srv, c, method, tc.uri)
+			require.Equal(t, http.StatusOK, resp.StatusCode, "%s %s: %s", method, tc.uri, body)
+			require.Empty(t, resp.Header.Get("Location"), "no redirect without RedirectOrigin")
+			require.Equal(t, tc.ctype, resp.Header.Get("Content-Type"))
+			require.Equal(t, tc.cache, resp.Header.Get("Cache-Control"))
+			require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+			require.Equal(t, strconv.Itoa(len(tc.body)), resp.Header.Get("Content-Length"))
+			if method == http.MethodGet {
+				require.Equal(t, tc.body, body)
+			} else {
+				require.Empty(t, body)
+			}
+		}
+	}
+	require.Zero(t, counterValue(t, f.reg, "dionysia_origin_redirects_total", nil))
+	// Live got the input, the file and the query (a blocking reload's
+	// directives must reach the owner).
+	require.Contains(t, f.b.liveCallList(), "theirs master.m3u8 token=abc&x=1")
+
+	// Errors of Live, whoever owns the stream: the packager's not found and
+	// bad request, and "retry" for anything that wraps ErrUnavailable (the
+	// owner does not answer, the cluster is moving the stream).
+	errs := []struct {
+		err         error
+		status      int
+		kind, code  string
+		retry, body string
+	}{
+		{packager.ErrNotFound, http.StatusNotFound, "segment", "404", "", "not found"},
+		{fmt.Errorf("fetch: %w", packager.ErrNotFound), http.StatusNotFound, "segment", "404", "", "not found"},
+		{&packager.BadRequestError{Msg: "_HLS_msn 99 is too far ahead of the live edge (7)"}, http.StatusBadRequest, "segment", "400", "", "too far ahead"},
+		{fmt.Errorf("%w: the stream's node does not answer: dial tcp: refused", ErrUnavailable), http.StatusServiceUnavailable, "segment", "503", "1", "retry"},
+	}
+	for _, id := range []string{"theirs", "mine"} {
+		for _, tc := range errs {
+			f.b.setLiveErr(tc.err)
+			before := counterValue(t, f.reg, "dionysia_origin_responses_total", map[string]string{"kind": tc.kind, "code": tc.code})
+			resp, body := f.get(srv, c, http.MethodGet, "/live/"+id+"/360p/t9-8.m4s")
+			require.Equal(t, tc.status, resp.StatusCode, "%s %v: %s", id, tc.err, body)
+			require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+			require.Equal(t, "max-age=1", resp.Header.Get("Cache-Control"), "errors are cached briefly")
+			require.Equal(t, tc.retry, resp.Header.Get("Retry-After"))
+			require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+			require.Contains(t, body, tc.body)
+			require.Equal(t, before+1, counterValue(t, f.reg, "dionysia_origin_responses_total", map[string]string{"kind": tc.kind, "code": tc.code}))
+		}
+	}
+	f.b.setLiveErr(nil)
+
+	// No node can serve (no route): 503, not a redirect to nowhere.
+	f.b.setRouteErr(fmt.Errorf("%w: no alive node on the ring", ErrUnavailable))
+	resp, _ := f.get(srv, c, http.MethodGet, "/live/theirs/master.m3u8")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	require.Empty(t, resp.Header.Get("Location"))
+}
+
+// TestOriginCachePolicy: what a CDN may keep. Segments, parts and init
+// segments never change under their names; playlists change every segment
+// (or part); a blocking reload's answer is specific to its query and may be
+// kept a little longer.
+func TestOriginCachePolicy(t *testing.T) {
+	f := newOriginFixture(t)
+	srv, c := f.server()
+	const immutable = "public, max-age=31536000, immutable"
+	for uri, want := range map[string]string{
+		"/live/mine/720p/s1-100.m4s":                              immutable,
+		"/live/mine/720p/s1-i1.mp4":                               immutable,
+		"/live/theirs/360p/t9-7.m4s":                              immutable,
+		"/live/mine/master.m3u8":                                  "public, max-age=1",
+		"/live/mine/manifest.mpd":                                 "public, max-age=1",
+		"/live/mine/720p/index.m3u8":                              "public, max-age=1",
+		"/live/theirs/360p/index.m3u8":                            "public, max-age=1",
+		"/live/mine/720p/index.m3u8?_HLS_msn=100":                 "public, max-age=6",
+		"/live/mine/720p/index.m3u8?_HLS_msn=100&_HLS_part=2":     "public, max-age=6",
+		"/live/theirs/360p/index.m3u8?_HLS_msn=7&_HLS_part=0":     "public, max-age=6",
+		"/live/mine/720p/index.m3u8?_HLS_skip=YES":                "public, max-age=1",
+		"/live/mine/720p/index.m3u8?_HLS_msn=100&_HLS_skip=YES":   "public, max-age=6",
+		"/live/theirs/360p/index.m3u8?_HLS_msn=8&_HLS_part=1&x=1": "public, max-age=6",
+	} {
+		resp, body := f.get(srv, c, http.MethodGet, uri)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", uri, body)
+		require.Equal(t, want, resp.Header.Get("Cache-Control"), uri)
+		require.Empty(t, resp.Header.Get("Last-Modified"), "%s: no validators", uri)
+		// The directives reach Live untouched.
+		if _, q, ok := strings.Cut(uri, "?"); ok {
+			v, err := url.ParseQuery(q)
+			require.NoError(t, err)
+			calls := f.b.liveCallList()
+			require.True(t, strings.HasSuffix(calls[len(calls)-1], " "+v.Encode()), "%s: Live saw %q", uri, calls[len(calls)-1])
+		}
+	}
+}
+
+// TestOriginRedirectMode: with RedirectOrigin (--origin-mode redirect) a
+// node sends players of a stream another node owns there with a 307, query
+// kept; its own streams it serves itself, and a request another node
+// forwarded is never sent on.
+func TestOriginRedirectMode(t *testing.T) {
+	f := newOriginFixture(t, withRedirectOrigin())
 	srv, c := f.server()
 	for _, uri := range []string{
 		"/live/theirs/master.m3u8",
 		"/live/theirs/master.m3u8?token=abc&x=1",
-		"/live/theirs/720p/seg_1.ts?token=a%2Fb%3D&exp=1700000000",
-		"/live/theirs/720p/index.m3u8?",
+		"/live/theirs/360p/t9-7.m4s?token=a%2Fb%3D&exp=1700000000",
+		"/live/theirs/360p/index.m3u8?",
 	} {
 		for _, method := range []string{http.MethodGet, http.MethodHead} {
 			resp, body := f.get(srv, c, method, uri)
@@ -215,11 +351,51 @@ func TestOriginRedirectsToOwner(t *testing.T) {
 		}
 	}
 	require.Equal(t, 8.0, counterValue(t, f.reg, "dionysia_origin_redirects_total", nil))
+	require.Empty(t, f.b.liveCallList(), "a redirect asks Live for nothing")
 
 	// The query is kept byte for byte, escaping included, when driven directly.
 	rec := f.do(http.MethodGet, "/live/theirs/master.m3u8?sig=a+b%20c&x=%2F", nil)
 	require.Equal(t, http.StatusTemporaryRedirect, rec.Code)
 	require.Equal(t, remoteOrigin+"/live/theirs/master.m3u8?sig=a+b%20c&x=%2F", rec.Header().Get("Location"))
+
+	// Its own streams it serves.
+	resp, body := f.get(srv, c, http.MethodGet, "/live/mine/master.m3u8")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, masterM3U8, body)
+
+	// A forwarded request is answered, never redirected again.
+	resp, body = f.get(srv, c, http.MethodGet, "/live/theirs/master.m3u8", "X-Dionysia-Hop", "1")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Empty(t, resp.Header.Get("Location"))
+	require.Equal(t, theirsMaster, body)
+
+	// No route: nothing to redirect to; Live says why (503).
+	f.b.setRouteErr(fmt.Errorf("%w: no alive node on the ring", ErrUnavailable))
+	resp, _ = f.get(srv, c, http.MethodGet, "/live/theirs/master.m3u8")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Empty(t, resp.Header.Get("Location"))
+	require.Equal(t, 9.0, counterValue(t, f.reg, "dionysia_origin_redirects_total", nil), "8 over HTTP, 1 driven directly")
+}
+
+// TestTime: the clock DASH players synchronise with (UTCTiming).
+func TestTime(t *testing.T) {
+	e := newEnv(t)
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		before := time.Now().Add(-time.Second)
+		rec := e.do(method, "/time", nil)
+		require.Equal(t, http.StatusOK, rec.Code)
+		require.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+		require.Equal(t, "*", rec.Header().Get("Access-Control-Allow-Origin"))
+		if method == http.MethodHead {
+			continue
+		}
+		body := rec.Body.String()
+		require.Regexp(t, `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`, body, "ISO 8601 UTC with milliseconds")
+		got, err := time.Parse(time.RFC3339Nano, body)
+		require.NoError(t, err)
+		require.Equal(t, time.UTC, got.Location())
+		require.WithinRange(t, got, before, time.Now().Add(time.Second))
+	}
 }
 
 func TestOriginMisses(t *testing.T) {
@@ -228,7 +404,7 @@ func TestOriginMisses(t *testing.T) {
 	for _, uri := range []string{
 		"/live/unknown/master.m3u8",     // no such input
 		"/live/mine/nope.m3u8",          // owned, file missing
-		"/live/mine/720p/seg_999.ts",    // a segment not yet (or no longer) there
+		"/live/mine/720p/s1-999.m4s",    // a segment not yet (or no longer) there
 		"/live/mine/720p",               // a directory
 		"/live/mine/720p/",              // a directory, slash
 		"/live/mine/",                   // the folder itself
@@ -257,10 +433,15 @@ func TestOriginMisses(t *testing.T) {
 	resp, _ := f.get(srv, c, http.MethodGet, "/live/idle/master.m3u8")
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 
+	// A stream another node owns, whose owner has no such file.
+	resp, _ = f.get(srv, c, http.MethodGet, "/live/theirs/360p/t9-999.m4s")
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+
 	// No node can serve: 503, not a redirect to nowhere.
 	f.b.setRouteErr(ErrUnavailable)
 	resp, _ = f.get(srv, c, http.MethodGet, "/live/theirs/master.m3u8")
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
 	require.Empty(t, resp.Header.Get("Location"))
 }
 
@@ -284,16 +465,16 @@ var traversalURIs = []string{
 	"/live/mine/..%5c..%5csecret.txt",
 	"/live/mine/%5c..%5csecret.txt",
 	"/live/mine/.hidden",
-	"/live/mine/720p/.seg_2.ts.tmp",
+	"/live/mine/720p/.s1-101.m4s.tmp",
 	"/live/mine/./master.m3u8",
 	"/live/mine//x",
 	"/live/mine//secret.txt",
 	"/live/mine///..//secret.txt",
 	"/live/mine/%2fsecret.txt",
 	"/live/mine/%00/secret.txt",
-	"/live/mine/secret.txt%00.ts",
-	"/live/mine/leak.ts",
-	"/live/mine/720p/rel.ts",
+	"/live/mine/secret.txt%00.m4s",
+	"/live/mine/leak.m4s",
+	"/live/mine/720p/rel.m4s",
 	"/live/mine/up/secret.txt",
 	"/live/mine/up/hls/secret.txt",
 	"/live/mine/theirs/master.m3u8",
@@ -368,8 +549,8 @@ func TestOriginTraversalDirect(t *testing.T) {
 		"/live/mine/master.m3u8\x00",
 		"/live/mine/C:secret.txt",
 		"/live/mine/" + filepath.Join(f.base, "secret.txt"),
-		"/live/mine/" + strings.Repeat("a/", 200) + "x.ts",
-		"/live/mine/leak.ts",
+		"/live/mine/" + strings.Repeat("a/", 200) + "x.m4s",
+		"/live/mine/leak.m4s",
 		"/live/mine/up/secret.txt",
 		"/live/../../secret.txt",
 		"/live/mine",
@@ -395,10 +576,11 @@ func TestOriginTraversalDirect(t *testing.T) {
 	}
 }
 
-// Playlists are rewritten in place every segment, so the origin must not let
-// a client or CDN revalidate them into a 304: Last-Modified has a one-second
-// resolution, and a playlist rewritten within the same second as the copy a
-// CDN holds would be reported "not modified" and go stale.
+// Playlists change every segment (or part), so the origin must not let a
+// client or CDN revalidate them into a 304: Last-Modified has a one-second
+// resolution, and a playlist that changed within the same second as the copy
+// a CDN holds would be reported "not modified" and go stale. (Here the
+// fake's playlist is a file rewritten on disk; a node's is re-rendered.)
 func TestOriginPlaylistHasNoValidators(t *testing.T) {
 	f := newOriginFixture(t)
 	srv, c := f.server()
@@ -411,32 +593,32 @@ func TestOriginPlaylistHasNoValidators(t *testing.T) {
 	resp, _ := f.get(srv, c, http.MethodGet, "/live/mine/720p/index.m3u8")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	held := now.UTC().Format(http.TimeFormat)
-	require.NoError(t, os.WriteFile(p, []byte(indexM3U8+"#EXTINF:2.0,\nseg_2.ts\n"), 0o644))
+	require.NoError(t, os.WriteFile(p, []byte(indexM3U8+"#EXTINF:2.000,\ns1-101.m4s\n"), 0o644))
 	require.NoError(t, os.Chtimes(p, now.Add(900*time.Millisecond), now.Add(900*time.Millisecond)))
 
 	resp, body := f.get(srv, c, http.MethodGet, "/live/mine/720p/index.m3u8", "If-Modified-Since", held)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "a rewritten playlist must never be answered 304")
-	require.Contains(t, body, "seg_2.ts")
+	require.Contains(t, body, "s1-101.m4s")
 	require.Empty(t, resp.Header.Get("Last-Modified"), "playlists must carry no validators")
 }
 
-func TestClassify(t *testing.T) {
-	for file, want := range map[string][3]string{
-		"master.m3u8":     {"playlist", "application/vnd.apple.mpegurl", "public, max-age=1"},
-		"a/index.m3u8":    {"playlist", "application/vnd.apple.mpegurl", "public, max-age=1"},
-		"manifest.mpd":    {"playlist", "application/dash+xml", "public, max-age=1"},
-		"a/seg_1.ts":      {"segment", "video/mp2t", "public, max-age=31536000, immutable"},
-		"a/seg_1.m4s":     {"segment", "video/iso.segment", "public, max-age=31536000, immutable"},
-		"a/init.mp4":      {"init", "video/mp4", "public, max-age=2"},
-		"a/audio.aac":     {"segment", "audio/aac", "public, max-age=31536000, immutable"},
-		"subs/s.vtt":      {"segment", "text/vtt", "public, max-age=31536000, immutable"},
-		"readme":          {"other", "application/octet-stream", "public, max-age=1"},
-		"master.M3U8":     {"other", "application/octet-stream", "public, max-age=1"},
-		"seg.ts.partial":  {"other", "application/octet-stream", "public, max-age=1"},
-		"a.m3u8/index.ts": {"segment", "video/mp2t", "public, max-age=31536000, immutable"},
+// TestKindOf: the kind of a file a request failed for, for metrics.
+func TestKindOf(t *testing.T) {
+	for file, want := range map[string]string{
+		"master.m3u8":       "playlist",
+		"a/index.m3u8":      "playlist",
+		"manifest.mpd":      "playlist",
+		"a/s1-100.m4s":      "segment",
+		"a/s1-100.3.m4s":    "segment",
+		"a/seg_1.ts":        "segment",
+		"a/s1-i1.mp4":       "init",
+		"readme":            "other",
+		"master.M3U8":       "other",
+		"seg.m4s.partial":   "other",
+		"a.m3u8/index.m4s":  "segment",
+		"a/audio/index.mpd": "playlist",
 	} {
-		k, ct, cc := classify(file)
-		require.Equal(t, want, [3]string{k, ct, cc}, file)
+		require.Equal(t, want, kindOf(file), file)
 	}
 }
 
@@ -447,9 +629,10 @@ func TestSplitLivePath(t *testing.T) {
 		ok       bool
 	}{
 		{"/live/mine/master.m3u8", "mine", "master.m3u8", true},
-		{"/live/mine/720p/seg_1.ts", "mine", "720p/seg_1.ts", true},
-		{"/live/a-b_c/x/y/z.ts", "a-b_c", "x/y/z.ts", true},
-		{"/live/mine/seg..ts", "mine", "seg..ts", true}, // dots inside a name are fine
+		{"/live/mine/720p/s1-100.m4s", "mine", "720p/s1-100.m4s", true},
+		{"/live/mine/audio/s1-100.3.m4s", "mine", "audio/s1-100.3.m4s", true},
+		{"/live/a-b_c/x/y/z.m4s", "a-b_c", "x/y/z.m4s", true},
+		{"/live/mine/seg..m4s", "mine", "seg..m4s", true}, // dots inside a name are fine
 		{"/live/mine/%6Daster.m3u8", "mine", "master.m3u8", true},
 		{"/live/mine/../x", "", "", false},
 		{"/live/mine/..", "", "", false},

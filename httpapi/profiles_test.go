@@ -19,7 +19,9 @@ func TestCreateAndGetProfile(t *testing.T) {
 	require.Equal(t, "Ladder", p.Name)
 	require.Equal(t, 2, p.SegmentSeconds)
 	require.Equal(t, "veryfast", p.VideoPreset)
-	require.Equal(t, fsm.SegmentTS, p.SegmentFormat)
+	require.Equal(t, fsm.SegmentFMP4, p.SegmentFormat)
+	require.Equal(t, fsm.LatencyLow, p.Latency)
+	require.Equal(t, 334, p.PartMs)
 	require.False(t, p.CreatedAt.IsZero())
 
 	got := decodeBody[fsm.Profile](t, e.do(http.MethodGet, "/v1/profiles/"+p.ID, nil))
@@ -81,6 +83,17 @@ func TestPutProfile(t *testing.T) {
 
 	// The default profile can be edited.
 	require.Equal(t, http.StatusOK, e.do(http.MethodPut, "/v1/profiles/default", body).Code)
+
+	// PUT fills the defaults as create does; ts with low latency is refused
+	// with the field to change.
+	body.SegmentFormat, body.Latency = "ts", "low"
+	eb := requireAPIError(t, e.do(http.MethodPut, "/v1/profiles/low", body), http.StatusBadRequest, "latency")
+	require.Equal(t, "low latency needs segment_format fmp4", eb.Error)
+	body.Latency = "standard"
+	got = decodeBody[fsm.Profile](t, e.do(http.MethodPut, "/v1/profiles/low", body))
+	require.Equal(t, fsm.SegmentTS, got.SegmentFormat)
+	require.Equal(t, fsm.LatencyStandard, got.Latency)
+	require.Equal(t, 334, got.PartMs)
 }
 
 func TestDeleteProfile(t *testing.T) {

@@ -32,7 +32,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Dashboard serves / and whatever the router does not know; nil = 404.
 	Dashboard http.Handler
-	Logger    *slog.Logger
+	// RedirectOrigin answers a /live request for a stream another node owns
+	// with a 307 to that node, for CDNs that follow redirects themselves;
+	// by default every node answers every /live request itself.
+	RedirectOrigin bool
+	Logger         *slog.Logger
 }
 
 // API is the node's HTTP handler.
@@ -103,9 +107,13 @@ func (a *API) routes() *mux.Router {
 	v1(http.MethodPost, "/inputs/{id}/playback-url", a.playbackURL)
 
 	v1(http.MethodGet, "/nodes", a.nodes)
+	v1(http.MethodPost, "/nodes/{name}/drain", a.drainNode)
+	v1(http.MethodPost, "/nodes/{name}/undrain", a.undrainNode)
 	v1(http.MethodGet, "/cluster", a.cluster)
 	v1(http.MethodGet, "/route/{id}", a.route)
 
+	// The clock DASH players synchronise with (the MPD's UTCTiming).
+	r.HandleFunc("/time", serveTime).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", a.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", a.readyz).Methods(http.MethodGet, http.MethodHead)
 	if a.cfg.Metrics != nil {

@@ -42,16 +42,16 @@ func TestSignedPlayback(t *testing.T) {
 		status int
 	}{
 		{"no token", "/live/mine/master.m3u8", http.StatusForbidden},
-		{"no token on a segment", "/live/mine/720p/seg_1.ts", http.StatusForbidden},
+		{"no token on a segment", "/live/mine/720p/s1-100.m4s", http.StatusForbidden},
 		{"token without exp", "/live/mine/master.m3u8?token=" + SignPlayback(f.b.PlaybackKey(), "mine", 1), http.StatusForbidden},
 		{"valid", "/live/mine/master.m3u8?" + valid, http.StatusOK},
-		{"valid on a segment", "/live/mine/720p/seg_1.ts?" + valid, http.StatusOK},
+		{"valid on a segment", "/live/mine/720p/s1-100.m4s?" + valid, http.StatusOK},
 		{"expired", "/live/mine/master.m3u8?" + expired, http.StatusForbidden},
 		{"token of another input", "/live/mine/master.m3u8?" + otherInput, http.StatusForbidden},
 		{"exp changed after signing", "/live/mine/master.m3u8?" + strings.Replace(valid, "exp=", "exp=9", 1), http.StatusForbidden},
 		{"garbage token", "/live/mine/master.m3u8?exp=99999999999&token=zz", http.StatusForbidden},
-		{"non-owner refuses before redirecting", "/live/theirs/master.m3u8", http.StatusForbidden},
-		{"non-owner redirects a valid token", "/live/theirs/master.m3u8?" + otherInput, http.StatusTemporaryRedirect},
+		{"non-owner refuses before fetching", "/live/theirs/master.m3u8", http.StatusForbidden},
+		{"non-owner answers a valid token", "/live/theirs/master.m3u8?" + otherInput, http.StatusOK},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,17 +62,21 @@ func TestSignedPlayback(t *testing.T) {
 				require.NoError(t, json.Unmarshal([]byte(body), &e))
 				require.NotEmpty(t, e["error"])
 			}
-			if tc.status == http.StatusTemporaryRedirect {
-				require.Equal(t, remoteOrigin+tc.uri, resp.Header.Get("Location"), "the redirect keeps the token")
-			}
 		})
 	}
+	for _, call := range f.b.liveCallList() {
+		require.Contains(t, call, "token=", "Live was asked for a request the token check refused: %s", call)
+	}
 
-	// A signed viewer's playlists carry the token on every URI they list.
-	for _, uri := range []string{"/live/mine/master.m3u8", "/live/mine/720p/index.m3u8"} {
-		resp, body := f.get(srv, c, http.MethodGet, uri+"?"+valid)
+	// A signed viewer's playlists carry the token on every URI they list,
+	// whichever node owns the stream.
+	for _, uri := range []string{"/live/mine/master.m3u8?" + valid, "/live/mine/720p/index.m3u8?" + valid,
+		"/live/theirs/master.m3u8?" + otherInput, "/live/theirs/360p/index.m3u8?" + otherInput} {
+		valid := uri[strings.Index(uri, "?")+1:]
+		resp, body := f.get(srv, c, http.MethodGet, uri)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Equal(t, "application/vnd.apple.mpegurl", resp.Header.Get("Content-Type"))
+		require.Equal(t, "private, max-age=1", resp.Header.Get("Cache-Control"), "a signed playlist is the viewer's own")
 		uris := 0
 		for _, line := range strings.Split(body, "\n") {
 			if line == "" {
@@ -88,6 +92,20 @@ func TestSignedPlayback(t *testing.T) {
 		}
 		require.Positive(t, uris, "no URI in %s", body)
 	}
+}
+
+// TestSignedRedirectKeepsToken: in redirect mode the token is checked
+// before the redirect, and the redirect keeps it.
+func TestSignedRedirectKeepsToken(t *testing.T) {
+	f := newOriginFixture(t, withRedirectOrigin())
+	makeSigned(t, f.b, "theirs")
+	srv, c := f.server()
+	resp, _ := f.get(srv, c, http.MethodGet, "/live/theirs/master.m3u8")
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "refused before redirecting")
+	uri := "/live/theirs/master.m3u8?" + tokenQuery(f.b, "theirs", time.Now().Add(time.Hour))
+	resp, _ = f.get(srv, c, http.MethodGet, uri)
+	require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode)
+	require.Equal(t, remoteOrigin+uri, resp.Header.Get("Location"), "the redirect keeps the token")
 }
 
 func TestPublicPlaybackIgnoresTokens(t *testing.T) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -9,6 +10,26 @@ import (
 
 	"github.com/dionysia/dionysia/fsm"
 )
+
+// The profile rules under the names these tests (and the fuzz tests) use;
+// fsm owns them. renditionName is written out again on purpose: the tests
+// state the rule, not the code.
+const (
+	minSegmentSeconds = fsm.MinSegmentSeconds
+	maxSegmentSeconds = fsm.MaxSegmentSeconds
+	maxRenditions     = fsm.MaxRenditions
+	minDimension      = fsm.MinDimension
+	maxWidth          = fsm.MaxWidth
+	maxHeight         = fsm.MaxHeight
+	minVideoKbps      = fsm.MinVideoKbps
+	maxVideoKbps      = fsm.MaxVideoKbps
+	minAudioKbps      = fsm.MinAudioKbps
+	maxAudioKbps      = fsm.MaxAudioKbps
+	maxFPS            = fsm.MaxFPS
+	maxNameLen        = fsm.MaxNameLen
+)
+
+var renditionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // validProfile is a body every test starts from and breaks in one place.
 func validProfile() profileBody {
@@ -48,6 +69,13 @@ var profileCases = []struct {
 	{"preset is case sensitive", func(b *profileBody) { b.VideoPreset = "VeryFast" }, "video_preset"},
 	{"bad segment_format", func(b *profileBody) { b.SegmentFormat = "mp4" }, "segment_format"},
 	{"segment_format is case sensitive", func(b *profileBody) { b.SegmentFormat = "TS" }, "segment_format"},
+	{"bad latency", func(b *profileBody) { b.Latency = "ultra" }, "latency"},
+	{"latency is case sensitive", func(b *profileBody) { b.Latency = "Low" }, "latency"},
+	{"low latency with ts", func(b *profileBody) { b.Latency, b.SegmentFormat = "low", "ts" }, "latency"},
+	{"part_ms too short", func(b *profileBody) { b.PartMs = 99 }, "part_ms"},
+	{"part_ms too long", func(b *profileBody) { b.PartMs = 1001 }, "part_ms"},
+	{"negative part_ms", func(b *profileBody) { b.PartMs = -1 }, "part_ms"},
+	{"rendition named audio", func(b *profileBody) { b.Renditions[1].Name = "audio" }, "renditions[1].name"},
 	{"no renditions", func(b *profileBody) { b.Renditions = []renditionBody{} }, "renditions"},
 	{"null renditions", func(b *profileBody) { b.Renditions = nil }, "renditions"},
 	{"9 renditions", func(b *profileBody) { b.Renditions = renditions(maxRenditions + 1) }, "renditions"},
@@ -122,7 +150,9 @@ func TestProfileValidationAccepts(t *testing.T) {
 			require.Equal(t, "Ladder", p.Name)
 			require.Equal(t, 2, p.SegmentSeconds, "segment_seconds 0 means the default, 2")
 			require.Equal(t, "veryfast", p.VideoPreset)
-			require.Equal(t, fsm.SegmentTS, p.SegmentFormat)
+			require.Equal(t, fsm.SegmentFMP4, p.SegmentFormat, "CMAF by default")
+			require.Equal(t, fsm.LatencyLow, p.Latency)
+			require.Equal(t, 334, p.PartMs)
 			require.Len(t, p.Renditions, 2)
 			require.Equal(t, 128, p.Renditions[1].AudioBitrateKbps, "audio bitrate defaults to 128")
 			require.Equal(t, 0, p.Renditions[1].FPS, "fps 0 keeps the source rate")
@@ -138,9 +168,19 @@ func TestProfileValidationAccepts(t *testing.T) {
 		}},
 		{"segment_seconds 10", func(b *profileBody) { b.SegmentSeconds = 10 }, nil},
 		{"every x264 preset", func(b *profileBody) { b.VideoPreset = "veryslow" }, nil},
-		{"fmp4", func(b *profileBody) { b.SegmentFormat = "fmp4" }, func(t *testing.T, p *fsm.Profile) {
-			require.Equal(t, fsm.SegmentFMP4, p.SegmentFormat)
+		{"ts alone is standard latency", func(b *profileBody) { b.SegmentFormat = "ts" }, func(t *testing.T, p *fsm.Profile) {
+			require.Equal(t, fsm.SegmentTS, p.SegmentFormat)
+			require.Equal(t, fsm.LatencyStandard, p.Latency)
 		}},
+		{"ts with standard latency", func(b *profileBody) { b.SegmentFormat, b.Latency = "ts", "standard" }, nil},
+		{"fmp4 with standard latency", func(b *profileBody) { b.SegmentFormat, b.Latency = "fmp4", "standard" }, func(t *testing.T, p *fsm.Profile) {
+			require.Equal(t, fsm.SegmentFMP4, p.SegmentFormat)
+			require.Equal(t, fsm.LatencyStandard, p.Latency)
+		}},
+		{"part_ms at the bounds", func(b *profileBody) { b.PartMs = 100 }, func(t *testing.T, p *fsm.Profile) {
+			require.Equal(t, 100, p.PartMs, "stored as given")
+		}},
+		{"longest part", func(b *profileBody) { b.PartMs = 1000 }, nil},
 		{"8 renditions", func(b *profileBody) { b.Renditions = renditions(maxRenditions) }, func(t *testing.T, p *fsm.Profile) {
 			require.Len(t, p.Renditions, maxRenditions)
 		}},
@@ -187,6 +227,8 @@ func TestProfileValidationAccepts(t *testing.T) {
 			got := decodeBody[fsm.Profile](t, rec)
 			require.Equal(t, p.Renditions, got.Renditions)
 			require.Equal(t, p.SegmentSeconds, got.SegmentSeconds)
+			require.Equal(t, p.Latency, got.Latency)
+			require.Equal(t, p.PartMs, got.PartMs)
 		})
 	}
 }
@@ -215,21 +257,28 @@ func TestProfileIDValidation(t *testing.T) {
 
 func TestInputBodyValidation(t *testing.T) {
 	yes, no := true, false
+	n := func(v int) *int { return &v }
 	tests := []struct {
 		name  string
 		body  inputBody
 		field string // "" = accepted
 		want  fsm.Input
 	}{
-		{"defaults", inputBody{Name: "Main"}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic}},
-		{"disabled", inputBody{Name: "Main", Enabled: &no}, "", fsm.Input{Name: "Main", PlaybackPolicy: fsm.PlaybackPublic}},
-		{"enabled", inputBody{Name: "Main", Enabled: &yes}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic}},
-		{"signed", inputBody{Name: " Main ", PlaybackPolicy: "signed", ProfileID: "p"}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackSigned, ProfileID: "p"}},
+		{"defaults", inputBody{Name: "Main"}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30}},
+		{"disabled", inputBody{Name: "Main", Enabled: &no}, "", fsm.Input{Name: "Main", PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30}},
+		{"enabled", inputBody{Name: "Main", Enabled: &yes}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30}},
+		{"signed", inputBody{Name: " Main ", PlaybackPolicy: "signed", ProfileID: "p"}, "",
+			fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackSigned, ProfileID: "p", ReconnectWindowSeconds: 30}},
+		{"reconnect window off", inputBody{Name: "Main", ReconnectWindowSeconds: n(0)}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic}},
+		{"longest reconnect window and hot standby", inputBody{Name: "Main", ReconnectWindowSeconds: n(3600), HotStandby: true}, "",
+			fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 3600, HotStandby: true}},
 		{"missing name", inputBody{}, "name", fsm.Input{}},
 		{"blank name", inputBody{Name: "   "}, "name", fsm.Input{}},
 		{"control character", inputBody{Name: "a\tb"}, "name", fsm.Input{}},
 		{"long name", inputBody{Name: strings.Repeat("x", maxNameLen+1)}, "name", fsm.Input{}},
 		{"bad policy", inputBody{Name: "Main", PlaybackPolicy: "private"}, "playback_policy", fsm.Input{}},
+		{"negative reconnect window", inputBody{Name: "Main", ReconnectWindowSeconds: n(-1)}, "reconnect_window_seconds", fsm.Input{}},
+		{"reconnect window over an hour", inputBody{Name: "Main", ReconnectWindowSeconds: n(3601)}, "reconnect_window_seconds", fsm.Input{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,6 +298,7 @@ func TestInputBodyValidation(t *testing.T) {
 
 func TestInputPatchValidation(t *testing.T) {
 	s := func(v string) *string { return &v }
+	n := func(v int) *int { return &v }
 	off := false
 	tests := []struct {
 		name  string
@@ -260,6 +310,10 @@ func TestInputPatchValidation(t *testing.T) {
 		{"blank name", inputPatchBody{Name: s("  ")}, "name", false},
 		{"control character", inputPatchBody{Name: s("a\x00")}, "name", false},
 		{"bad policy", inputPatchBody{PlaybackPolicy: s("nope")}, "playback_policy", false},
+		{"negative reconnect window", inputPatchBody{ReconnectWindowSeconds: n(-5)}, "reconnect_window_seconds", false},
+		{"reconnect window too long", inputPatchBody{ReconnectWindowSeconds: n(3601)}, "reconnect_window_seconds", false},
+		{"reconnect window off", inputPatchBody{ReconnectWindowSeconds: n(0)}, "", true},
+		{"hot standby off", inputPatchBody{HotStandby: &off}, "", true},
 		{"name only", inputPatchBody{Name: s(" New ")}, "", true},
 		{"empty profile id means default", inputPatchBody{ProfileID: s("")}, "", true},
 		{"enabled only", inputPatchBody{Enabled: &off}, "", true},

@@ -3,33 +3,28 @@ package media
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/packager"
 )
 
-// TranscodeSpec is everything one ffmpeg run needs: where to read, which
-// ladder to produce, where to write it.
+// TranscodeSpec is everything one ffmpeg run needs: where to read and which
+// ladder to produce. Where the output goes is the transcoder's business
+// (pipes into the node's packager).
 type TranscodeSpec struct {
 	FFmpeg string // binary, "" = "ffmpeg"
 	// SourceURL is any ffmpeg input URL. rtsp:// sources are read over TCP
 	// with a socket timeout (mediamtx on the same node or a relay).
 	SourceURL string
 	// Profile is the ladder: segment_seconds ("" / 0 = 2), video_preset
-	// ("" = veryfast), segment_format ("" = ts).
-	Profile   fsm.Profile
-	OutputDir string // OutputDir(dataDir, inputID)
+	// ("" = veryfast), latency and part_ms.
+	Profile fsm.Profile
 	// HasVideo and HasAudio come from the source's tracks (TracksHave).
 	HasVideo, HasAudio bool
-	// SourceAudioAAC says the source audio is AAC (TracksAudioAAC), so a
-	// passthrough rendition can copy it; otherwise it is re-encoded, since
-	// HLS players only take AAC (or AC-3/E-AC-3) audio.
-	SourceAudioAAC bool
-	ListSize       int // segments kept in each media playlist; 0 = 6
 	// Realtime reads the input at its native rate (-re): for files used as
 	// a live source in tests and demos. Live inputs (RTSP) set it false.
 	Realtime bool
@@ -39,7 +34,6 @@ type TranscodeSpec struct {
 const (
 	defaultSegmentSeconds = 2
 	defaultPreset         = "veryfast"
-	defaultListSize       = 6
 	defaultAudioKbps      = 128
 	// assumedFPS sizes the GOP when the rendition keeps the source rate and
 	// the rate is unknown; see gopFrames.
@@ -47,12 +41,19 @@ const (
 	// rtspSocketTimeout makes ffmpeg exit (and be restarted) instead of
 	// hanging forever when the RTSP source stops sending.
 	rtspSocketTimeout = "10000000" // microseconds
+	// aacFrameSeconds is one AAC frame at 48 kHz: fragments end on the
+	// first frame at or past ffmpeg's frag_duration, so asking for a frame
+	// less keeps every fragment within the part target.
+	aacFrameSeconds = 1024.0 / 48000
+	// slowestFPS is the frame rate assumed for fragment sizing when a
+	// rendition keeps the source's rate, which is unknown here.
+	slowestFPS = 15
 )
 
 var x264Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
 
-// Rendition names become directory names, var_stream_map entries and URL
-// path elements, so they are kept to a small safe alphabet.
+// Rendition names become directory names and URL path elements, so they
+// are kept to a small safe alphabet.
 var renditionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // TracksHave tells whether mediamtx's track list (Path.Tracks, e.g.
@@ -69,13 +70,6 @@ func TracksHave(tracks []string) (video, audio bool) {
 	return video, audio
 }
 
-// TracksAudioAAC tells whether the source audio is plain AAC, which a
-// passthrough rendition may copy into HLS. LATM-framed AAC is not: it must be
-// re-encoded.
-func TracksAudioAAC(tracks []string) bool {
-	return slices.Contains(tracks, "MPEG-4 Audio")
-}
-
 // segmentSeconds returns the profile's segment duration with its default.
 func segmentSeconds(p fsm.Profile) int {
 	if p.SegmentSeconds == 0 {
@@ -84,15 +78,20 @@ func segmentSeconds(p fsm.Profile) int {
 	return p.SegmentSeconds
 }
 
+// PartSeconds is the LL-HLS part target of a profile, in seconds.
+func PartSeconds(p fsm.Profile) float64 {
+	return float64(p.EffectivePartMs()) / 1000
+}
+
+// LowLatency tells whether a profile asks for LL-HLS parts.
+func LowLatency(p fsm.Profile) bool { return p.EffectiveLatency() == fsm.LatencyLow }
+
 // validate rejects specs ffmpeg would fail on, so that a bad profile is an
 // error at start instead of a crash loop.
 func (s TranscodeSpec) validate() error {
 	p := s.Profile
 	if s.SourceURL == "" {
 		return errors.New("no source URL")
-	}
-	if s.OutputDir == "" {
-		return errors.New("no output dir")
 	}
 	if !s.HasVideo {
 		// Audio-only inputs would need a different ladder (no scaling, audio
@@ -105,21 +104,13 @@ func (s TranscodeSpec) validate() error {
 	if p.SegmentSeconds < 0 {
 		return fmt.Errorf("segment_seconds %d is negative", p.SegmentSeconds)
 	}
-	if s.ListSize < 0 {
-		return fmt.Errorf("list size %d is negative", s.ListSize)
-	}
 	if p.VideoPreset != "" && !slices.Contains(x264Presets, p.VideoPreset) {
 		return fmt.Errorf("unknown video_preset %q (want one of %s)", p.VideoPreset, strings.Join(x264Presets, ", "))
 	}
-	switch p.SegmentFormat {
-	case "", fsm.SegmentTS, fsm.SegmentFMP4:
-	default:
-		return fmt.Errorf("unknown segment_format %q", p.SegmentFormat)
-	}
 	seen := map[string]bool{}
 	for i, r := range p.Renditions {
-		if !renditionName.MatchString(r.Name) {
-			return fmt.Errorf("rendition %d: name %q must be 1-64 letters, digits, '-' or '_'", i, r.Name)
+		if !renditionName.MatchString(r.Name) || r.Name == packager.AudioTrack {
+			return fmt.Errorf("rendition %d: name %q must be 1-64 letters, digits, '-' or '_', and not %q", i, r.Name, packager.AudioTrack)
 		}
 		if seen[r.Name] {
 			return fmt.Errorf("rendition %q appears twice", r.Name)
@@ -129,8 +120,7 @@ func (s TranscodeSpec) validate() error {
 			return fmt.Errorf("rendition %q: negative audio bitrate or fps", r.Name)
 		}
 		if r.VideoBitrateKbps <= 0 {
-			// Also for passthrough: it becomes the variant's BANDWIDTH, and
-			// ffmpeg 5.1 omits variants without one from the master playlist.
+			// Also for passthrough: it becomes the variant's BANDWIDTH.
 			return fmt.Errorf("rendition %q: video_bitrate_kbps must be positive", r.Name)
 		}
 		if r.Passthrough {
@@ -151,6 +141,16 @@ func (s TranscodeSpec) validate() error {
 // would, at no cost once the stream runs.
 var startSegments = struct{ count, seconds int }{3, 1}
 
+// Schedule is where segments of a profile end: the transcoder forces a
+// keyframe at each boundary and the packager cuts there.
+func Schedule(p fsm.Profile) packager.Schedule {
+	seg := segmentSeconds(p)
+	if seg <= startSegments.seconds {
+		return packager.Schedule{Seconds: float64(seg)}
+	}
+	return packager.Schedule{StartCount: startSegments.count, StartSeconds: float64(startSegments.seconds), Seconds: float64(seg)}
+}
+
 // keyframeExpr forces a keyframe at every segment boundary: every start
 // segment (when seg is longer than a start segment), then every seg
 // seconds. ffmpeg counts forced keyframes in n_forced; the first is at t=0.
@@ -162,45 +162,63 @@ func keyframeExpr(seg int) string {
 	return fmt.Sprintf("expr:gte(t,if(lt(n_forced,%d),n_forced*%d,%d+(n_forced-%d)*%d))", n+1, d, n*d, n, seg)
 }
 
+// Output formats: how an output is muxed, and so how the transcoder splits
+// it.
+const (
+	// FormatFMP4 is one track (a video rendition or the shared audio) as
+	// fragmented MP4, split by packager.Split.
+	FormatFMP4 = "fmp4"
+	// FormatTS is one video rendition with its own audio muxed in, as
+	// MPEG-TS, split by packager.SplitTS.
+	FormatTS = "ts"
+)
+
+// Output is one of ffmpeg's outputs: a track written to file descriptor FD
+// in Format.
+type Output struct {
+	FD     int
+	Track  packager.TrackSpec
+	Format string
+}
+
+// TSSegments tells whether a profile is packaged as MPEG-TS segments
+// (segment_format ts, which old devices need) rather than CMAF. Low latency
+// needs CMAF parts, so a profile asking for both (fsm.Profile.Validate
+// refuses it; only hand-made profiles have it) gets CMAF.
+func TSSegments(p fsm.Profile) bool {
+	return p.EffectiveSegmentFormat() == fsm.SegmentTS && !LowLatency(p)
+}
+
+// firstOutputFD is the descriptor of the first output pipe: 0-2 are stdio.
+const firstOutputFD = 3
+
 // FFmpegArgs builds the arguments (without the binary) of the one ffmpeg
-// process that transcodes a live source into the whole HLS ladder.
+// process that transcodes a live source into the whole ladder, and the
+// outputs it writes: one fragmented-MP4 (CMAF) stream per video rendition
+// and one for the shared audio, each on its own pipe.
 //
 // The source is decoded once and split into every encoded rendition inside
 // one filter graph. Keyframes are forced at every segment boundary (by time,
 // not by frame count, so renditions with different frame rates agree) and
 // scene-cut keyframes are off, so every rendition cuts its segments at the
-// same instants and players can switch between them at any segment.
+// same instants and players can switch between them at any segment. Every
+// keyframe starts a fragment (frag_keyframe); between them fragments last
+// about one part target, which makes them the LL-HLS parts.
 //
-// Media sequence numbers start at the unix time (hls_start_number_source
-// epoch): a restarted or moved transcoder always continues above the
-// numbers players have already seen, as long as segments last at least one
-// second.
+// Audio is encoded once (AAC-LC, stereo, 48 kHz) at the highest audio
+// bitrate of the ladder: every variant shares it as an alternate rendition,
+// which is how CMAF and DASH carry audio.
 //
-// Passthrough renditions copy the source video (and its AAC audio), so
-// their segments cut at the source's own keyframes and are aligned with the
-// encoded rungs only if the source's GOP is. Their video_bitrate_kbps is
-// required: it is the BANDWIDTH advertised in the master playlist.
-//
-// fMP4 segments: ffmpeg 5.1 cannot name the init segment "init.mp4" in each
-// variant's dir when there are several variants (it appends "_<index>"), so
-// the init segment is <rendition>/init_<rendition>.mp4; the media playlist's
-// EXT-X-MAP names it, which is all players use.
-func FFmpegArgs(spec TranscodeSpec) ([]string, error) {
+// A profile with MPEG-TS segments (TSSegments) gets one MPEG-TS output per
+// rendition instead, each with its video (encoded the same way) and its own
+// AAC track at the rendition's audio bitrate muxed in, as old devices expect
+// of a TS variant; there is no separate audio output. The packager cuts
+// those streams at the forced keyframes.
+func FFmpegArgs(spec TranscodeSpec) ([]string, []Output, error) {
 	if err := spec.validate(); err != nil {
-		return nil, fmt.Errorf("transcode spec: %w", err)
+		return nil, nil, fmt.Errorf("transcode spec: %w", err)
 	}
 	p := spec.Profile
-	seg := segmentSeconds(p)
-	preset := p.VideoPreset
-	if preset == "" {
-		preset = defaultPreset
-	}
-	listSize := spec.ListSize
-	if listSize == 0 {
-		listSize = defaultListSize
-	}
-	fmp4 := p.SegmentFormat == fsm.SegmentFMP4
-
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats", "-progress", "pipe:1"}
 	if strings.HasPrefix(spec.SourceURL, "rtsp://") {
 		args = append(args, "-rtsp_transport", "tcp", "-timeout", rtspSocketTimeout)
@@ -209,138 +227,184 @@ func FFmpegArgs(spec TranscodeSpec) ([]string, error) {
 		args = append(args, "-re")
 	}
 	args = append(args, "-i", spec.SourceURL)
-
-	// One filter graph: decode once, split, scale (and cap fps) per rung.
-	var encoded []int
+	if g := filterGraph(p.Renditions); g != "" {
+		args = append(args, "-filter_complex", g)
+	}
+	if TSSegments(p) {
+		args, outs := tsOutputs(spec, args)
+		return args, outs, nil
+	}
+	var outs []Output
+	part := PartSeconds(p)
 	for i, r := range p.Renditions {
+		fd := firstOutputFD + len(outs)
+		args = append(args, videoArgs(p, i)...)
+		args = append(args, "-an")
+		// A fragment ends on the first frame at or past frag_duration: ask
+		// for one frame less than the part target (a slow frame rate when
+		// the rendition keeps the source's unknown one).
+		frame := 1.0 / slowestFPS
+		if r.FPS > 0 && !r.Passthrough {
+			frame = 1 / float64(r.FPS)
+		}
+		args = append(args, muxArgs(part-frame)...)
+		args = append(args, "pipe:"+strconv.Itoa(fd))
+		outs = append(outs, Output{FD: fd, Format: FormatFMP4, Track: packager.TrackSpec{
+			Name: r.Name, Kind: packager.Video, Bandwidth: r.VideoBitrateKbps * 1100, FrameRate: float64(r.FPS),
+		}})
+	}
+	if spec.HasAudio {
+		kbps := audioKbps(p.Renditions)
+		fd := firstOutputFD + len(outs)
+		args = append(args, "-map", "0:a:0", "-vn")
+		args = append(args, aacArgs(kbps)...)
+		args = append(args, muxArgs(part-aacFrameSeconds)...)
+		args = append(args, "pipe:"+strconv.Itoa(fd))
+		outs = append(outs, Output{FD: fd, Format: FormatFMP4, Track: packager.TrackSpec{Name: packager.AudioTrack, Kind: packager.Audio, Bandwidth: kbps * 1000}})
+	}
+	return args, outs, nil
+}
+
+// tsOutputs adds one MPEG-TS output per rendition to args: its video and,
+// when the source has audio, its own AAC track. A variant's BANDWIDTH
+// advertises the peak of both: their targets plus 10%, like the CMAF video
+// tracks.
+func tsOutputs(spec TranscodeSpec, args []string) ([]string, []Output) {
+	p := spec.Profile
+	var outs []Output
+	for i, r := range p.Renditions {
+		fd := firstOutputFD + len(outs)
+		args = append(args, videoArgs(p, i)...)
+		kbps := r.VideoBitrateKbps
+		if spec.HasAudio {
+			a := r.AudioBitrateKbps
+			if a == 0 {
+				a = defaultAudioKbps
+			}
+			args = append(args, "-map", "0:a:0")
+			args = append(args, aacArgs(a)...)
+			kbps += a
+		} else {
+			args = append(args, "-an")
+		}
+		args = append(args, tsMuxArgs()...)
+		args = append(args, "pipe:"+strconv.Itoa(fd))
+		outs = append(outs, Output{FD: fd, Format: FormatTS, Track: packager.TrackSpec{
+			Name: r.Name, Kind: packager.Video, Bandwidth: kbps * 1100, FrameRate: float64(r.FPS),
+		}})
+	}
+	return args, outs
+}
+
+// aacArgs encodes the source's audio as AAC-LC, stereo, 48 kHz.
+func aacArgs(kbps int) []string {
+	return []string{"-c:a", "aac", "-b:a", strconv.Itoa(kbps) + "k", "-ac", "2", "-ar", "48000"}
+}
+
+// tsMuxArgs writes MPEG-TS to a pipe: PAT and PMT first, every PES as soon
+// as its frame is encoded (no mux delay: timestamps start at the encoder's,
+// near zero, where the schedule's keyframes are) and flushed at once.
+func tsMuxArgs() []string {
+	// max_interleave_delta: with audio muxed in, a stalled audio input must
+	// not hold the video back for ffmpeg's default 10 s.
+	return []string{"-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-max_interleave_delta", "1000000", "-flush_packets", "1"}
+}
+
+// filterGraph decodes once and splits, scales (and caps the frame rate of)
+// every encoded rendition; "" when every rendition is passthrough.
+func filterGraph(rs []fsm.Rendition) string {
+	var encoded []int
+	for i, r := range rs {
 		if !r.Passthrough {
 			encoded = append(encoded, i)
 		}
 	}
-	if len(encoded) > 0 {
-		var g strings.Builder
-		if len(encoded) == 1 {
-			g.WriteString("[0:v:0]null[s0];")
-		} else {
-			fmt.Fprintf(&g, "[0:v:0]split=%d", len(encoded))
-			for k := range encoded {
-				fmt.Fprintf(&g, "[s%d]", k)
-			}
+	if len(encoded) == 0 {
+		return ""
+	}
+	var g strings.Builder
+	if len(encoded) == 1 {
+		g.WriteString("[0:v:0]null[s0];")
+	} else {
+		fmt.Fprintf(&g, "[0:v:0]split=%d", len(encoded))
+		for k := range encoded {
+			fmt.Fprintf(&g, "[s%d]", k)
+		}
+		g.WriteString(";")
+	}
+	for k, i := range encoded {
+		r := rs[i]
+		// Fit inside WxH keeping the aspect ratio: a 4:3 source in a 16:9
+		// ladder is not stretched. Dimensions stay even for yuv420p.
+		fmt.Fprintf(&g, "[s%d]scale=w=%d:h=%d:force_original_aspect_ratio=decrease:force_divisible_by=2", k, r.Width, r.Height)
+		if r.FPS > 0 {
+			fmt.Fprintf(&g, ",fps=%d", r.FPS)
+		}
+		fmt.Fprintf(&g, "[v%d]", i)
+		if k < len(encoded)-1 {
 			g.WriteString(";")
 		}
-		for k, i := range encoded {
-			r := p.Renditions[i]
-			// Fit inside WxH keeping the aspect ratio: a 4:3 source in a 16:9
-			// ladder is not stretched. Dimensions stay even for yuv420p.
-			fmt.Fprintf(&g, "[s%d]scale=w=%d:h=%d:force_original_aspect_ratio=decrease:force_divisible_by=2", k, r.Width, r.Height)
-			if r.FPS > 0 {
-				fmt.Fprintf(&g, ",fps=%d", r.FPS)
-			}
-			fmt.Fprintf(&g, "[v%d]", i)
-			if k < len(encoded)-1 {
-				g.WriteString(";")
-			}
-		}
-		args = append(args, "-filter_complex", g.String())
 	}
+	return g.String()
+}
 
-	keyframes := keyframeExpr(seg)
-	var streamMap []string
-	for i, r := range p.Renditions {
-		vi, ai := strconv.Itoa(i), strconv.Itoa(i)
-		if r.Passthrough {
-			args = append(args, "-map", "0:v:0", "-c:v:"+vi, "copy")
-			// Not enforced on a copy, only advertised: ffmpeg 5.1 leaves a
-			// variant whose bitrate it does not know (any RTSP source) out
-			// of the master playlist altogether.
-			args = append(args, "-b:v:"+vi, kbps(r.VideoBitrateKbps))
-		} else {
-			gop := strconv.Itoa(gopFrames(r, seg))
-			args = append(args,
-				"-map", "[v"+vi+"]",
-				"-c:v:"+vi, "libx264",
-				"-preset:v:"+vi, preset,
-				"-pix_fmt:v:"+vi, "yuv420p",
-				"-b:v:"+vi, kbps(r.VideoBitrateKbps),
-				"-maxrate:v:"+vi, kbps(r.VideoBitrateKbps),
-				"-bufsize:v:"+vi, kbps(2*r.VideoBitrateKbps),
-				"-g:v:"+vi, gop,
-				"-keyint_min:v:"+vi, gop,
-				"-sc_threshold:v:"+vi, "0",
-				"-force_key_frames:v:"+vi, keyframes,
-			)
-		}
-		entry := "v:" + vi
-		if spec.HasAudio {
-			// Each variant gets its own audio stream: var_stream_map cannot
-			// share one stream between variants without alternate renditions,
-			// and players expect muxed audio in every variant.
-			args = append(args, "-map", "0:a:0")
-			if r.Passthrough && spec.SourceAudioAAC {
-				args = append(args, "-c:a:"+ai, "copy")
-				if r.AudioBitrateKbps > 0 {
-					args = append(args, "-b:a:"+ai, kbps(r.AudioBitrateKbps)) // advertised only
-				}
-				if fmp4 {
-					// MP4 wants raw AAC; an ADTS source (MPEG-TS, SRT) must be
-					// unwrapped. Raw AAC (RTSP, RTMP) passes through unchanged.
-					args = append(args, "-bsf:a:"+ai, "aac_adtstoasc")
-				}
-			} else {
-				ab := r.AudioBitrateKbps
-				if ab == 0 {
-					ab = defaultAudioKbps
-				}
-				args = append(args, "-c:a:"+ai, "aac", "-b:a:"+ai, kbps(ab), "-ac:a:"+ai, "2", "-ar:a:"+ai, "48000")
-			}
-			entry += ",a:" + ai
-		}
-		streamMap = append(streamMap, entry+",name:"+r.Name)
+// videoArgs encodes (or copies) rendition i into its own output; the
+// caller says what becomes of audio there.
+func videoArgs(p fsm.Profile, i int) []string {
+	r := p.Renditions[i]
+	if r.Passthrough {
+		return []string{"-map", "0:v:0", "-c:v", "copy"}
 	}
+	seg := segmentSeconds(p)
+	preset := p.VideoPreset
+	if preset == "" {
+		preset = defaultPreset
+	}
+	gop := strconv.Itoa(gopFrames(r, seg))
+	args := []string{
+		"-map", "[v" + strconv.Itoa(i) + "]",
+		"-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p",
+		"-b:v", kbps(r.VideoBitrateKbps), "-maxrate", kbps(r.VideoBitrateKbps), "-bufsize", kbps(2 * r.VideoBitrateKbps),
+		"-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
+		"-force_key_frames", keyframeExpr(seg),
+	}
+	if LowLatency(p) {
+		// No lookahead and no B-frames: a frame leaves the encoder as soon
+		// as it is encoded, which is most of what low latency is about.
+		args = append(args, "-tune", "zerolatency")
+	}
+	return args
+}
 
-	args = append(args, "-f", "hls")
-	if seg > startSegments.seconds {
-		// The first segments are short so that a new stream (or one that
-		// just moved to this node) is playable sooner; keyframeExpr puts
-		// keyframes where they end.
-		args = append(args, "-hls_init_time", strconv.Itoa(startSegments.seconds))
+// muxArgs writes fragmented MP4 to a pipe: the moov first (empty_moov), a
+// new fragment at every keyframe and once a fragment reaches fragSeconds,
+// each flushed at once so the packager sees it as soon as it is complete.
+func muxArgs(fragSeconds float64) []string {
+	frag := int(fragSeconds * 1e6)
+	return []string{
+		"-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe+cmaf",
+		"-frag_duration", strconv.Itoa(max(frag, 10000)), "-flush_packets", "1",
 	}
-	args = append(args,
-		"-hls_time", strconv.Itoa(seg),
-		"-hls_list_size", strconv.Itoa(listSize),
-		// temp_file: segments and playlists are written then renamed, so the
-		// origin never serves a half-written file. No omit_endlist: a clean
-		// stop must end the playlists.
-		"-hls_flags", "delete_segments+independent_segments+program_date_time+temp_file",
-		// Keep a few deleted-from-playlist segments on disk for players and
-		// CDNs that fetched the playlist just before it moved on.
-		"-hls_delete_threshold", "3",
-		"-hls_start_number_source", "epoch",
-		"-master_pl_name", MasterPlaylistName,
-		"-var_stream_map", strings.Join(streamMap, " "),
-	)
-	segName := "seg_%d.ts"
-	if fmp4 {
-		segName = "seg_%d.m4s"
-		init := "init_%v.mp4"
-		if len(p.Renditions) == 1 {
-			// With one variant ffmpeg 5.1 leaves %v unexpanded in this name.
-			init = "init_" + p.Renditions[0].Name + ".mp4"
-		}
-		args = append(args, "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", init)
+}
+
+// audioKbps is the bitrate of the one shared audio track: the best any
+// rendition asks for.
+func audioKbps(rs []fsm.Rendition) int {
+	best := 0
+	for _, r := range rs {
+		best = max(best, r.AudioBitrateKbps)
 	}
-	args = append(args,
-		"-hls_segment_filename", filepath.Join(spec.OutputDir, "%v", segName),
-		filepath.Join(spec.OutputDir, "%v", MediaPlaylistName),
-	)
-	return args, nil
+	if best == 0 {
+		return defaultAudioKbps
+	}
+	return best
 }
 
 // gopFrames is the fixed GOP length: one segment of frames. Forced keyframes
 // (by time) are what align segments; the GOP only keeps x264 from adding
 // keyframes of its own in between. At an unknown source rate assumedFPS is
 // used; a faster source then gets an extra keyframe mid-segment, which costs
-// a little bitrate and breaks nothing.
+// a little bitrate and breaks nothing (the packager cuts on the schedule).
 func gopFrames(r fsm.Rendition, seg int) int {
 	fps := r.FPS
 	if fps == 0 {

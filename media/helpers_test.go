@@ -87,15 +87,15 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	}
 }
 
-// makeSource writes a small test pattern with a tone: 320x240, 30 fps,
-// H.264 + AAC in MPEG-TS.
+// makeSource writes a small test pattern with a tone: 320x180, 30 fps,
+// H.264 (a keyframe every second) + AAC in MPEG-TS.
 func makeSource(t *testing.T, seconds int) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "source.ts")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
-		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+		"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", fmt.Sprint(seconds),
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p",

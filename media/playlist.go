@@ -172,6 +172,43 @@ func ParseMasterPlaylist(r io.Reader) ([]Variant, error) {
 	return variants, nil
 }
 
+// ParseMasterAudio returns the URIs of the audio renditions of an HLS master
+// playlist (EXT-X-MEDIA TYPE=AUDIO entries with a URI), in order. Audio
+// carried inside the variants (no URI) is not listed.
+func ParseMasterAudio(r io.Reader) ([]string, error) {
+	var (
+		uris        []string
+		sawAnything bool
+	)
+	sc := newLineScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if !sawAnything {
+			sawAnything = true
+			if line != "#EXTM3U" {
+				return nil, errNotM3U8
+			}
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "#EXT-X-MEDIA:"); ok {
+			attrs := parseAttributes(rest)
+			if attrs["TYPE"] == "AUDIO" && attrs["URI"] != "" {
+				uris = append(uris, attrs["URI"])
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read master playlist: %w", err)
+	}
+	if !sawAnything {
+		return nil, errNotM3U8
+	}
+	return uris, nil
+}
+
 // newLineScanner scans lines of any length a playlist may reasonably have;
 // bufio's default 64 KiB limit is plenty for one line, but a long CODECS or
 // URI list should not fail with "token too long".

@@ -105,6 +105,33 @@ src/index.m3u8
 	require.Empty(t, vs, "a STREAM-INF without its URI is not a variant")
 }
 
+func TestParseMasterAudio(t *testing.T) {
+	// As the node's packager writes it: the audio is one alternate
+	// rendition every variant refers to.
+	text := `#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="audio",LANGUAGE="und",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="audio/index.m3u8"
+#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="en",URI="subs/index.m3u8"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="muxed",NAME="main"
+#EXT-X-STREAM-INF:BANDWIDTH=788000,RESOLUTION=640x360,CODECS="avc1.64001e,mp4a.40.2",AUDIO="audio"
+360p/index.m3u8
+`
+	uris, err := ParseMasterAudio(strings.NewReader(text))
+	require.NoError(t, err)
+	require.Equal(t, []string{"audio/index.m3u8"}, uris, "only AUDIO entries with a URI")
+	vs, err := ParseMasterPlaylist(strings.NewReader(text))
+	require.NoError(t, err)
+	require.Equal(t, []Variant{{URI: "360p/index.m3u8", Bandwidth: 788000, Resolution: "640x360", Codecs: "avc1.64001e,mp4a.40.2"}}, vs,
+		"EXT-X-MEDIA lines are not variants")
+
+	uris, err = ParseMasterAudio(strings.NewReader("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n"))
+	require.NoError(t, err)
+	require.Empty(t, uris)
+	_, err = ParseMasterAudio(strings.NewReader("nope"))
+	require.Error(t, err)
+}
+
 func TestEndPlaylists(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) {

@@ -10,7 +10,7 @@ import (
 	"github.com/dionysia/dionysia/cluster"
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/httpapi"
-	"github.com/dionysia/dionysia/media"
+	"github.com/dionysia/dionysia/packager"
 )
 
 var _ httpapi.Backend = (*Node)(nil)
@@ -43,9 +43,6 @@ func (n *Node) Route(inputID string) (httpapi.Route, error) {
 	return httpapi.Route{InputID: inputID, Owner: m.Name, Origin: "http://" + m.Meta.HTTPAddr, Local: m.Name == n.cfg.Name}, nil
 }
 
-// OutputDir is where this node writes an input's HLS output.
-func (n *Node) OutputDir(inputID string) string { return media.OutputDir(n.cfg.DataDir, inputID) }
-
 // Links are an input's ingest URLs on this node and its playback URL through
 // this node (any node redirects to the owner).
 func (n *Node) Links(in *fsm.Input) httpapi.Links {
@@ -58,7 +55,10 @@ func (n *Node) Links(in *fsm.Input) httpapi.Links {
 			SRT:  "srt://" + hp(n.cfg.SRTAddr) + "?streamid=publish:live/" + in.StreamKey,
 			RTSP: "rtsp://" + hp(n.cfg.RTSPAddr) + "/live/" + in.StreamKey,
 		},
-		Playback: httpapi.PlaybackLinks{HLS: n.HTTPURL() + "/live/" + in.ID + "/master.m3u8"},
+		Playback: httpapi.PlaybackLinks{
+			HLS:  n.HTTPURL() + "/live/" + in.ID + "/" + packager.MultivariantName,
+			DASH: n.HTTPURL() + "/live/" + in.ID + "/" + packager.ManifestName,
+		},
 	}
 }
 
@@ -95,10 +95,15 @@ func (n *Node) Nodes() []httpapi.NodeInfo {
 	owned := map[string][]string{}
 	live := map[string][]string{}
 	ingesting := map[string][]string{}
+	// An owned stream counts as live while reconnecting too: its owner still
+	// serves it and holds its playlists open. Only a live session has a
+	// publisher on its ingest node.
 	sessions := map[string]bool{}
 	for _, s := range n.state.Sessions() {
 		sessions[s.InputID] = true
-		ingesting[s.IngestNode] = append(ingesting[s.IngestNode], s.InputID)
+		if s.Live() {
+			ingesting[s.IngestNode] = append(ingesting[s.IngestNode], s.InputID)
+		}
 	}
 	for _, in := range n.state.Inputs() {
 		if m, ok := n.clu.Owner(in.ID); ok {
@@ -113,7 +118,7 @@ func (n *Node) Nodes() []httpapi.NodeInfo {
 		out = append(out, httpapi.NodeInfo{
 			Name: m.Name, State: m.State, RaftRole: m.RaftRole,
 			HTTPAddr: m.Meta.HTTPAddr, RaftAddr: m.Meta.RaftAddr, RTMPAddr: m.Meta.RTMPAddr,
-			RTSPAddr: m.Meta.RTSPAddr, SRTAddr: m.Meta.SRTAddr, Load: m.Meta.Load, Local: m.Local,
+			RTSPAddr: m.Meta.RTSPAddr, SRTAddr: m.Meta.SRTAddr, Load: m.Meta.Load, Draining: m.Meta.Draining, Local: m.Local,
 			Owned: nonNil(owned[m.Name]), LiveOwned: nonNil(live[m.Name]), IngestLive: nonNil(ingesting[m.Name]),
 		})
 	}

@@ -117,9 +117,10 @@ func roles(t *testing.T, c *testcluster.Cluster, inputID string) (owner, ingest,
 }
 
 // TestIntegrationClusterPlaybackAndFailover publishes to one node, plays
-// through another (307 to the owner, which pulls from the ingest node), then
-// kills the owner mid-stream: a survivor takes over and playback resumes with
-// media sequence numbers that never go backwards.
+// through another (which answers itself, fetching from the owner, which
+// pulls from the ingest node), then kills the owner mid-stream: a survivor
+// takes over and playback through the same node resumes with media sequence
+// numbers that never go backwards.
 func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
 	testcluster.Media(t)
 	c := startThree(t, testcluster.Options{})
@@ -131,12 +132,22 @@ func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
 	testcluster.Publish(t, ingest.WaitInput(t, in.ID).Ingest.RTMP, testcluster.PublishOptions{})
 
 	pb := testcluster.WaitPlayable(t, viewer, in.ID, 2, 2, 60*time.Second)
-	require.Contains(t, pb.MasterURL, owner.HTTPURL(), "playback must end up on the owner")
+	require.True(t, strings.HasPrefix(pb.MasterURL, viewer.HTTPURL()+"/"), "the viewer's node answers itself, no redirect: %s", pb.MasterURL)
+	require.Len(t, pb.Audio, 1, "the audio rendition")
 
-	// The viewer's node redirects, keeping the query string.
+	// The viewer's node answers from the owner's packager: what it serves is
+	// what the owner serves (a segment, byte for byte).
 	r := viewer.MustDo(t, http.MethodGet, "/live/"+in.ID+"/master.m3u8?session=abc", nil)
-	require.Equal(t, http.StatusTemporaryRedirect, r.Status)
-	require.Equal(t, owner.HTTPURL()+"/live/"+in.ID+"/master.m3u8?session=abc", r.Header.Get("Location"))
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	require.Empty(t, r.Header.Get("Location"))
+	require.True(t, strings.HasPrefix(string(r.Body), "#EXTM3U"), string(r.Body))
+	segPath := strings.TrimPrefix(pb.SegmentURL(pb.Variants[0].URI, 0), viewer.HTTPURL())
+	fromViewer := viewer.MustDo(t, http.MethodGet, segPath, nil)
+	fromOwner := owner.MustDo(t, http.MethodGet, segPath, nil)
+	require.Equal(t, http.StatusOK, fromViewer.Status)
+	require.Equal(t, http.StatusOK, fromOwner.Status)
+	require.Equal(t, fromOwner.Body, fromViewer.Body)
+	require.Equal(t, "public, max-age=31536000, immutable", fromViewer.Header.Get("Cache-Control"))
 
 	// Status from any node names the ingest node and the owner.
 	r = viewer.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID+"/status", nil)
@@ -154,9 +165,17 @@ func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
 	require.Equal(t, owner.Name(), st.OwnerNode)
 	require.Len(t, st.Renditions, 2, "per-rendition stats come from the owner")
 
+	// What was played before the failover: the last segment number and
+	// the name of every segment number.
+	before := testcluster.WaitPlayable(t, viewer, in.ID, 2, 2, 10*time.Second)
 	var lastSeq uint64
-	for _, mp := range pb.Media {
+	names := map[string]map[uint64]string{}
+	for uri, mp := range before.Media {
 		lastSeq = max(lastSeq, mp.MediaSequence+uint64(len(mp.Segments))-1)
+		names[uri] = map[uint64]string{}
+		for i, sg := range mp.Segments {
+			names[uri][mp.MediaSequence+uint64(i)] = sg.URI
+		}
 	}
 
 	killedAt := time.Now()
@@ -171,12 +190,12 @@ func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if strings.Contains(p.MasterURL, owner.HTTPURL()) {
-			return fmt.Errorf("still served by the dead owner")
-		}
 		for uri, mp := range p.Media {
 			if len(mp.Segments) == 0 || mp.Ended {
 				return fmt.Errorf("%s not playing yet", uri)
+			}
+			if mp.MediaSequence+uint64(len(mp.Segments))-1 <= lastSeq {
+				return fmt.Errorf("%s: nothing new since the failover", uri)
 			}
 		}
 		after = p
@@ -184,19 +203,33 @@ func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
 	})
 	failover := time.Since(killedAt)
 	t.Logf("MEASURED failover: owner %s killed -> playable through %s in %s", owner.Name(), viewer.Name(), failover.Round(100*time.Millisecond))
+	// The numbers go on: a new stream is numbered from the clock, past
+	// anything the dead owner numbered; a number already played may only
+	// appear again for the very same segment (a copy continued).
 	for uri, mp := range after.Media {
-		require.Greater(t, mp.MediaSequence, lastSeq, "media sequence of %s went backwards across the failover", uri)
+		for i, sg := range mp.Segments {
+			msn := mp.MediaSequence + uint64(i)
+			if msn <= lastSeq {
+				require.Equal(t, names[uri][msn], sg.URI, "%s: segment %d was %q before the failover, now %q: numbers went backwards",
+					uri, msn, names[uri][msn], sg.URI)
+			}
+		}
+		if mp.MediaSequence <= lastSeq {
+			t.Logf("%s continues the playlist from before the failover", uri)
+		}
 	}
-	// A segment from the new owner decodes.
-	for _, v := range after.Variants {
-		_, err := testcluster.FFprobe(t.Context(), after.SegmentURL(v.URI, 0))
-		require.NoError(t, err)
+	// The newest segments, from the new owner, decode.
+	for _, uri := range append([]string{after.Variants[0].URI, after.Variants[1].URI}, after.Audio...) {
+		probe, err := testcluster.ProbeSegment(t.Context(), after, uri, len(after.Media[uri].Segments)-1)
+		require.NoError(t, err, uri)
+		require.NotEmpty(t, probe.Streams, uri)
 	}
 }
 
 // TestIntegrationClusterIngestNodeDies: when the node a publisher is
-// connected to dies, its sessions are cleared and the publisher can go live
-// again through any other node.
+// connected to dies, its sessions become reconnecting (the input's window,
+// 30 s by default), the stream stays live on its owner meanwhile, and the
+// publisher can go live again through any other node, continuing it.
 func TestIntegrationClusterIngestNodeDies(t *testing.T) {
 	testcluster.Media(t)
 	c := startThree(t, testcluster.Options{})
@@ -205,17 +238,30 @@ func TestIntegrationClusterIngestNodeDies(t *testing.T) {
 	owner, ingest, other := roles(t, c, in.ID)
 
 	link := func(n *testcluster.Node) string { return n.WaitInput(t, in.ID).Ingest.RTMP }
-	testcluster.Publish(t, link(ingest), testcluster.PublishOptions{Width: 320, Height: 240})
-	testcluster.WaitPlayable(t, other, in.ID, 2, 1, 60*time.Second)
+	testcluster.Publish(t, link(ingest), testcluster.PublishOptions{Width: 640, Height: 360})
+	streamID := segmentStream(t, testcluster.WaitPlayable(t, other, in.ID, 2, 1, 60*time.Second))
 
 	c.Kill(ingest.Index)
-	testcluster.Eventually(t, 30*time.Second, "the dead ingest node's session to be cleared", func() error {
-		if s := owner.State().Session(in.ID); s != nil {
-			return fmt.Errorf("session still on %s", s.IngestNode)
+	testcluster.Eventually(t, 25*time.Second, "the dead ingest node's session to be reconnecting", func() error {
+		s := owner.State().Session(in.ID)
+		if s == nil {
+			return fmt.Errorf("session gone: the window should keep it")
+		}
+		if s.Live() {
+			return fmt.Errorf("session still live on %s", s.IngestNode)
 		}
 		return nil
 	})
-	testcluster.Publish(t, link(other), testcluster.PublishOptions{Width: 320, Height: 240})
+	r := other.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID+"/status", nil)
+	var st struct {
+		State string `json:"state"`
+	}
+	r.JSON(t, &st)
+	require.Equal(t, "reconnecting", st.State)
+	for uri, mp := range testcluster.WaitPlayable(t, other, in.ID, 2, 1, 10*time.Second).Media {
+		require.False(t, mp.Ended, "%s ended within the reconnect window", uri)
+	}
+	testcluster.Publish(t, link(other), testcluster.PublishOptions{Width: 640, Height: 360})
 	testcluster.Eventually(t, 30*time.Second, "live again through "+other.Name(), func() error {
 		s := owner.State().Session(in.ID)
 		if s == nil || s.IngestNode != other.Name() {
@@ -223,7 +269,30 @@ func TestIntegrationClusterIngestNodeDies(t *testing.T) {
 		}
 		return nil
 	})
-	testcluster.WaitPlayable(t, other, in.ID, 2, 1, 60*time.Second)
+	after := testcluster.WaitPlayable(t, other, in.ID, 2, 1, 60*time.Second)
+	require.Equal(t, streamID, segmentStream(t, after), "a publisher back within the window continues the stream")
+}
+
+// TestIntegrationClusterRedirectOrigin: a node started with RedirectOrigin
+// (--origin-mode redirect) sends players of a stream another node owns to
+// that node with a 307, query kept, and serves its own streams itself.
+func TestIntegrationClusterRedirectOrigin(t *testing.T) {
+	testcluster.MediaMTX(t)
+	c := startThree(t, testcluster.Options{RedirectOrigin: true})
+	in := c.Node(0).CreateInput(t, map[string]any{"name": "redirected"})
+	owner, other, _ := roles(t, c, in.ID)
+	other.WaitInput(t, in.ID)
+
+	r := other.MustDo(t, http.MethodGet, "/live/"+in.ID+"/master.m3u8?session=abc", nil)
+	require.Equal(t, http.StatusTemporaryRedirect, r.Status, string(r.Body))
+	require.Equal(t, owner.HTTPURL()+"/live/"+in.ID+"/master.m3u8?session=abc", r.Header.Get("Location"))
+	require.Equal(t, "no-store", r.Header.Get("Cache-Control"))
+
+	// The owner answers itself (the stream is not live: 404, no redirect).
+	owner.WaitInput(t, in.ID)
+	r = owner.MustDo(t, http.MethodGet, "/live/"+in.ID+"/master.m3u8?session=abc", nil)
+	require.Equal(t, http.StatusNotFound, r.Status)
+	require.Empty(t, r.Header.Get("Location"))
 }
 
 // TestIntegrationClusterKillLeaderDuringWrites: writes keep coming through a

@@ -40,7 +40,10 @@ type Config struct {
 	HLSJS           string // hls.min.js served to the dashboard
 	// NoDemo skips the demo input a brand-new cluster gets.
 	NoDemo bool
-	Logger *slog.Logger
+	// RedirectOrigin answers /live requests for streams other nodes own
+	// with a 307 (--origin-mode redirect) instead of fetching them.
+	RedirectOrigin bool
+	Logger         *slog.Logger
 	// Banner, when set, receives a human-readable "where to publish, where
 	// to watch" text once the node is ready.
 	Banner io.Writer

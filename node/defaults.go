@@ -18,14 +18,16 @@ const DefaultProfileID = "default"
 const DemoInputID = "demo"
 
 // DefaultProfile is the ladder a new cluster starts with: 720p, 480p and
-// 360p at 2 s segments.
+// 360p at 2 s CMAF segments, low latency (LL-HLS parts).
 func DefaultProfile() *fsm.Profile {
 	return &fsm.Profile{
 		ID:             DefaultProfileID,
 		Name:           "Default 720p ladder",
-		SegmentSeconds: 2,
-		VideoPreset:    "veryfast",
-		SegmentFormat:  fsm.SegmentTS,
+		SegmentSeconds: fsm.DefaultSegmentSeconds,
+		VideoPreset:    fsm.DefaultVideoPreset,
+		SegmentFormat:  fsm.SegmentFMP4,
+		Latency:        fsm.LatencyLow,
+		PartMs:         fsm.DefaultPartMs,
 		Renditions: []fsm.Rendition{
 			{Name: "720p", Width: 1280, Height: 720, VideoBitrateKbps: 2800, AudioBitrateKbps: 128},
 			{Name: "480p", Width: 854, Height: 480, VideoBitrateKbps: 1200, AudioBitrateKbps: 96},
@@ -42,6 +44,7 @@ func (n *Node) initCommand() fsm.Command {
 		init.DemoInput = &fsm.Input{
 			ID: DemoInputID, Name: "Demo stream", StreamKey: httpapi.NewStreamKey(),
 			Enabled: true, PlaybackPolicy: fsm.PlaybackPublic,
+			ReconnectWindowSeconds: fsm.DefaultReconnectWindowSeconds,
 		}
 	}
 	return fsm.Command{Op: fsm.OpInit, At: time.Now().UTC(), Init: init}

@@ -15,18 +15,25 @@ import (
 // gone. Polling mediamtx's API (a loopback call every IngestPoll) keeps the
 // truth in one place and recovers from anything missed, at the price of at
 // most one poll interval of extra start latency.
+//
+// The first publisher of an input wins: a second one, on another node,
+// waits (connected, unrecorded) until the first one's session is no longer
+// live, then takes over on the next poll.
 type ingestWatcher struct {
 	n *Node
 	// pending remembers what was proposed recently so a slow raft round trip
 	// is not answered with the same proposal on every poll.
 	pending map[string]time.Time
+	// waiting holds the source ids of publishers that wait for another node's
+	// live session, so that each wait is logged once, not on every poll.
+	waiting map[string]bool
 
 	mu    sync.Mutex
 	bytes map[string]uint64 // input id -> bytes received by mediamtx, last poll
 }
 
 func newIngestWatcher(n *Node) *ingestWatcher {
-	return &ingestWatcher{n: n, pending: map[string]time.Time{}, bytes: map[string]uint64{}}
+	return &ingestWatcher{n: n, pending: map[string]time.Time{}, waiting: map[string]bool{}, bytes: map[string]uint64{}}
 }
 
 func (w *ingestWatcher) run(ctx context.Context) {
@@ -64,13 +71,17 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 			ready[p.Name] = p
 		}
 	}
-	mine := map[string]*fsm.Session{} // path -> session this node recorded
+	// A reconnecting session of this node has no publisher here any more:
+	// it is neither ended again nor counted, and a publish coming back
+	// replaces it.
+	mine := map[string]*fsm.Session{} // path -> live session this node recorded
 	for _, s := range n.state.Sessions() {
-		if s.IngestNode == n.cfg.Name {
+		if s.IngestNode == n.cfg.Name && s.Live() {
 			mine[s.Path] = s
 		}
 	}
 
+	waiting := map[string]bool{}
 	for name, p := range ready {
 		id := sessionID(p)
 		if w.kickIfRefused(ctx, p, mine[name]) {
@@ -86,6 +97,14 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 		if in == nil {
 			continue
 		}
+		if cur := n.state.Session(in.ID); cur != nil && cur.Live() && cur.ID != id && cur.IngestNode != n.cfg.Name {
+			// fsm would refuse the start: save the raft write.
+			waiting[id] = true
+			if !w.waiting[id] {
+				n.log.Info("publisher waiting: input already live on node "+cur.IngestNode, "input", in.ID, "path", pathHint(name))
+			}
+			continue
+		}
 		if w.pending["start "+id] != (time.Time{}) {
 			continue
 		}
@@ -98,13 +117,24 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 			InputID: in.ID, ID: id, IngestNode: n.cfg.Name, Path: name,
 			Protocol: protocolOf(p.SourceType), Tracks: p.Tracks, StartedAt: started.UTC(),
 		}}
-		if res, err := n.apply(ctx, cmd); err != nil {
+		res, err := n.apply(ctx, cmd)
+		if err == nil {
+			err = res.Err
+		}
+		switch {
+		case fsm.ErrorCode(err) == fsm.CodeConflict:
+			// Another node's publish was recorded first, after this poll
+			// read the state: wait like any second publisher.
+			n.log.Debug("record live session: another publisher was first", "input", in.ID, "err", err)
+			delete(w.pending, "start "+id)
+		case err != nil:
 			n.log.Warn("record live session", "input", in.ID, "err", err)
 			delete(w.pending, "start "+id)
-		} else if res.Changed {
+		case res.Changed:
 			n.log.Info("stream live", "input", in.ID, "protocol", protocolOf(p.SourceType), "tracks", p.Tracks)
 		}
 	}
+	w.waiting = waiting
 
 	bytes := map[string]uint64{}
 	for name, s := range mine {
@@ -129,7 +159,13 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 			n.log.Warn("end live session", "input", s.InputID, "err", err)
 			delete(w.pending, "end "+s.ID)
 		} else {
-			n.log.Info("stream ended", "input", s.InputID)
+			// fsm decides whether the stream ends now or waits, reconnecting,
+			// for the input's window (the leader logs its expiry).
+			window := 0
+			if in := n.state.Input(s.InputID); in != nil {
+				window = in.ReconnectWindowSeconds
+			}
+			n.log.Info("publisher gone", "input", s.InputID, "reconnect_window_s", window)
 		}
 	}
 }

@@ -15,8 +15,10 @@ import (
 
 // TestIntegrationIngestEveryProtocol publishes a 720p test pattern over RTMP,
 // SRT and RTSP into one node and checks the ladder each time: every
-// rendition in the master playlist, segments that ffprobe decodes at the
-// rendition's size, and segment boundaries aligned across renditions.
+// rendition in the master playlist, segments that ffprobe decodes (after
+// their init segment) at the rendition's size, the shared audio rendition,
+// and segment boundaries aligned across renditions. The inputs have no
+// reconnect window, so the playlists end as soon as the publisher stops.
 func TestIntegrationIngestEveryProtocol(t *testing.T) {
 	testcluster.Media(t)
 	c := testcluster.Start(t, testcluster.Options{})
@@ -28,7 +30,7 @@ func TestIntegrationIngestEveryProtocol(t *testing.T) {
 
 	for _, proto := range []string{"rtmp", "srt", "rtsp"} {
 		t.Run(proto, func(t *testing.T) {
-			in := n.CreateInput(t, map[string]any{"name": "ingest over " + proto, "profile_id": profile})
+			in := n.CreateInput(t, map[string]any{"name": "ingest over " + proto, "profile_id": profile, "reconnect_window_seconds": 0})
 			target := map[string]string{"rtmp": in.Ingest.RTMP, "srt": in.Ingest.SRT, "rtsp": in.Ingest.RTSP}[proto]
 			pub := testcluster.Publish(t, target, testcluster.PublishOptions{Width: 1280, Height: 720, FPS: 25})
 
@@ -39,12 +41,14 @@ func TestIntegrationIngestEveryProtocol(t *testing.T) {
 			require.Equal(t, http.StatusOK, r.Status)
 			var st struct {
 				Live       bool   `json:"live"`
+				State      string `json:"state"`
 				IngestNode string `json:"ingest_node"`
 				OwnerNode  string `json:"owner_node"`
 				Protocol   string `json:"protocol"`
 			}
 			r.JSON(t, &st)
 			require.True(t, st.Live)
+			require.Equal(t, "live", st.State)
 			require.Equal(t, proto, st.Protocol)
 			require.Equal(t, n.Name(), st.IngestNode)
 			require.Equal(t, n.Name(), st.OwnerNode)
@@ -60,15 +64,24 @@ func TestIntegrationIngestEveryProtocol(t *testing.T) {
 
 				mp := pb.Media[v.URI]
 				require.GreaterOrEqual(t, mp.MediaSequence, uint64(time.Now().Add(-time.Hour).Unix()), "epoch-based media sequence")
-				probe, err := testcluster.FFprobe(context.Background(), pb.SegmentURL(v.URI, 0))
+				require.NotEmpty(t, pb.InitURL(v.URI), "fMP4 media playlists name their init segment (EXT-X-MAP)")
+				probe, err := testcluster.ProbeSegment(context.Background(), pb, v.URI, 0)
 				require.NoError(t, err)
 				codec, w, h, ok := probe.Video()
 				require.True(t, ok, "no video in a %s segment", name)
 				require.Equal(t, "h264", codec)
 				require.Equal(t, want, [2]int{w, h})
-				require.True(t, probe.HasAudio(), "no audio in a %s segment", name)
+				require.False(t, probe.HasAudio(), "audio is a rendition of its own, not in the %s segments", name)
 				require.Positive(t, probe.Frames)
 			}
+			// The audio: one rendition every variant shares.
+			require.Equal(t, []string{"audio/index.m3u8"}, pb.Audio)
+			probe, err := testcluster.ProbeSegment(context.Background(), pb, pb.Audio[0], 0)
+			require.NoError(t, err)
+			require.True(t, probe.HasAudio(), "no audio in an audio segment")
+			_, _, _, hasVideo := probe.Video()
+			require.False(t, hasVideo, "video in an audio segment")
+			require.Equal(t, "aac", probe.Streams[0].CodecName)
 			requireAligned(t, pb)
 
 			// /metrics shows the live stream's per-rendition figures.
@@ -99,7 +112,7 @@ func TestIntegrationIngestEveryProtocol(t *testing.T) {
 				}
 				return nil
 			})
-			// The playlists end so players stop polling.
+			// No window: the playlists end at once, so players stop polling.
 			testcluster.Eventually(t, 15*time.Second, "ended playlists", func() error {
 				pb, err := testcluster.FetchPlayback(n, in.ID, "")
 				if err != nil {
@@ -129,13 +142,14 @@ func metricValue(text, series string) (float64, bool) {
 	return 0, false
 }
 
-// requireAligned checks that renditions cut their segments at the same
-// points: for every media sequence number listed by all of them, the
+// requireAligned checks that the video renditions cut their segments at the
+// same points: for every media sequence number listed by all of them, the
 // durations match.
 func requireAligned(t *testing.T, pb testcluster.Playback) {
 	t.Helper()
 	durations := map[uint64][]float64{}
-	for _, mp := range pb.Media {
+	for _, v := range pb.Variants {
+		mp := pb.Media[v.URI]
 		for i, s := range mp.Segments {
 			seq := mp.MediaSequence + uint64(i)
 			durations[seq] = append(durations[seq], s.Duration)
@@ -143,7 +157,7 @@ func requireAligned(t *testing.T, pb testcluster.Playback) {
 	}
 	common := 0
 	for seq, ds := range durations {
-		if len(ds) != len(pb.Media) {
+		if len(ds) != len(pb.Variants) {
 			continue
 		}
 		common++
@@ -152,6 +166,127 @@ func requireAligned(t *testing.T, pb testcluster.Playback) {
 		}
 	}
 	require.GreaterOrEqual(t, common, 2, "renditions share too few segments: %v", durations)
+}
+
+// TestIntegrationReconnectWindow: with a reconnect window (the API's
+// default, 30 s) a publisher that goes away does not end the stream: the
+// status says reconnecting until a deadline, the playlists stay live (the
+// owner shows a slate), and a publisher coming back within the window
+// continues the same playlists after a discontinuity.
+func TestIntegrationReconnectWindow(t *testing.T) {
+	testcluster.Media(t)
+	c := testcluster.Start(t, testcluster.Options{})
+	n := c.Node(0)
+	c.WaitReady(30 * time.Second)
+
+	profile := n.CreateProfile(t, testcluster.SmallProfile("reconnect", 1))
+	in := n.CreateInput(t, map[string]any{"name": "reconnects", "profile_id": profile})
+	require.Equal(t, 30, n.State().Input(in.ID).ReconnectWindowSeconds, "the API's default window")
+	pub := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 640, Height: 360})
+	before := testcluster.WaitPlayable(t, n, in.ID, 2, 2, 45*time.Second)
+	streamID := segmentStream(t, before)
+
+	type status struct {
+		Live              bool       `json:"live"`
+		State             string     `json:"state"`
+		ReconnectDeadline *time.Time `json:"reconnect_deadline"`
+		Transcoder        *struct {
+			Running bool `json:"running"`
+		} `json:"transcoder"`
+	}
+	getStatus := func() status {
+		r := n.MustDo(t, http.MethodGet, "/v1/inputs/"+in.ID+"/status", nil)
+		require.Equal(t, http.StatusOK, r.Status)
+		var st status
+		r.JSON(t, &st)
+		return st
+	}
+
+	stoppedAt := time.Now()
+	pub.Stop()
+	testcluster.Eventually(t, 15*time.Second, "the input to be reconnecting", func() error {
+		if st := getStatus(); st.State != "reconnecting" {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	st := getStatus()
+	require.False(t, st.Live, "no publisher")
+	require.NotNil(t, st.ReconnectDeadline)
+	require.WithinRange(t, *st.ReconnectDeadline, stoppedAt.Add(29*time.Second), time.Now().Add(31*time.Second))
+
+	// The playlists stay live and keep moving (the slate) in the window.
+	edge := lastMSN(before)
+	testcluster.Eventually(t, 30*time.Second, "the slate's segments", func() error {
+		pb, err := testcluster.FetchPlayback(n, in.ID, "")
+		if err != nil {
+			return err
+		}
+		for uri, mp := range pb.Media {
+			if mp.Ended {
+				return fmt.Errorf("%s ended within the reconnect window", uri)
+			}
+		}
+		if l := lastMSN(pb); l < edge+3 {
+			return fmt.Errorf("last segment %d, want past %d", l, edge+3)
+		}
+		return nil
+	})
+	st = getStatus()
+	require.Equal(t, "reconnecting", st.State)
+	require.Nil(t, st.Transcoder, "no transcoder while the slate plays")
+
+	// The publisher comes back: the same playlists go on.
+	testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 640, Height: 360})
+	testcluster.Eventually(t, 30*time.Second, "live again, the new transcoder's segments in the playlists", func() error {
+		// The new transcoder is the status's once its segments are in.
+		if st := getStatus(); st.State != "live" || !st.Live || st.Transcoder == nil || !st.Transcoder.Running {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	after := testcluster.WaitPlayable(t, n, in.ID, 2, 2, 5*time.Second)
+	require.Equal(t, streamID, segmentStream(t, after), "a reconnect within the window continues the same stream")
+	for uri, mp := range after.Media {
+		require.False(t, mp.Ended, uri)
+	}
+	r, err := n.Get("/live/" + in.ID + "/" + after.Variants[0].URI)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Contains(t, string(r.Body), "#EXT-X-DISCONTINUITY\n", "the seams (slate, new transcoder) are marked")
+	probe, err := testcluster.ProbeSegment(context.Background(), after, after.Variants[0].URI, len(after.Media[after.Variants[0].URI].Segments)-1)
+	require.NoError(t, err)
+	require.Positive(t, probe.Frames, "the newest segment decodes")
+}
+
+// lastMSN is the newest segment any media playlist lists.
+func lastMSN(pb testcluster.Playback) uint64 {
+	var last uint64
+	for _, mp := range pb.Media {
+		if n := len(mp.Segments); n > 0 {
+			last = max(last, mp.MediaSequence+uint64(n)-1)
+		}
+	}
+	return last
+}
+
+// segmentStream is the stream id every segment URI of a playback starts
+// with ("<stream id>-<msn>.m4s"): the same while the same stream goes on.
+func segmentStream(t *testing.T, pb testcluster.Playback) string {
+	t.Helper()
+	id := ""
+	for uri, mp := range pb.Media {
+		for _, sg := range mp.Segments {
+			s, _, ok := strings.Cut(sg.URI, "-")
+			require.True(t, ok, "%s: segment URI %q", uri, sg.URI)
+			if id == "" {
+				id = s
+			}
+			require.Equal(t, id, s, "%s: segments of two streams in one playback", uri)
+		}
+	}
+	require.NotEmpty(t, id)
+	return id
 }
 
 // TestIntegrationPublishRefused: a wrong key, and the key of a disabled
@@ -176,7 +311,7 @@ func TestIntegrationPublishRefused(t *testing.T) {
 	}
 	for name, target := range cases {
 		t.Run(name, func(t *testing.T) {
-			pub := testcluster.Publish(t, target, testcluster.PublishOptions{Width: 320, Height: 240, Duration: 30 * time.Second})
+			pub := testcluster.Publish(t, target, testcluster.PublishOptions{Width: 640, Height: 360, Duration: 30 * time.Second})
 			err, exited := pub.WaitExit(15 * time.Second)
 			require.True(t, exited, "a refused publisher must be cut off quickly")
 			require.Error(t, err, "ffmpeg should fail when refused; stderr: %s", pub.Stderr())
@@ -187,7 +322,7 @@ func TestIntegrationPublishRefused(t *testing.T) {
 	// Enabling the input lets the same key through.
 	r := n.MustDo(t, http.MethodPatch, "/v1/inputs/"+disabled.ID, map[string]any{"enabled": true})
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
-	testcluster.Publish(t, disabled.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240})
+	testcluster.Publish(t, disabled.Ingest.RTMP, testcluster.PublishOptions{Width: 640, Height: 360})
 	testcluster.Eventually(t, 20*time.Second, "the enabled input to go live", func() error {
 		if n.State().Session(disabled.ID) == nil {
 			return fmt.Errorf("not live")
@@ -211,12 +346,12 @@ func TestIntegrationRotatedKeyRefused(t *testing.T) {
 	r.JSON(t, &rotated)
 	require.NotEqual(t, in.StreamKey, rotated.StreamKey)
 
-	old := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240, Duration: 30 * time.Second})
+	old := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 640, Height: 360, Duration: 30 * time.Second})
 	err, exited := old.WaitExit(15 * time.Second)
 	require.True(t, exited)
 	require.Error(t, err)
 
-	testcluster.Publish(t, rotated.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240})
+	testcluster.Publish(t, rotated.Ingest.RTMP, testcluster.PublishOptions{Width: 640, Height: 360})
 	testcluster.Eventually(t, 20*time.Second, "live with the new key", func() error {
 		if n.State().Session(in.ID) == nil {
 			return fmt.Errorf("not live")
@@ -268,7 +403,7 @@ func TestIntegrationDisableCutsLivePublish(t *testing.T) {
 	for _, how := range []string{"disable", "delete"} {
 		t.Run(how, func(t *testing.T) {
 			in := n.CreateInput(t, map[string]any{"name": "cut by " + how})
-			pub := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240})
+			pub := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 640, Height: 360})
 			testcluster.Eventually(t, 20*time.Second, "live", func() error {
 				if n.State().Session(in.ID) == nil {
 					return fmt.Errorf("not live")

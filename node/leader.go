@@ -7,9 +7,11 @@ import (
 	"github.com/dionysia/dionysia/fsm"
 )
 
-// leaderLoop does what only the leader should: seed a brand-new cluster and
-// clear the live sessions of ingest nodes that died (their publishers are
-// gone and may reconnect anywhere).
+// leaderLoop does what only the leader should: seed a brand-new cluster,
+// end the live sessions of ingest nodes that died (their publishers are gone
+// and may reconnect anywhere), and expire reconnecting sessions whose window
+// has run out. One proposer keeps the expiry from being proposed by every
+// node, and the tick bounds how late a stream ends (500 ms).
 func (n *Node) leaderLoop(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
@@ -32,6 +34,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			continue
 		}
 		n.reapSessions(ctx, time.Since(leaderSince))
+		n.expireSessions(ctx)
 	}
 }
 
@@ -65,7 +68,9 @@ func (n *Node) reapSessions(ctx context.Context, leaderFor time.Duration) {
 	done := map[string]bool{}
 	for _, s := range n.state.Sessions() {
 		node := s.IngestNode
-		if done[node] {
+		// A reconnecting session has no publisher on its ingest node any
+		// more: it waits for its deadline, whatever became of the node.
+		if done[node] || !s.Live() {
 			continue
 		}
 		st, known := states[node]
@@ -80,7 +85,28 @@ func (n *Node) reapSessions(ctx context.Context, leaderFor time.Duration) {
 			continue
 		}
 		if res.Changed {
-			n.log.Info("cleared live sessions of a departed ingest node", "ingest_node", node, "state", st)
+			n.log.Info("ended live sessions of a departed ingest node", "ingest_node", node, "state", st)
+		}
+	}
+}
+
+// expireSessions removes the reconnecting sessions whose deadline has passed.
+// The command names the session, so an expiry racing with a reconnect
+// (a new session replaced the old one) changes nothing.
+func (n *Node) expireSessions(ctx context.Context) {
+	now := time.Now()
+	for _, s := range n.state.Sessions() {
+		if s.Live() || now.Before(s.ReconnectDeadline(n.state.Input(s.InputID))) {
+			continue
+		}
+		res, err := n.apply(ctx, fsm.Command{Op: fsm.OpExpireSession, At: now.UTC(), ID: s.InputID, Session: &fsm.Session{ID: s.ID}})
+		switch {
+		case err != nil:
+			n.log.Warn("expire reconnecting session", "input", s.InputID, "err", err)
+		case res.Err != nil:
+			n.log.Warn("expire reconnecting session", "input", s.InputID, "err", res.Err)
+		case res.Changed:
+			n.log.Info("stream ended: reconnect window over", "input", s.InputID, "ended_at", s.EndedAt)
 		}
 	}
 }

@@ -12,7 +12,7 @@ type nodeCollector struct {
 	inputs, live, owned, transcoders, mtxRestarts  *prometheus.Desc
 	transFPS, transSpeed, transDrop, transRestarts *prometheus.Desc
 	transStarts                                    *prometheus.Desc
-	rendFPS, rendKbps, ingestBytes                 *prometheus.Desc
+	rendFPS, rendKbps, ingestBytes, shieldFetches  *prometheus.Desc
 }
 
 func (n *Node) registerMetrics() error {
@@ -39,12 +39,13 @@ func (n *Node) registerMetrics() error {
 		rendFPS:       d("rendition_fps", "Output frame rate per rendition.", "input", "rendition"),
 		rendKbps:      d("rendition_bitrate_kbps", "Bitrate of the segments listed in a rendition's playlist.", "input", "rendition"),
 		ingestBytes:   d("ingest_bytes_total", "Bytes received from the publisher of an input on this node.", "input"),
+		shieldFetches: d("origin_internal_fetches_total", "/live files this node fetched from the owning node for its viewers (after coalescing)."),
 	})
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.members, c.leader, c.term, c.commit, c.lastContact, c.inputs, c.live,
-		c.owned, c.transcoders, c.mtxRestarts, c.transFPS, c.transSpeed, c.transDrop, c.transRestarts, c.transStarts, c.rendFPS, c.rendKbps, c.ingestBytes} {
+		c.owned, c.transcoders, c.mtxRestarts, c.transFPS, c.transSpeed, c.transDrop, c.transRestarts, c.transStarts, c.rendFPS, c.rendKbps, c.ingestBytes, c.shieldFetches} {
 		ch <- d
 	}
 }
@@ -72,7 +73,13 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	g(c.lastContact, float64(ri.LastContactMillis)/1000)
 	ins := n.state.Inputs()
 	g(c.inputs, float64(len(ins)))
-	g(c.live, float64(len(n.state.Sessions())))
+	live := 0
+	for _, s := range n.state.Sessions() {
+		if s.Live() {
+			live++
+		}
+	}
+	g(c.live, float64(live))
 	owned := 0
 	for _, in := range ins {
 		if m, ok := n.clu.Owner(in.ID); ok && m.Name == n.cfg.Name {
@@ -80,14 +87,12 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	g(c.owned, float64(owned))
-	n.trans.mu.Lock()
-	g(c.transcoders, float64(len(n.trans.running)))
-	ch <- prometheus.MustNewConstMetric(c.transStarts, prometheus.CounterValue, float64(n.trans.starts))
-	running := make(map[string]*runningTranscoder, len(n.trans.running))
-	for id, r := range n.trans.running {
-		running[id] = r
-	}
-	n.trans.mu.Unlock()
+	running := n.streams.running()
+	g(c.transcoders, float64(len(running)))
+	n.streams.mu.Lock()
+	starts := n.streams.starts
+	n.streams.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.transStarts, prometheus.CounterValue, float64(starts))
 	for id, r := range running {
 		st := r.t.Stats()
 		g(c.transFPS, st.FPS, id)
@@ -107,4 +112,5 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.ingestBytes, prometheus.CounterValue, float64(b), id)
 	}
 	ch <- prometheus.MustNewConstMetric(c.mtxRestarts, prometheus.CounterValue, float64(n.mtx.Restarts()))
+	ch <- prometheus.MustNewConstMetric(c.shieldFetches, prometheus.CounterValue, float64(n.shield.Fetches()))
 }

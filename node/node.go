@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,8 +40,9 @@ type Node struct {
 	// loop also wakes on cluster changes and a tick.
 	wake chan struct{}
 
-	trans *transcoders
-	ing   *ingestWatcher
+	streams *liveStreams
+	shield  *shield
+	ing     *ingestWatcher
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -105,20 +105,25 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("mediamtx: %w", err)
 	}
 	n.mtx = mtx
-	n.trans = newTranscoders(n)
+	n.streams = newLiveStreams(n)
+	n.shield = newShield(n)
 	n.ing = newIngestWatcher(n)
 
 	internal := http.NewServeMux()
 	internal.Handle("/internal/apply", clu.Handler())
 	internal.HandleFunc("/internal/status/", n.serveInternalStatus)
+	internal.HandleFunc("/internal/live/", n.serveInternalLive)
+	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
+	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
 	api, err := httpapi.New(httpapi.Config{
-		Backend:    n,
-		Tokens:     cfg.APITokens,
-		Internal:   internal,
-		Metrics:    promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
-		Registerer: n.reg,
-		Dashboard:  dashboard.Handler(dashboard.Config{HLSJSPath: cfg.HLSJS}),
-		Logger:     n.log,
+		Backend:        n,
+		Tokens:         cfg.APITokens,
+		Internal:       internal,
+		Metrics:        promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
+		Registerer:     n.reg,
+		Dashboard:      dashboard.Handler(dashboard.Config{HLSJSPath: cfg.HLSJS}),
+		RedirectOrigin: cfg.RedirectOrigin,
+		Logger:         n.log,
 	})
 	if err != nil {
 		return nil, err
@@ -141,11 +146,16 @@ func (n *Node) Start(ctx context.Context) error {
 	n.httpLn = ln
 	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 
+	if n.drainedAtStart() {
+		// Before joining: a drained node must not own anything, not even
+		// for the first gossip round.
+		n.clu.SetDraining(true)
+		n.log.Warn("this node is drained: it owns no streams until `dionysia nodes undrain " + n.cfg.Name + "`")
+	}
 	if err := n.clu.Start(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("start cluster: %w", err)
 	}
-	n.endStalePlaylists()
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 
@@ -164,6 +174,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun("ingest", func() { n.ing.run(runCtx) })
 	n.goRun("reconcile", func() { n.reconcileLoop(runCtx) })
 	n.goRun("leader", func() { n.leaderLoop(runCtx) })
+	n.goRun("replicate", func() { n.replicateLoop(runCtx) })
 	n.goRun("banner", func() { n.printBanner(runCtx) })
 
 	n.log.Info("node started", "http", n.cfg.advertise(n.cfg.HTTPAddr), "gossip", n.cfg.GossipAddr,
@@ -189,10 +200,11 @@ func (n *Node) Close(ctx context.Context) error {
 	var err error
 	n.closeOnce.Do(func() {
 		n.log.Info("node stopping")
+		n.handOver(ctx)
 		if n.cancel != nil {
 			n.cancel()
 		}
-		n.trans.stopAll()
+		n.streams.stopAll()
 		n.wg.Wait()
 		err = n.clu.Close(ctx)
 		if n.httpSrv != nil {
@@ -217,32 +229,9 @@ func (n *Node) Kill() {
 		if n.cancel != nil {
 			n.cancel()
 		}
-		n.trans.stopAll()
+		n.streams.stopAll()
 		n.wg.Wait()
 	})
-}
-
-// endStalePlaylists ends the playlists a crashed run of this node left
-// behind. Nothing transcodes yet; without the end tag, a player routed here
-// for an input that is no longer live would poll a frozen "live" playlist
-// forever. A transcoder that starts later clears its folder anyway.
-func (n *Node) endStalePlaylists() {
-	root := filepath.Dir(media.OutputDir(n.cfg.DataDir, "x"))
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			n.log.Warn("end stale playlists", "err", err)
-		}
-		return
-	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		if err := media.EndPlaylists(media.OutputDir(n.cfg.DataDir, e.Name())); err != nil {
-			n.log.Warn("end stale playlists", "input", e.Name(), "err", err)
-		}
-	}
 }
 
 // poke wakes the reconcile loop; it never blocks (raft's apply calls it).

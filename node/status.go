@@ -11,6 +11,7 @@ import (
 
 	"github.com/dionysia/dionysia/httpapi"
 	"github.com/dionysia/dionysia/media"
+	"github.com/dionysia/dionysia/packager"
 )
 
 const internalHeader = "X-Dionysia-Internal"
@@ -28,7 +29,9 @@ var internalClient = func() *http.Client {
 // owns and asks the owner for the others.
 func (n *Node) InputStatus(ctx context.Context, inputID string) (*httpapi.InputStatus, error) {
 	st := n.baseStatus(inputID)
-	if st.OwnerNode == "" || st.OwnerNode == n.cfg.Name || !st.Live {
+	// A reconnecting stream has an owner too, still serving (and maybe still
+	// transcoding) it: only an idle input is answered here without asking.
+	if st.OwnerNode == "" || st.OwnerNode == n.cfg.Name || st.State == httpapi.StateIdle {
 		n.fillLocalStatus(st)
 		return st, nil
 	}
@@ -49,8 +52,10 @@ func (n *Node) baseStatus(inputID string) *httpapi.InputStatus {
 	if m, ok := n.clu.Owner(inputID); ok {
 		st.OwnerNode = m.Name
 	}
-	if s := n.state.Session(inputID); s != nil {
-		st.Live = true
+	s := n.state.Session(inputID)
+	st.State, st.ReconnectDeadline = httpapi.SessionState(s, n.state.Input(inputID))
+	st.Live = st.State == httpapi.StateLive
+	if s != nil {
 		st.IngestNode = s.IngestNode
 		st.Protocol = s.Protocol
 		t := s.StartedAt
@@ -60,36 +65,45 @@ func (n *Node) baseStatus(inputID string) *httpapi.InputStatus {
 }
 
 func (n *Node) fillLocalStatus(st *httpapi.InputStatus) {
-	r := n.trans.get(st.InputID)
-	if r == nil {
+	stream, r := n.streams.get(st.InputID)
+	if stream == nil {
 		return
 	}
-	ts := r.t.Stats()
-	st.Transcoder = &httpapi.TranscoderStatus{
-		Running: ts.Running, FPS: ts.FPS, Speed: ts.Speed, BitrateKbps: ts.BitrateKbps,
-		Frames: ts.Frame, DropFrames: ts.DropFrames, Restarts: r.t.Restarts(),
-	}
-	in := n.state.Input(st.InputID)
-	if in == nil {
-		return
-	}
-	p := n.state.Profile(in.ProfileID)
-	if p == nil {
-		return
-	}
-	names := make([]string, len(p.Renditions))
-	for i, rd := range p.Renditions {
-		names[i] = rd.Name
-	}
-	rs := media.ReadRenditionStats(n.OutputDir(st.InputID), names)
-	for i, rd := range p.Renditions {
-		out := httpapi.RenditionStatus{Name: rd.Name, Width: rd.Width, Height: rd.Height, FPS: renditionFPS(rd.FPS, ts.FPS)}
-		if i < len(rs) {
-			out.BitrateKbps = rs[i].BitrateKbps
-			out.Segments = rs[i].Segments
-			out.MediaSequence = rs[i].MediaSequence
+	var ts media.TranscodeStats
+	if r != nil {
+		ts = r.t.Stats()
+		st.Transcoder = &httpapi.TranscoderStatus{
+			Running: ts.Running, FPS: ts.FPS, Speed: ts.Speed, BitrateKbps: ts.BitrateKbps,
+			Frames: ts.Frame, DropFrames: ts.DropFrames, Restarts: r.t.Restarts(),
 		}
-		st.Renditions = append(st.Renditions, out)
+	}
+	limits := map[string]int{}
+	if in := n.state.Input(st.InputID); in != nil {
+		if p := n.state.Profile(in.ProfileID); p != nil {
+			for _, rd := range p.Renditions {
+				limits[rd.Name] = rd.FPS
+			}
+			pk := &httpapi.PackagingStatus{Latency: p.EffectiveLatency(), SegmentFormat: p.EffectiveSegmentFormat()}
+			if media.LowLatency(*p) {
+				pk.PartMs = p.EffectivePartMs()
+			}
+			if r != nil {
+				pk.SourceWidth, pk.SourceHeight, pk.SourceFPS = r.source.Width, r.source.Height, r.source.FPS
+				for _, sk := range r.skipped {
+					pk.Skipped = append(pk.Skipped, httpapi.SkippedRendition{Name: sk.Name, Reason: sk.Reason})
+				}
+			}
+			st.Packaging = pk
+		}
+	}
+	for _, tr := range stream.Stats() {
+		if tr.Kind != packager.Video {
+			continue
+		}
+		st.Renditions = append(st.Renditions, httpapi.RenditionStatus{
+			Name: tr.Name, Width: tr.Width, Height: tr.Height, FPS: renditionFPS(limits[tr.Name], ts.FPS),
+			BitrateKbps: tr.BitrateKbps, Segments: tr.Segments, MediaSequence: tr.MediaSequence,
+		})
 	}
 }
 

@@ -9,47 +9,259 @@ import (
 
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/media"
+	"github.com/dionysia/dionysia/packager"
 )
 
-// transcoders are the ffmpeg processes this node runs, one per live input it
-// owns.
-type transcoders struct {
+// streamLinger is how long a stream this node no longer produces stays in
+// memory: players and CDNs fetching the last playlist (with its ENDLIST) and
+// segments, or the next owner continuing from it.
+const streamLinger = 2 * time.Minute
+
+// staleAfter: a copy of a stream that has not changed for this long is not
+// continued (its numbers may be behind what another node served since); the
+// owner starts a new one. A standby's copy stops changing only when its
+// owner dies, which is noticed within seconds.
+const staleAfter = 15 * time.Second
+
+// handoverTimeout bounds a planned move: if the new owner has not taken
+// over by then, the old one stops anyway (the standby copy covers).
+const handoverTimeout = 20 * time.Second
+
+// liveStreams are the inputs this node packages: one packager model each,
+// fed by a transcoder (or, while the publisher is away, by the slate).
+type liveStreams struct {
 	n  *Node
 	mu sync.Mutex
-	// running by input id.
-	running map[string]*runningTranscoder
-	// stopping holds inputs whose old ffmpeg has not exited yet: a new one
-	// for the same input waits, since both would write the same folder.
-	stopping map[string]chan struct{}
-	starts   uint64
+	// by input id.
+	byID   map[string]*liveStream
+	starts uint64
+	// probes are the sources' sizes by session id.
+	probes map[string]media.SourceInfo
+	slates *slateCache
+}
+
+// liveStream is one input's model and whatever feeds it.
+type liveStream struct {
+	id     string
+	stream *packager.Stream
+	// cur produces now; next is starting and replaces cur once its first
+	// segments are in the playlists (make-before-break).
+	cur, next *runningTranscoder
+	// hot is a held transcoder on the standby of a hot_standby input.
+	hot   *runningTranscoder
+	slate *runningSlate
+	// forgetAt is set once nothing feeds the stream any more.
+	forgetAt time.Time
+	// handoverUntil bounds how long this node keeps producing a stream the
+	// ring gave to another node, waiting for it to take over.
+	handoverUntil time.Time
+	// replica is a copy another node's pushes keep up to date; it becomes
+	// this node's own stream when this node takes over.
+	replica bool
+	repl    replication
+	// behindSince is set when this node stopped producing a stream another
+	// node took over. Both produced for a while (make-before-break), so this
+	// copy lacks the new owner's latest segments and holds some of its own
+	// that the new owner numbered differently. Should this node own the
+	// stream again (an undrain), the copy is neither served nor continued
+	// until the producing node's copy has refreshed it, or behindWait has
+	// passed.
+	behindSince time.Time
+	// failedKey is a source and profile the transcoder refused (no video
+	// track, say): not retried until either changes.
+	failedKey string
 }
 
 type runningTranscoder struct {
-	t         *media.Transcoder
-	cancel    context.CancelFunc
-	done      chan struct{}
-	sessionID string
-	ingest    string
-	profileAt time.Time
-	profileID string
-	started   time.Time
+	// t is set once the source is probed and the ladder fitted; a
+	// producing transcoder (liveStream.cur) always has it.
+	t       *media.Transcoder
+	skipped []media.Skipped
+	source  media.SourceInfo
+	key     string // what it transcodes: session, ingest node, profile version
+	cancel  context.CancelFunc
+	done    chan struct{}
+	started time.Time
+	input   string
+	session string
+	// held: started as a hot standby; released once promoted (both under
+	// liveStreams.mu).
+	held, released bool
 }
 
-func newTranscoders(n *Node) *transcoders {
-	return &transcoders{n: n, running: map[string]*runningTranscoder{}, stopping: map[string]chan struct{}{}}
+func newLiveStreams(n *Node) *liveStreams {
+	return &liveStreams{n: n, byID: map[string]*liveStream{}, probes: map[string]media.SourceInfo{}, slates: newSlateCache(n)}
 }
 
-// desired is what should run here: the live sessions whose input this node
-// owns on the ring.
-type desiredTranscode struct {
+// idle: nothing of this node produces the stream.
+// behindWait bounds how long a node that owns a stream again waits for the
+// producing node's copy before it continues its own (the producer died).
+const behindWait = 5 * time.Second
+
+// behind tells whether this node's copy of a stream is one it handed over
+// and that has not been refreshed since: not what viewers must be served.
+func (ls *liveStreams) behind(id string) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	st := ls.byID[id]
+	return st != nil && !st.behindSince.IsZero()
+}
+
+func (st *liveStream) idle() bool { return st.cur == nil && st.next == nil && st.slate == nil }
+
+// want is what the replicated state and the ring ask of this node for one
+// input.
+type want struct {
+	owner        bool
+	live         bool // a publisher is connected
+	reconnecting bool // the publisher went away; its window is open
+	key          string
+	// handover keeps a transcoder running on a node that no longer owns
+	// the stream until the new owner's own segments are in the playlists.
+	handover bool
+	// hot: this node is the standby of an input that asks for a hot
+	// standby, so it transcodes too, held ready for a takeover.
+	hot bool
+}
+
+// have is what runs here for one input.
+type have struct {
+	stream, ended bool
+	// stale: a copy nobody has updated for a while (this node produced it
+	// once, or copied it); continuing it could number backwards.
+	stale     bool
+	cur, next string // keys of the running transcoders
+	hot       string // key of the held hot-standby transcoder
+	slate     bool
+}
+
+type action int
+
+const (
+	actNewStream action = iota + 1 // a fresh model (also after an ended one)
+	actStartNext                   // start a transcoder for want.key
+	actStopNext
+	actStopCur
+	actStartSlate
+	actStopSlate
+	actEnd    // the show is over: ENDLIST
+	actLinger // nothing feeds the stream; forget it later
+	actStartHot
+	actStopHot
+	actPromoteHot // the hot standby's held output becomes the stream
+)
+
+// plan decides, for one input, what to do to turn have into want. It is
+// pure so that every case can be table-tested.
+func plan(w want, h have) []action {
+	var acts []action
+	stopAll := func() {
+		if h.hot != "" && (w.owner || !w.hot) {
+			acts = append(acts, actStopHot)
+			h.hot = ""
+		}
+		if h.next != "" {
+			acts = append(acts, actStopNext)
+		}
+		if h.cur != "" {
+			acts = append(acts, actStopCur)
+		}
+		if h.slate {
+			acts = append(acts, actStopSlate)
+		}
+	}
+	switch {
+	case !w.owner && w.handover:
+		// Make-before-break across nodes: keep producing (and copying to
+		// the new owner) until it has taken over.
+		return nil
+	case !w.owner:
+		// Another node produces it now; this copy only lingers, with a hot
+		// transcoder when the input asks for one.
+		stopAll()
+		switch {
+		case w.hot && h.stream && h.hot != w.key:
+			if h.hot != "" {
+				acts = append(acts, actStopHot)
+			}
+			acts = append(acts, actStartHot)
+		case !w.hot && h.hot != "":
+			acts = append(acts, actStopHot)
+		}
+		if h.stream {
+			acts = append(acts, actLinger)
+		}
+		return acts
+	case !w.live && !w.reconnecting:
+		stopAll()
+		if h.stream && !h.ended {
+			acts = append(acts, actEnd)
+		}
+		if h.stream {
+			acts = append(acts, actLinger)
+		}
+		return acts
+	}
+	if !h.stream || h.ended || h.stale {
+		acts = append(acts, actNewStream)
+		if h.hot != "" {
+			acts = append(acts, actStopHot) // it feeds the old model
+		}
+		h = have{stream: true, cur: h.cur, next: h.next}
+	}
+	if w.reconnecting {
+		if h.hot != "" {
+			acts = append(acts, actStopHot)
+		}
+		if h.next != "" {
+			acts = append(acts, actStopNext)
+		}
+		if h.cur != "" {
+			acts = append(acts, actStopCur)
+		}
+		if !h.slate {
+			acts = append(acts, actStartSlate)
+		}
+		return acts
+	}
+	if h.hot != "" && h.hot != w.key {
+		acts = append(acts, actStopHot)
+		h.hot = ""
+	}
+	switch {
+	case h.cur == w.key:
+		if h.next != "" {
+			acts = append(acts, actStopNext)
+		}
+	case h.next == w.key:
+		// Starting; it replaces cur (and the slate) once it produces.
+	case h.hot == w.key:
+		// This node was the hot standby: its output is ready now.
+		if h.next != "" {
+			acts = append(acts, actStopNext)
+		}
+		acts = append(acts, actPromoteHot)
+	default:
+		if h.next != "" {
+			acts = append(acts, actStopNext)
+		}
+		acts = append(acts, actStartNext)
+	}
+	return acts
+}
+
+// desired is what should happen here for each input that has a session or
+// a stream on this node.
+type desired struct {
+	want    want
 	session *fsm.Session
 	input   *fsm.Input
 	profile *fsm.Profile
 	source  string
 }
 
-func (n *Node) desiredTranscodes() map[string]desiredTranscode {
-	out := map[string]desiredTranscode{}
+func (n *Node) desiredStreams() map[string]desired {
+	out := map[string]desired{}
 	members := map[string]string{} // name -> advertised RTSP addr
 	for _, m := range n.clu.Members() {
 		if m.State == "alive" || m.State == "suspect" {
@@ -58,9 +270,6 @@ func (n *Node) desiredTranscodes() map[string]desiredTranscode {
 	}
 	for _, s := range n.state.Sessions() {
 		owner, ok := n.clu.Owner(s.InputID)
-		if !ok || owner.Name != n.cfg.Name {
-			continue
-		}
 		in := n.state.Input(s.InputID)
 		if in == nil {
 			continue
@@ -69,15 +278,29 @@ func (n *Node) desiredTranscodes() map[string]desiredTranscode {
 		if p == nil {
 			continue
 		}
-		rtsp := members[s.IngestNode]
-		if s.IngestNode == n.cfg.Name {
-			rtsp = loopback(n.cfg.RTSPAddr)
+		d := desired{session: s, input: in, profile: p}
+		d.want.owner = ok && owner.Name == n.cfg.Name
+		if s.Live() {
+			rtsp := members[s.IngestNode]
+			if s.IngestNode == n.cfg.Name {
+				rtsp = loopback(n.cfg.RTSPAddr)
+			}
+			if rtsp != "" {
+				d.want.live = true
+				d.source = n.sourceURL(rtsp, s.Path)
+				d.want.key = s.ID + "|" + s.IngestNode + "|" + p.ID + "|" + p.UpdatedAt.UTC().Format(time.RFC3339Nano)
+				if sb, ok := n.clu.Standby(s.InputID); ok && in.HotStandby && !d.want.owner && sb.Name == n.cfg.Name {
+					d.want.hot = true
+				}
+			} else {
+				// The ingest node is gone: the leader turns the session
+				// into a reconnecting one; show the slate meanwhile.
+				d.want.reconnecting = true
+			}
+		} else {
+			d.want.reconnecting = true
 		}
-		if rtsp == "" {
-			// The ingest node is gone; the leader will clear its sessions.
-			continue
-		}
-		out[s.InputID] = desiredTranscode{session: s, input: in, profile: p, source: n.sourceURL(rtsp, s.Path)}
+		out[s.InputID] = d
 	}
 	return out
 }
@@ -90,139 +313,330 @@ func (n *Node) sourceURL(rtspAddr, path string) string {
 	return u.String()
 }
 
-// reconcile starts and stops transcoders until what runs is what is desired.
-func (ts *transcoders) reconcile(ctx context.Context) {
-	want := ts.n.desiredTranscodes()
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+// reconcile makes what runs here match what is desired.
+func (ls *liveStreams) reconcile(ctx context.Context) {
+	want := ls.n.desiredStreams()
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
 	if ctx.Err() != nil {
 		// The node is stopping: stopAll has taken (or will take) every
-		// transcoder. Starting one now would clear the output folder the
-		// stopped one is ending and outlive Close.
+		// transcoder.
 		return
 	}
-	for id, r := range ts.running {
+	ids := map[string]bool{}
+	liveSessions := map[string]bool{}
+	for id, d := range want {
+		ids[id] = true
+		liveSessions[d.session.ID] = true
+	}
+	for id := range ls.byID {
+		ids[id] = true
+	}
+	sorted := make([]string, 0, len(ids))
+	for id := range ids {
+		sorted = append(sorted, id)
+	}
+	sort.Strings(sorted)
+	now := time.Now()
+	for _, id := range sorted {
 		d, ok := want[id]
-		if ok && d.session.ID == r.sessionID && d.session.IngestNode == r.ingest &&
-			d.profile.ID == r.profileID && d.profile.UpdatedAt.Equal(r.profileAt) {
-			continue
+		if !ok {
+			// No session any more: the show is over, and its owner (only)
+			// ends the playlists.
+			owner, known := ls.n.clu.Owner(id)
+			d.want.owner = known && owner.Name == ls.n.cfg.Name
 		}
-		reason := "stream ended"
-		switch {
-		case ok && d.session.ID != r.sessionID:
-			reason = "publisher reconnected"
-		case ok:
-			reason = "profile changed"
-		case ts.n.state.Session(id) != nil:
-			reason = "owner moved"
+		st := ls.byID[id]
+		var h have
+		if st != nil {
+			h = have{stream: true, ended: st.stream.Ended(), slate: st.slate != nil,
+				stale: st.idle() && now.Sub(st.stream.ChangedAt()) > staleAfter}
+			if st.cur != nil {
+				h.cur = st.cur.key
+			}
+			if st.next != nil {
+				h.next = st.next.key
+			}
+			if st.hot != nil {
+				h.hot = st.hot.key
+			}
 		}
-		ts.n.log.Info("stopping transcoder", "input", id, "reason", reason)
-		ts.stopLocked(id)
+		if st != nil && !d.want.owner && st.cur != nil && d.want.live && !st.repl.takenOver {
+			if st.handoverUntil.IsZero() {
+				st.handoverUntil = now.Add(handoverTimeout)
+				ls.n.log.Info("handing stream over", "input", id)
+			}
+			d.want.handover = now.Before(st.handoverUntil)
+		}
+		if st != nil && d.want.owner && !st.behindSince.IsZero() {
+			if now.Sub(st.behindSince) < behindWait {
+				// Owner again, with a copy that is behind: the node that
+				// produces the stream keeps doing so and sends its copy.
+				continue
+			}
+			st.behindSince = time.Time{}
+		}
+		for _, a := range plan(d.want, h) {
+			st = ls.act(ctx, id, a, d, st)
+		}
+		if st != nil && !st.forgetAt.IsZero() && now.After(st.forgetAt) && st.idle() && st.hot == nil {
+			delete(ls.byID, id)
+		}
 	}
-	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		if _, ok := ts.running[id]; ok {
-			continue
+	for session := range ls.probes {
+		if !liveSessions[session] {
+			delete(ls.probes, session)
 		}
-		if _, ok := ts.stopping[id]; ok {
-			continue
-		}
-		ts.startLocked(ctx, want[id])
 	}
-	ts.n.clu.SetLoad(len(ts.running))
+	ls.n.clu.SetLoad(ls.countLocked())
 }
 
-func (ts *transcoders) startLocked(ctx context.Context, d desiredTranscode) {
-	n := ts.n
-	hasVideo, hasAudio := media.TracksHave(d.session.Tracks)
-	spec := media.TranscodeSpec{
-		FFmpeg:    n.cfg.FFmpeg,
-		SourceURL: d.source,
-		Profile:   *d.profile,
-		OutputDir: n.OutputDir(d.input.ID),
-		HasVideo:  hasVideo,
-		HasAudio:  hasAudio,
-		ListSize:  n.cfg.HLSListSize,
+func (ls *liveStreams) act(ctx context.Context, id string, a action, d desired, st *liveStream) *liveStream {
+	n := ls.n
+	switch a {
+	case actNewStream:
+		st = &liveStream{id: id, stream: n.newStream(d.profile)}
+		ls.byID[id] = st
+		ls.slates.prepare(d.profile, d.session)
+	case actStartNext:
+		st.forgetAt, st.replica = time.Time{}, false
+		st.handoverUntil, st.repl.takenOver = time.Time{}, false
+		st.next = ls.startLocked(ctx, st, d)
+	case actStopNext:
+		stopTranscoder(st.next)
+		st.next = nil
+	case actStopCur:
+		stopTranscoder(st.cur)
+		st.cur = nil
+		if !d.want.owner {
+			st.behindSince = time.Now()
+		}
+	case actStartSlate:
+		st.forgetAt, st.replica = time.Time{}, false
+		st.slate = ls.slates.start(ctx, st, d.profile, d.session)
+		n.log.Info("publisher away: slate on", "input", id, "deadline", d.session.ReconnectDeadline(d.input))
+	case actStopSlate:
+		st.slate.stop()
+		st.slate = nil
+	case actEnd:
+		st.stream.End()
+		n.log.Info("stream ended", "input", id)
+	case actStartHot:
+		st.hot = ls.startLocked(ctx, st, d)
+		if st.hot != nil {
+			st.hot.held = true
+			n.log.Info("hot standby transcoding", "input", id)
+		}
+	case actStopHot:
+		stopTranscoder(st.hot)
+		st.hot = nil
+	case actPromoteHot:
+		r := st.hot
+		st.hot = nil
+		st.forgetAt, st.replica = time.Time{}, false
+		st.handoverUntil, st.repl.takenOver = time.Time{}, false
+		r.released = true
+		st.next = r
+		if r.t != nil {
+			if err := r.t.Release(); err != nil {
+				n.log.Warn("release hot standby", "input", id, "err", err)
+			}
+		}
+		n.log.Info("hot standby takes over", "input", id)
+	case actLinger:
+		if st.forgetAt.IsZero() {
+			st.forgetAt = time.Now().Add(streamLinger)
+		}
 	}
-	t, err := media.NewTranscoder(media.TranscoderConfig{Spec: spec, Logger: n.log.With("input", d.input.ID)})
-	if err != nil {
-		n.log.Error("cannot transcode input", "input", d.input.ID, "err", err)
-		return
+	return st
+}
+
+// newStream makes the packager model of a new show of an input.
+func (n *Node) newStream(p *fsm.Profile) *packager.Stream {
+	cfg := packager.Config{
+		TargetDuration: p.SegmentSeconds,
+		Schedule:       media.Schedule(*p),
+		Window:         n.cfg.HLSListSize,
+	}
+	if media.LowLatency(*p) {
+		cfg.PartTarget = media.PartSeconds(*p)
+	}
+	return packager.New(cfg)
+}
+
+func (ls *liveStreams) startLocked(ctx context.Context, st *liveStream, d desired) *runningTranscoder {
+	if st.failedKey == d.want.key {
+		return nil // this source and profile cannot be transcoded; said so once
 	}
 	tctx, cancel := context.WithCancel(ctx)
-	r := &runningTranscoder{
-		t: t, cancel: cancel, done: make(chan struct{}), sessionID: d.session.ID, ingest: d.session.IngestNode,
-		profileID: d.profile.ID, profileAt: d.profile.UpdatedAt, started: time.Now(),
-	}
-	ts.running[d.input.ID] = r
-	ts.starts++
-	n.log.Info("starting transcoder", "input", d.input.ID, "profile", d.profile.ID, "ingest_node", d.session.IngestNode,
-		"renditions", len(d.profile.Renditions))
-	go func() {
-		defer close(r.done)
-		if err := t.Run(tctx); err != nil {
-			n.log.Error("transcoder stopped", "input", d.input.ID, "err", err)
+	r := &runningTranscoder{key: d.want.key, cancel: cancel, done: make(chan struct{}), started: time.Now(),
+		input: d.input.ID, session: d.session.ID}
+	ls.starts++
+	ls.n.log.Info("starting transcoder", "input", d.input.ID, "profile", d.profile.ID, "ingest_node", d.session.IngestNode,
+		"replacing", st.cur != nil || st.slate != nil)
+	go ls.runTranscoder(tctx, st, d, r)
+	return r
+}
+
+// runTranscoder fits the ladder to the source, runs the transcoder, and
+// makes it the stream's producer once its first segments are in:
+// whatever produced the stream before (an older transcoder, the slate)
+// stops only then (make-before-break).
+func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desired, r *runningTranscoder) {
+	n := ls.n
+	defer func() {
+		close(r.done)
+		ls.mu.Lock()
+		if st.next == r {
+			st.next = nil
 		}
-		ts.mu.Lock()
-		if ts.running[d.input.ID] == r {
-			delete(ts.running, d.input.ID)
-		}
-		ts.mu.Unlock()
+		ls.mu.Unlock()
 		n.poke()
 	}()
-}
-
-func (ts *transcoders) stopLocked(id string) {
-	r, ok := ts.running[id]
-	if !ok {
+	log := n.log.With("input", d.input.ID)
+	src, err := ls.probe(ctx, d.session.ID, d.source)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("cannot probe the source; transcoding the whole ladder", "err", err)
+	}
+	profile, skipped := media.FitLadder(*d.profile, src)
+	for _, sk := range skipped {
+		log.Info("rendition left out", "rendition", sk.Name, "reason", sk.Reason)
+	}
+	hasVideo, hasAudio := media.TracksHave(d.session.Tracks)
+	ls.mu.Lock()
+	held := r.held && !r.released
+	ls.mu.Unlock()
+	t, err := media.NewTranscoder(media.TranscoderConfig{Spec: media.TranscodeSpec{
+		FFmpeg: n.cfg.FFmpeg, SourceURL: d.source, Profile: profile, HasVideo: hasVideo, HasAudio: hasAudio,
+	}, Stream: st.stream, Logger: log, Held: held})
+	if err != nil {
+		log.Error("cannot transcode input", "err", err)
+		ls.mu.Lock()
+		st.failedKey = r.key
+		ls.mu.Unlock()
 		return
 	}
-	delete(ts.running, id)
-	r.cancel()
-	ts.stopping[id] = r.done
+	ls.mu.Lock()
+	r.t, r.skipped, r.source = t, skipped, src
+	if held && r.released {
+		// Promoted while it was being built.
+		_ = t.Release()
+	}
+	ls.mu.Unlock()
 	go func() {
-		<-r.done
-		ts.mu.Lock()
-		if ts.stopping[id] == r.done {
-			delete(ts.stopping, id)
+		select {
+		case <-t.Active():
+		case <-r.done:
+			return
 		}
-		ts.mu.Unlock()
-		ts.n.poke()
+		ls.mu.Lock()
+		if st.next == r {
+			if st.cur != nil {
+				stopTranscoder(st.cur)
+				log.Info("transcoder handed over", "after", time.Since(r.started).Round(time.Millisecond))
+			}
+			if st.slate != nil {
+				st.slate.stop()
+				st.slate = nil
+			}
+			st.cur, st.next = r, nil
+		}
+		ls.mu.Unlock()
+		n.poke()
 	}()
+	if err := t.Run(ctx); err != nil {
+		log.Error("transcoder stopped", "err", err)
+	}
 }
 
-// stopAll stops every transcoder and waits for them to end their playlists.
-func (ts *transcoders) stopAll() {
-	ts.mu.Lock()
-	var waits []chan struct{}
-	for id, r := range ts.running {
+// probe learns a session's source size and rate once; transcoder restarts
+// and profile changes of the same session reuse it.
+func (ls *liveStreams) probe(ctx context.Context, session, source string) (media.SourceInfo, error) {
+	ls.mu.Lock()
+	info, ok := ls.probes[session]
+	ls.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	info, err := media.ProbeSource(ctx, ls.n.cfg.FFmpeg, source)
+	if err != nil {
+		return media.SourceInfo{}, err
+	}
+	ls.mu.Lock()
+	ls.probes[session] = info
+	ls.mu.Unlock()
+	return info, nil
+}
+
+func stopTranscoder(r *runningTranscoder) {
+	if r != nil {
 		r.cancel()
-		waits = append(waits, r.done)
-		delete(ts.running, id)
 	}
-	for _, ch := range ts.stopping {
-		waits = append(waits, ch)
+}
+
+// stopAll stops every transcoder and slate and waits for the transcoders.
+func (ls *liveStreams) stopAll() {
+	ls.mu.Lock()
+	var waits []chan struct{}
+	for _, st := range ls.byID {
+		for _, r := range []*runningTranscoder{st.cur, st.next, st.hot} {
+			if r != nil {
+				r.cancel()
+				waits = append(waits, r.done)
+			}
+		}
+		if st.slate != nil {
+			st.slate.stop()
+		}
+		st.cur, st.next, st.hot, st.slate = nil, nil, nil, nil
 	}
-	ts.mu.Unlock()
+	ls.mu.Unlock()
 	for _, ch := range waits {
 		<-ch
 	}
 }
 
-func (ts *transcoders) get(id string) *runningTranscoder {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return ts.running[id]
+// get returns an input's stream and its producing transcoder, if any.
+func (ls *liveStreams) get(id string) (*packager.Stream, *runningTranscoder) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	st := ls.byID[id]
+	if st == nil {
+		return nil, nil
+	}
+	return st.stream, st.cur
 }
 
-func (ts *transcoders) count() int {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return len(ts.running)
+func (ls *liveStreams) countLocked() int {
+	c := 0
+	for _, st := range ls.byID {
+		if st.cur != nil || st.next != nil || st.hot != nil {
+			c++
+		}
+	}
+	return c
+}
+
+func (ls *liveStreams) count() int {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.countLocked()
+}
+
+// running lists the producing transcoders by input, for metrics.
+func (ls *liveStreams) running() map[string]*runningTranscoder {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	out := map[string]*runningTranscoder{}
+	for id, st := range ls.byID {
+		if st.cur != nil {
+			out[id] = st.cur
+		}
+	}
+	return out
 }
 
 // reconcileLoop runs reconcile on every state change, every cluster change
@@ -231,7 +645,7 @@ func (n *Node) reconcileLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		n.trans.reconcile(ctx)
+		n.streams.reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			return

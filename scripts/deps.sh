@@ -4,7 +4,9 @@
 #   bin/mediamtx      (built from its Go module at a pinned version)
 #   bin/hls.min.js    (hls.js from the npm registry, for the dashboard player)
 # With --test, also what only the test suite needs:
-#   chromium          (Debian package, via apt-get; the dashboard's browser test drives it)
+#   chromium          (Debian package, via apt-get; the browser tests drive it)
+#   nginx             (Debian package nginx-light, via apt-get; the CDN in front of test clusters)
+#   bin/dash.all.min.js (dash.js from the npm registry, for testcluster/player)
 # Usage: scripts/deps.sh [--test]
 set -euo pipefail
 
@@ -20,6 +22,8 @@ MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.15.3}"
 # The hls.js version mediamtx pins (internal/servers/hls/hlsjsdownloader/VERSION) — mediamtx
 # embeds it, so it must exist before `go build`.
 HLSJS_VERSION="${HLSJS_VERSION:-1.6.13}"
+# dash.js for the test player (testcluster/player): pinned, the registry may refuse @latest.
+DASHJS_VERSION="${DASHJS_VERSION:-5.2.1}"
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/bin"
@@ -52,6 +56,11 @@ if [ "$with_test" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 
+# testcluster.StartNginxCache runs a real nginx as the CDN in front of test clusters.
+if [ "$with_test" = 1 ] && [ ! -x /usr/sbin/nginx ]; then
+  apt_install nginx-light
+fi
+
 # hls.js: one tarball from the npm registry serves both mediamtx's build and our dashboard.
 hlsjs_tgz="$build/hls.js-$HLSJS_VERSION.tgz"
 if [ ! -s "$bin/hls.min.js" ] || [ ! -s "$hlsjs_tgz" ]; then
@@ -62,6 +71,20 @@ if [ ! -s "$bin/hls.min.js" ] || [ ! -s "$hlsjs_tgz" ]; then
   (cd "$build" && npm pack --silent "hls.js@$HLSJS_VERSION" >/dev/null)
   tar -xzf "$hlsjs_tgz" -C "$build" package/dist/hls.min.js
   cp "$build/package/dist/hls.min.js" "$bin/hls.min.js"
+fi
+
+# dash.js: only the test player needs it. 5.x ships the browser bundle under dist/modern/umd/.
+# The stamp names the version in bin/, so a new pin is fetched.
+dashjs_stamp="$bin/.dashjs-$DASHJS_VERSION"
+if [ "$with_test" = 1 ] && { [ ! -s "$bin/dash.all.min.js" ] || [ ! -f "$dashjs_stamp" ]; }; then
+  command -v npm >/dev/null || apt_install npm
+  log "fetching dash.js $DASHJS_VERSION from the npm registry"
+  (cd "$build" && npm pack --silent "dashjs@$DASHJS_VERSION" >/dev/null)
+  dashjs_tgz="$build/dashjs-$DASHJS_VERSION.tgz"
+  tar -xzf "$dashjs_tgz" -C "$build" package/dist/modern/umd/dash.all.min.js
+  cp "$build/package/dist/modern/umd/dash.all.min.js" "$bin/dash.all.min.js"
+  rm -f "$dashjs_tgz" "$bin"/.dashjs-* # the tarball is 26 MB of sources and maps
+  touch "$dashjs_stamp"
 fi
 
 stamp="$bin/.mediamtx-$MEDIAMTX_VERSION"

@@ -28,6 +28,10 @@ type Options struct {
 	Demo bool
 	// HLSListSize for every node; 0 = node default.
 	HLSListSize int
+	// RedirectOrigin makes every node answer /live requests for streams
+	// another node owns with a 307 to the owner (--origin-mode redirect)
+	// instead of fetching them itself.
+	RedirectOrigin bool
 	// Configure, if set, may change each node's config before it starts.
 	Configure func(i int, cfg *node.Config)
 }
@@ -122,6 +126,7 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 		FFmpeg:          "ffmpeg",
 		NoDemo:          !c.opts.Demo,
 		HLSListSize:     c.opts.HLSListSize,
+		RedirectOrigin:  c.opts.RedirectOrigin,
 		ReapTimeout:     10 * time.Second,
 		IngestPoll:      100 * time.Millisecond,
 		Gossip:          cluster.GossipTuning{},

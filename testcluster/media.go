@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path"
 	"strings"
@@ -150,37 +152,106 @@ func (p *Publisher) Stderr() string {
 type Playback struct {
 	MasterURL string // after redirects
 	Variants  []media.Variant
-	Media     map[string]*media.MediaPlaylist // by variant URI
-	MediaURL  map[string]string               // variant URI -> absolute URL
+	// Audio lists the audio renditions' playlist URIs (EXT-X-MEDIA
+	// TYPE=AUDIO), as the master playlist names them.
+	Audio []string
+	// Media and MediaURL hold every media playlist, the variants' and the
+	// audio renditions', by the URI the master playlist gives.
+	Media    map[string]*media.MediaPlaylist
+	MediaURL map[string]string // URI -> absolute URL
+	// inits is, per media playlist, the EXT-X-MAP URI in force for each
+	// segment (a new generation after a discontinuity may have another).
+	inits map[string][]string
 }
 
-// SegmentURL is the absolute URL of segment i of variant v.
+// SegmentURL is the absolute URL of segment i of variant (or audio
+// rendition) v.
 func (p Playback) SegmentURL(v string, i int) string {
+	return p.resolve(v, p.Media[v].Segments[i].URI)
+}
+
+// InitURL is the absolute URL of the init segment (EXT-X-MAP) of variant (or
+// audio rendition) v: the one of its newest segments; "" when the playlist
+// has none.
+func (p Playback) InitURL(v string) string {
+	mp := p.Media[v]
+	if mp == nil || mp.Map == "" {
+		return ""
+	}
+	return p.resolve(v, mp.Map)
+}
+
+// segmentInitURL is the absolute URL of the init segment segment i of v
+// needs.
+func (p Playback) segmentInitURL(v string, i int) string {
+	if in := p.inits[v]; i < len(in) && in[i] != "" {
+		return p.resolve(v, in[i])
+	}
+	return p.InitURL(v)
+}
+
+func (p Playback) resolve(v, uri string) string {
 	base, _ := url.Parse(p.MediaURL[v])
-	ref, _ := url.Parse(p.Media[v].Segments[i].URI)
+	ref, _ := url.Parse(uri)
 	return base.ResolveReference(ref).String()
 }
 
+// segmentInits lists the EXT-X-MAP URI in force at each segment of a media
+// playlist.
+func segmentInits(body []byte) []string {
+	var (
+		out []string
+		cur string
+	)
+	for _, line := range strings.Split(string(body), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "#EXT-X-MAP:"):
+			_, rest, _ := strings.Cut(line, `URI="`)
+			cur, _, _ = strings.Cut(rest, `"`)
+		case !strings.HasPrefix(line, "#"):
+			out = append(out, cur)
+		}
+	}
+	return out
+}
+
 // FetchPlayback reads the master playlist of an input through node n
-// (following redirects like a player) and every media playlist it names.
+// (following redirects like a player) and every media playlist it names:
+// the variants' and the audio renditions'.
 func FetchPlayback(n *Node, inputID string, query string) (Playback, error) {
 	u := n.HTTPURL() + "/live/" + inputID + "/master.m3u8" + query
 	resp, err := follow.Get(u)
 	if err != nil {
 		return Playback{}, err
 	}
-	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return Playback{}, err
+	}
 	if resp.StatusCode != http.StatusOK {
 		return Playback{}, fmt.Errorf("master playlist: %s", resp.Status)
 	}
-	vs, err := media.ParseMasterPlaylist(resp.Body)
+	vs, err := media.ParseMasterPlaylist(bytes.NewReader(body))
 	if err != nil {
 		return Playback{}, fmt.Errorf("parse master: %w", err)
 	}
-	pb := Playback{MasterURL: resp.Request.URL.String(), Variants: vs, Media: map[string]*media.MediaPlaylist{}, MediaURL: map[string]string{}}
+	audio, err := media.ParseMasterAudio(bytes.NewReader(body))
+	if err != nil {
+		return Playback{}, fmt.Errorf("parse master: %w", err)
+	}
+	pb := Playback{MasterURL: resp.Request.URL.String(), Variants: vs, Audio: audio,
+		Media: map[string]*media.MediaPlaylist{}, MediaURL: map[string]string{}, inits: map[string][]string{}}
 	base := resp.Request.URL
+	uris := make([]string, 0, len(vs)+len(audio))
 	for _, v := range vs {
-		ref, err := url.Parse(v.URI)
+		uris = append(uris, v.URI)
+	}
+	uris = append(uris, audio...)
+	for _, uri := range uris {
+		ref, err := url.Parse(uri)
 		if err != nil {
 			return pb, err
 		}
@@ -189,15 +260,19 @@ func FetchPlayback(n *Node, inputID string, query string) (Playback, error) {
 		if err != nil {
 			return pb, err
 		}
-		mp, err := media.ParseMediaPlaylist(r.Body)
+		b, err := io.ReadAll(r.Body)
 		r.Body.Close()
-		if r.StatusCode != http.StatusOK {
-			return pb, fmt.Errorf("media playlist %s: %s", v.URI, r.Status)
-		}
 		if err != nil {
-			return pb, fmt.Errorf("parse %s: %w", v.URI, err)
+			return pb, err
 		}
-		pb.Media[v.URI], pb.MediaURL[v.URI] = mp, mu
+		if r.StatusCode != http.StatusOK {
+			return pb, fmt.Errorf("media playlist %s: %s", uri, r.Status)
+		}
+		mp, err := media.ParseMediaPlaylist(bytes.NewReader(b))
+		if err != nil {
+			return pb, fmt.Errorf("parse %s: %w", uri, err)
+		}
+		pb.Media[uri], pb.MediaURL[uri], pb.inits[uri] = mp, mu, segmentInits(b)
 	}
 	return pb, nil
 }
@@ -261,6 +336,56 @@ func (p Probe) HasAudio() bool {
 		}
 	}
 	return false
+}
+
+// ProbeSegment probes segment i of variant (or audio rendition) v: an fMP4
+// (CMAF) segment is only decodable after its init segment, so both are
+// downloaded, joined in a temporary file and given to FFprobe.
+func ProbeSegment(ctx context.Context, pb Playback, v string, i int) (Probe, error) {
+	mp := pb.Media[v]
+	if mp == nil {
+		return Probe{}, fmt.Errorf("probe: no media playlist %q", v)
+	}
+	if i < 0 || i >= len(mp.Segments) {
+		return Probe{}, fmt.Errorf("probe: %s lists %d segments, no segment %d", v, len(mp.Segments), i)
+	}
+	initURL := pb.segmentInitURL(v, i)
+	if initURL == "" {
+		return Probe{}, fmt.Errorf("probe: %s has no EXT-X-MAP", v)
+	}
+	f, err := os.CreateTemp("", "dionysia-probe-*.mp4")
+	if err != nil {
+		return Probe{}, err
+	}
+	defer os.Remove(f.Name())
+	for _, u := range []string{initURL, pb.SegmentURL(v, i)} {
+		if err := download(ctx, f, u); err != nil {
+			f.Close()
+			return Probe{}, err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return Probe{}, err
+	}
+	return FFprobe(ctx, f.Name())
+}
+
+// download appends what GET u answers to w.
+func download(ctx context.Context, w io.Writer, u string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := follow.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
 
 // FFprobe decodes the video of a segment fully (-count_frames) and lists

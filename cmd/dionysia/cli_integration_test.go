@@ -41,7 +41,7 @@ func TestCLIIntegrationRealNode(t *testing.T) {
 
 	r = against(addr, "inputs", "list")
 	require.Equal(t, 0, r.code, "%s", r)
-	require.Regexp(t, `(?m)^`+id+`\s+CLI test\s+cli-small\s+yes\s+public\s+no$`, r.stdout)
+	require.Regexp(t, `(?m)^`+id+`\s+CLI test\s+cli-small\s+yes\s+public\s+30s\s+no\s+idle$`, r.stdout)
 
 	r = against(addr, "inputs", "list", "--json")
 	require.Equal(t, 0, r.code, "%s", r)

@@ -159,14 +159,14 @@ func TestInputsAgainstFake(t *testing.T) {
 	require.Equal(t, 0, r.code, "%s", r)
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 	require.Len(t, lines, 3, r.stdout)
-	require.Regexp(t, `^ID\s+NAME\s+PROFILE\s+ENABLED\s+POLICY\s+LIVE$`, lines[0])
+	require.Regexp(t, `^ID\s+NAME\s+PROFILE\s+ENABLED\s+POLICY\s+RECONNECT\s+STANDBY\s+STATE$`, lines[0])
 	// Aligned: every column starts at the header's offset.
 	col := strings.Index(lines[0], "ENABLED")
 	for _, l := range lines[1:] {
 		require.Contains(t, []string{"yes", "no "}, l[col:col+3], "column ENABLED misaligned in:\n%s", r.stdout)
 	}
 	require.Contains(t, r.stdout, "Main stage")
-	require.Regexp(t, `(?m)^\S+\s+Main stage\s+default\s+no\s+signed\s+no$`, r.stdout)
+	require.Regexp(t, `(?m)^\S+\s+Main stage\s+default\s+no\s+signed\s+30s\s+no\s+idle$`, r.stdout)
 
 	// --json prints the server's JSON, whatever the order of arguments.
 	r = runCLI("inputs", "get", id, "--json", "--addr", srv.URL)
@@ -187,6 +187,39 @@ func TestInputsAgainstFake(t *testing.T) {
 	r = against(srv.URL, "inputs", "update", id, "--disable")
 	require.Equal(t, 0, r.code, "%s", r)
 	require.JSONEq(t, `{"enabled":false}`, srv.last(t).Body)
+
+	// The reconnect window and hot standby: only what is given is sent,
+	// and 0 (off) and false are sent too.
+	r = against(srv.URL, "inputs", "update", id, "--reconnect-window", "0", "--hot-standby")
+	require.Equal(t, 0, r.code, "%s", r)
+	require.JSONEq(t, `{"reconnect_window_seconds":0,"hot_standby":true}`, srv.last(t).Body)
+	require.Equal(t, "off", fieldValue(t, r.stdout, "Reconnect window"))
+	require.Equal(t, "yes", fieldValue(t, r.stdout, "Hot standby"))
+	r = against(srv.URL, "inputs", "update", id, "--hot-standby=false", "--reconnect-window", "120")
+	require.Equal(t, 0, r.code, "%s", r)
+	require.JSONEq(t, `{"reconnect_window_seconds":120,"hot_standby":false}`, srv.last(t).Body)
+	require.Equal(t, "120s", fieldValue(t, r.stdout, "Reconnect window"))
+	require.Equal(t, "no", fieldValue(t, r.stdout, "Hot standby"))
+	r = against(srv.URL, "inputs", "update", id, "--reconnect-window", "7200")
+	require.Equal(t, 1, r.code, "%s", r)
+	require.Contains(t, r.stderr, `field "reconnect_window_seconds", HTTP 400`)
+
+	r = against(srv.URL, "inputs", "create", "--name", "Standby", "--reconnect-window", "5", "--hot-standby")
+	require.Equal(t, 0, r.code, "%s", r)
+	require.JSONEq(t, `{"name":"Standby","reconnect_window_seconds":5,"hot_standby":true}`, srv.last(t).Body)
+	require.Equal(t, "5s", fieldValue(t, r.stdout, "Reconnect window"))
+	require.Equal(t, "idle", fieldValue(t, r.stdout, "State"))
+
+	// A reconnecting stream shows its state and deadline.
+	standby := fieldValue(t, r.stdout, "ID")
+	ended := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	require.NoError(t, srv.b.state.ApplyCommand(fsm.Command{Op: fsm.OpStartSession, At: ended.Add(-time.Minute),
+		Session: &fsm.Session{InputID: standby, ID: "s1", IngestNode: "n1"}}).Err)
+	require.NoError(t, srv.b.state.ApplyCommand(fsm.Command{Op: fsm.OpEndSession, At: ended, ID: standby, Session: &fsm.Session{ID: "s1"}}).Err)
+	r = against(srv.URL, "inputs", "get", standby)
+	require.Equal(t, 0, r.code, "%s", r)
+	require.Equal(t, "reconnecting", fieldValue(t, r.stdout, "State"))
+	require.Equal(t, "2026-11-28T10:00:05Z", fieldValue(t, r.stdout, "Reconnect until"))
 
 	r = against(srv.URL, "inputs", "rotate-key", id)
 	require.Equal(t, 0, r.code, "%s", r)
@@ -226,7 +259,28 @@ func TestProfilesAgainstFake(t *testing.T) {
 	var sent map[string]any
 	require.NoError(t, json.Unmarshal([]byte(srv.last(t).Body), &sent))
 	require.Equal(t, "fmp4", sent["segment_format"])
+	require.NotContains(t, sent, "latency", "the server's default applies")
 	require.Len(t, sent["renditions"], 2)
+	require.Equal(t, "low", fieldValue(t, r.stdout, "Latency"))
+	require.Equal(t, "334", fieldValue(t, r.stdout, "Part ms"))
+
+	// ts cannot carry low latency: the server names the field to change.
+	r = against(srv.URL, "profiles", "update", "small", "--segment-format", "ts")
+	require.Equal(t, 1, r.code, "%s", r)
+	require.Contains(t, r.stderr, `low latency needs segment_format fmp4 (field "latency", HTTP 400)`)
+	r = against(srv.URL, "profiles", "update", "small", "--segment-format", "ts", "--latency", "standard")
+	require.Equal(t, 0, r.code, "%s", r)
+	require.Equal(t, "ts", fieldValue(t, r.stdout, "Segment format"))
+	require.Equal(t, "standard", fieldValue(t, r.stdout, "Latency"))
+	r = against(srv.URL, "profiles", "update", "small", "--segment-format", "fmp4", "--latency", "low", "--part-ms", "500")
+	require.Equal(t, 0, r.code, "%s", r)
+	require.Equal(t, "500", fieldValue(t, r.stdout, "Part ms"))
+	require.NoError(t, json.Unmarshal([]byte(srv.last(t).Body), &sent))
+	require.Equal(t, map[string]any{"segment_format": "fmp4", "latency": "low", "part_ms": float64(500)},
+		map[string]any{"segment_format": sent["segment_format"], "latency": sent["latency"], "part_ms": sent["part_ms"]})
+	r = against(srv.URL, "profiles", "update", "small", "--part-ms", "50")
+	require.Equal(t, 1, r.code, "%s", r)
+	require.Contains(t, r.stderr, `field "part_ms", HTTP 400`)
 
 	// update changes only what is given: the renditions stay.
 	r = against(srv.URL, "profiles", "update", "small", "--segment-seconds", "6")
@@ -259,9 +313,9 @@ func TestProfilesAgainstFake(t *testing.T) {
 
 	r = against(srv.URL, "profiles", "list")
 	require.Equal(t, 0, r.code, "%s", r)
-	require.Regexp(t, `(?m)^ID\s+NAME\s+SEGMENT\s+PRESET\s+FORMAT\s+RENDITIONS\s+DEFAULT$`, r.stdout)
-	require.Regexp(t, `(?m)^default\s+Default\s+2s\s+veryfast\s+ts\s+720p\s+\*$`, r.stdout)
-	require.Regexp(t, `(?m)^small\s+From file\s+6s\s+veryfast\s+fmp4\s+360p,180p\s+-$`, r.stdout)
+	require.Regexp(t, `(?m)^ID\s+NAME\s+SEGMENT\s+PRESET\s+FORMAT\s+LATENCY\s+RENDITIONS\s+DEFAULT$`, r.stdout)
+	require.Regexp(t, `(?m)^default\s+Default\s+2s\s+veryfast\s+ts\s+standard\s+720p\s+\*$`, r.stdout)
+	require.Regexp(t, `(?m)^small\s+From file\s+6s\s+veryfast\s+fmp4\s+low\s+360p,180p\s+-$`, r.stdout)
 
 	// The server's refusal: a profile in use cannot be deleted.
 	r = against(srv.URL, "inputs", "create", "--name", "uses small", "--profile", "small")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -15,8 +16,48 @@ var (
 	statusCmd    = subcommand{name: "status", args: "<input>", summary: "show whether an input is live, where, and its transcoder stats", run: runStatusCmd}
 )
 
+var (
+	drainCmd = subcommand{name: "drain", args: "<node>", run: func(c *cli, args []string) error { return runDrainCmd(c, args, true) },
+		summary: "move every stream off a node (make-before-break) and start no new ones there"}
+	undrainCmd = subcommand{name: "undrain", args: "<node>", run: func(c *cli, args []string) error { return runDrainCmd(c, args, false) },
+		summary: "let a drained node own streams again"}
+)
+
 func runNodes(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "drain":
+			return runOne("dionysia nodes drain", drainCmd, args[1:], stdout, stderr)
+		case "undrain":
+			return runOne("dionysia nodes undrain", undrainCmd, args[1:], stdout, stderr)
+		}
+	}
 	return runOne("dionysia nodes", nodesCommand, args, stdout, stderr)
+}
+
+func runDrainCmd(c *cli, args []string, on bool) error {
+	pos, err := c.parse(args, "<node>")
+	if err != nil {
+		return err
+	}
+	verb := "undrain"
+	if on {
+		verb = "drain"
+	}
+	var n httpapi.NodeInfo
+	raw, err := c.client.doJSON(c.ctx(), "POST", "/v1/nodes/"+url.PathEscape(pos[0])+"/"+verb, nil, &n)
+	if err != nil {
+		return err
+	}
+	if c.asJSON {
+		return c.printJSON(raw)
+	}
+	if on {
+		fmt.Fprintf(c.stdout, "node %s is draining: its streams move to other nodes without a gap; new ones start elsewhere\n", n.Name)
+	} else {
+		fmt.Fprintf(c.stdout, "node %s takes streams again\n", n.Name)
+	}
+	return nil
 }
 
 func runCluster(args []string, stdout, stderr io.Writer) int {
@@ -53,7 +94,11 @@ func writeMembers(w io.Writer, nodes []httpapi.NodeInfo) error {
 		if n.Local {
 			name += " (this)"
 		}
-		t.row(name, n.State, n.RaftRole, n.HTTPAddr, n.RTMPAddr, n.SRTAddr, n.RTSPAddr, itoa(n.Load),
+		state := n.State
+		if n.Draining {
+			state += ",draining"
+		}
+		t.row(name, state, n.RaftRole, n.HTTPAddr, n.RTMPAddr, n.SRTAddr, n.RTSPAddr, itoa(n.Load),
 			itoa(len(n.Owned)), itoa(len(n.LiveOwned)), itoa(len(n.IngestLive)))
 	}
 	return t.flush()
@@ -112,6 +157,12 @@ func runStatusCmd(c *cli, args []string) error {
 	f := newFields(c.stdout)
 	f.add("Input", st.InputID)
 	f.add("Live", yesNo(st.Live))
+	if st.State != "" {
+		f.add("State", st.State)
+	}
+	if st.ReconnectDeadline != nil {
+		f.add("Reconnect until", formatTime(*st.ReconnectDeadline))
+	}
 	f.add("Ingest node", st.IngestNode)
 	f.add("Owner node", st.OwnerNode)
 	f.add("Protocol", st.Protocol)
@@ -134,6 +185,19 @@ func runStatusCmd(c *cli, args []string) error {
 			fmt.Sprintf("%d dropped", tr.DropFrames),
 			fmt.Sprintf("%d restarts", tr.Restarts))
 		f.add("Transcoder", strings.Join(parts, ", "))
+	}
+	if pk := st.Packaging; pk != nil {
+		mode := pk.Latency + " latency, " + pk.SegmentFormat
+		if pk.PartMs > 0 {
+			mode += fmt.Sprintf(", %d ms parts (LL-HLS, LL-DASH)", pk.PartMs)
+		}
+		f.add("Packaging", mode)
+		if pk.SourceWidth > 0 {
+			f.add("Source", fmt.Sprintf("%dx%d at %s fps", pk.SourceWidth, pk.SourceHeight, formatFloat(pk.SourceFPS)))
+		}
+		for _, sk := range pk.Skipped {
+			f.add("Left out", sk.Name+": "+sk.Reason)
+		}
 	}
 	if err := f.flush(); err != nil {
 		return err

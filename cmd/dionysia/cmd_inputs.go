@@ -5,24 +5,27 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/httpapi"
 )
 
 // inputJSON is an input as the API answers it: the stored fields, the
-// ingest and playback links, and whether it is live.
+// ingest and playback links, and the state of its stream.
 type inputJSON struct {
 	fsm.Input
 	httpapi.Links
-	Live bool `json:"live"`
+	Live              bool       `json:"live"`
+	State             string     `json:"state"`
+	ReconnectDeadline *time.Time `json:"reconnect_deadline"`
 }
 
 var inputCommands = []subcommand{
 	{name: "create", summary: "create an input (prints its stream key and URLs)", run: inputsCreate},
 	{name: "list", summary: "list inputs", run: inputsList},
 	{name: "get", args: "<id>", summary: "show one input", run: inputsGet},
-	{name: "update", args: "<id>", summary: "change an input's name, profile, enabled state or playback policy", run: inputsUpdate},
+	{name: "update", args: "<id>", summary: "change an input's name, profile, enabled state, playback policy, reconnect window or hot standby", run: inputsUpdate},
 	{name: "delete", args: "<id>", summary: "delete an input", run: inputsDelete},
 	{name: "rotate-key", args: "<id>", summary: "give an input a new stream key; the old one stops working", run: inputsRotateKey},
 }
@@ -36,6 +39,8 @@ func inputsCreate(c *cli, args []string) error {
 	profile := c.fs.String("profile", "", "profile id (default: the cluster's default profile)")
 	disabled := c.fs.Bool("disabled", false, "create it disabled: publishes are refused until it is enabled")
 	policy := c.fs.String("playback-policy", "", `"public" or "signed" (default public)`)
+	window := c.fs.Int("reconnect-window", 0, "seconds the stream waits for a publisher that went away, 0-3600, 0 = off (default 30)")
+	standby := c.fs.Bool("hot-standby", false, "a second node transcodes too, so a failover costs only detection time")
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
@@ -51,6 +56,14 @@ func inputsCreate(c *cli, args []string) error {
 	}
 	if *policy != "" {
 		body["playback_policy"] = *policy
+	}
+	// Only what was given: the server's default window applies otherwise,
+	// and --reconnect-window 0 turns it off.
+	if c.isSet("reconnect-window") {
+		body["reconnect_window_seconds"] = *window
+	}
+	if c.isSet("hot-standby") {
+		body["hot_standby"] = *standby
 	}
 	return c.showInput(http.MethodPost, "/v1/inputs", body)
 }
@@ -69,9 +82,10 @@ func inputsList(c *cli, args []string) error {
 	if c.asJSON {
 		return c.printJSON(raw)
 	}
-	t := newTable(c.stdout, "ID", "NAME", "PROFILE", "ENABLED", "POLICY", "LIVE")
+	t := newTable(c.stdout, "ID", "NAME", "PROFILE", "ENABLED", "POLICY", "RECONNECT", "STANDBY", "STATE")
 	for _, in := range out.Inputs {
-		t.row(in.ID, in.Name, profileOrDefault(in.ProfileID), yesNo(in.Enabled), in.PlaybackPolicy, yesNo(in.Live))
+		t.row(in.ID, in.Name, profileOrDefault(in.ProfileID), yesNo(in.Enabled), in.PlaybackPolicy,
+			reconnectWindow(in.ReconnectWindowSeconds), yesNo(in.HotStandby), in.State)
 	}
 	return t.flush()
 }
@@ -90,6 +104,8 @@ func inputsUpdate(c *cli, args []string) error {
 	enable := c.fs.Bool("enable", false, "enable the input")
 	disable := c.fs.Bool("disable", false, "disable the input: new publishes are refused")
 	policy := c.fs.String("playback-policy", "", `"public" or "signed"`)
+	window := c.fs.Int("reconnect-window", 0, "seconds the stream waits for a publisher that went away, 0-3600, 0 = off")
+	standby := c.fs.Bool("hot-standby", false, "a second node transcodes too (--hot-standby=false turns it off)")
 	pos, err := c.parse(args, "<id>")
 	if err != nil {
 		return err
@@ -114,8 +130,14 @@ func inputsUpdate(c *cli, args []string) error {
 	if c.isSet("playback-policy") {
 		body["playback_policy"] = *policy
 	}
+	if c.isSet("reconnect-window") {
+		body["reconnect_window_seconds"] = *window
+	}
+	if c.isSet("hot-standby") {
+		body["hot_standby"] = *standby
+	}
 	if len(body) == 0 {
-		return usagef("nothing to change: give at least one of --name, --profile, --enable, --disable, --playback-policy")
+		return usagef("nothing to change: give at least one of --name, --profile, --enable, --disable, --playback-policy, --reconnect-window, --hot-standby")
 	}
 	return c.showInput(http.MethodPatch, "/v1/inputs/"+pathID(pos[0]), body)
 }
@@ -158,7 +180,12 @@ func (c *cli) showInput(method, path string, body any) error {
 	f.add("Profile", profileOrDefault(in.ProfileID))
 	f.add("Enabled", yesNo(in.Enabled))
 	f.add("Playback policy", in.PlaybackPolicy)
-	f.add("Live", yesNo(in.Live))
+	f.add("Reconnect window", reconnectWindow(in.ReconnectWindowSeconds))
+	f.add("Hot standby", yesNo(in.HotStandby))
+	f.add("State", in.State)
+	if in.ReconnectDeadline != nil {
+		f.add("Reconnect until", formatTime(*in.ReconnectDeadline))
+	}
 	f.add("Stream key", in.StreamKey)
 	f.add("Ingest RTMP", in.Ingest.RTMP)
 	f.add("Ingest SRT", in.Ingest.SRT)
@@ -167,6 +194,14 @@ func (c *cli) showInput(method, path string, body any) error {
 	f.add("Created", formatTime(in.CreatedAt))
 	f.add("Updated", formatTime(in.UpdatedAt))
 	return f.flush()
+}
+
+// reconnectWindow shows a window in seconds, "off" for 0.
+func reconnectWindow(seconds int) string {
+	if seconds == 0 {
+		return "off"
+	}
+	return itoa(seconds) + "s"
 }
 
 func profileOrDefault(id string) string {

@@ -33,15 +33,17 @@ type profileWrite struct {
 	SegmentSeconds int             `json:"segment_seconds,omitempty"`
 	VideoPreset    string          `json:"video_preset,omitempty"`
 	SegmentFormat  string          `json:"segment_format,omitempty"`
+	Latency        string          `json:"latency,omitempty"`
+	PartMs         int             `json:"part_ms,omitempty"`
 	Renditions     []fsm.Rendition `json:"renditions"`
 }
 
 // profileFlags are the flags that describe a profile, shared by create and
 // update.
 type profileFlags struct {
-	id, name, preset, format, file string
-	segment                        int
-	renditions                     renditionsFlag
+	id, name, preset, format, latency, file string
+	segment, partMs                         int
+	renditions                              renditionsFlag
 }
 
 func (p *profileFlags) register(c *cli, withID bool) {
@@ -51,7 +53,11 @@ func (p *profileFlags) register(c *cli, withID bool) {
 	c.fs.StringVar(&p.name, "name", "", "profile name")
 	c.fs.IntVar(&p.segment, "segment-seconds", 0, "segment duration in seconds, 1-10 (default 2)")
 	c.fs.StringVar(&p.preset, "preset", "", "x264 preset, e.g. ultrafast, veryfast (default veryfast)")
-	c.fs.StringVar(&p.format, "format", "", `segment format: "ts" or "fmp4" (default ts)`)
+	c.fs.StringVar(&p.format, "segment-format", "", `segment format: "fmp4" (CMAF) or "ts" (default fmp4)`)
+	// --format was the flag's first name; scripts may still use it.
+	c.fs.StringVar(&p.format, "format", "", "same as --segment-format")
+	c.fs.StringVar(&p.latency, "latency", "", `"low" (LL-HLS parts, needs fmp4) or "standard" (default low; standard with ts)`)
+	c.fs.IntVar(&p.partMs, "part-ms", 0, "LL-HLS part target in milliseconds, 100-1000 (default 334)")
 	c.fs.Var(&p.renditions, "rendition", "a rendition, repeatable, in ladder order:\n"+
 		"name=720p,width=1280,height=720,video_kbps=2800,audio_kbps=128[,fps=30][,passthrough]")
 	c.fs.StringVar(&p.file, "file", "", "read the profile from a JSON file (the API's body; flags given too override it)")
@@ -71,8 +77,14 @@ func (p *profileFlags) apply(c *cli, base *profileWrite) {
 	if c.isSet("preset") {
 		base.VideoPreset = p.preset
 	}
-	if c.isSet("format") {
+	if c.isSet("segment-format") || c.isSet("format") {
 		base.SegmentFormat = p.format
+	}
+	if c.isSet("latency") {
+		base.Latency = p.latency
+	}
+	if c.isSet("part-ms") {
+		base.PartMs = p.partMs
 	}
 	if c.isSet("rendition") {
 		base.Renditions = p.renditions
@@ -111,8 +123,8 @@ func profilesUpdate(c *cli, args []string) error {
 		return err
 	}
 	id := pos[0]
-	if pf.file == "" && countSet(c, "name", "segment-seconds", "preset", "format", "rendition") == 0 {
-		return usagef("nothing to change: give --file or at least one of --name, --segment-seconds, --preset, --format, --rendition")
+	if pf.file == "" && countSet(c, "name", "segment-seconds", "preset", "segment-format", "format", "latency", "part-ms", "rendition") == 0 {
+		return usagef("nothing to change: give --file or at least one of --name, --segment-seconds, --preset, --segment-format, --latency, --part-ms, --rendition")
 	}
 	var body profileWrite
 	if pf.file != "" {
@@ -126,13 +138,16 @@ func profilesUpdate(c *cli, args []string) error {
 		body = *fromFile
 	} else {
 		// PUT replaces the whole profile: start from what it is now, so
-		// that `--segment-seconds 4` changes only that.
+		// that `--segment-seconds 4` changes only that. The effective
+		// values, so that a profile stored before latency existed stays
+		// standard instead of getting the create default.
 		var cur fsm.Profile
 		if _, err := c.client.getJSON(c.ctx(), "/v1/profiles/"+pathID(id), &cur); err != nil {
 			return err
 		}
 		body = profileWrite{Name: cur.Name, SegmentSeconds: cur.SegmentSeconds, VideoPreset: cur.VideoPreset,
-			SegmentFormat: cur.SegmentFormat, Renditions: cur.Renditions}
+			SegmentFormat: cur.EffectiveSegmentFormat(), Latency: cur.EffectiveLatency(), PartMs: cur.EffectivePartMs(),
+			Renditions: cur.Renditions}
 	}
 	pf.apply(c, &body)
 	body.ID = ""
@@ -165,7 +180,7 @@ func profilesList(c *cli, args []string) error {
 	if c.asJSON {
 		return c.printJSON(raw)
 	}
-	t := newTable(c.stdout, "ID", "NAME", "SEGMENT", "PRESET", "FORMAT", "RENDITIONS", "DEFAULT")
+	t := newTable(c.stdout, "ID", "NAME", "SEGMENT", "PRESET", "FORMAT", "LATENCY", "RENDITIONS", "DEFAULT")
 	for _, p := range out.Profiles {
 		names := make([]string, 0, len(p.Renditions))
 		for _, r := range p.Renditions {
@@ -175,7 +190,7 @@ func profilesList(c *cli, args []string) error {
 		if p.ID == out.DefaultID {
 			def = "*"
 		}
-		t.row(p.ID, p.Name, itoa(p.SegmentSeconds)+"s", p.VideoPreset, p.SegmentFormat, strings.Join(names, ","), def)
+		t.row(p.ID, p.Name, itoa(p.SegmentSeconds)+"s", p.VideoPreset, p.EffectiveSegmentFormat(), p.EffectiveLatency(), strings.Join(names, ","), def)
 	}
 	return t.flush()
 }
@@ -216,7 +231,11 @@ func (c *cli) showProfile(method, path string, body any) error {
 	f.add("Name", p.Name)
 	f.add("Segment seconds", itoa(p.SegmentSeconds))
 	f.add("Video preset", p.VideoPreset)
-	f.add("Segment format", p.SegmentFormat)
+	f.add("Segment format", p.EffectiveSegmentFormat())
+	f.add("Latency", p.EffectiveLatency())
+	if p.EffectiveLatency() == fsm.LatencyLow {
+		f.add("Part ms", itoa(p.EffectivePartMs()))
+	}
 	f.add("Created", formatTime(p.CreatedAt))
 	f.add("Updated", formatTime(p.UpdatedAt))
 	if err := f.flush(); err != nil {

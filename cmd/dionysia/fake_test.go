@@ -3,12 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/httpapi"
+	"github.com/dionysia/dionysia/packager"
 )
 
 // fakeBackend puts the real API handler over a real fsm.State, without raft
@@ -76,7 +77,7 @@ func (f *fakeBackend) InputStatus(_ context.Context, id string) (*httpapi.InputS
 	if st, ok := f.status[id]; ok {
 		return st, nil
 	}
-	return &httpapi.InputStatus{InputID: id}, nil
+	return &httpapi.InputStatus{InputID: id, State: httpapi.StateIdle}, nil
 }
 
 func (f *fakeBackend) setStatus(st *httpapi.InputStatus) {
@@ -96,8 +97,9 @@ func (f *fakeBackend) Links(in *fsm.Input) httpapi.Links {
 	}
 }
 
-func (f *fakeBackend) OutputDir(id string) string {
-	return filepath.Join(os.TempDir(), "dionysia-cli-test-none", id)
+// Live: the CLI never fetches media.
+func (f *fakeBackend) Live(context.Context, string, string, url.Values) (packager.File, error) {
+	return packager.File{}, packager.ErrNotFound
 }
 
 func (f *fakeBackend) PlaybackKey() []byte { return []byte("test-playback-key") }
@@ -182,4 +184,13 @@ func fieldValue(t *testing.T, out, key string) string {
 	}
 	t.Fatalf("no %q line in:\n%s", key, out)
 	return ""
+}
+
+func (f *fakeBackend) Drain(_ context.Context, name string, on bool) error {
+	for _, n := range f.Nodes() {
+		if n.Name == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: node %q is not an alive member", httpapi.ErrNotFound, name)
 }

@@ -73,6 +73,7 @@ func runNode(args []string, stderr io.Writer) int {
 		join, tokens, clusterKey, logFormat string
 		logLevel                            string
 		noDemo                              bool
+		originMode                          string
 	)
 	f.str(&cfg.Name, "name", "", "unique node name (default: the hostname)")
 	f.str(&cfg.DataDir, "data-dir", "./data", "raft log, snapshots, HLS output, mediamtx config")
@@ -92,6 +93,7 @@ func runNode(args []string, stderr io.Writer) int {
 	f.str(&logFormat, "log-format", "text", "log format: text or json")
 	f.str(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.boolean(&noDemo, "no-demo", false, "do not create the demo input in a new cluster")
+	f.str(&originMode, "origin-mode", "proxy", "how a node answers /live for a stream another node owns: proxy (fetch it from the owner; works behind any CDN) or redirect (307 to the owner; only for CDNs that follow redirects)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -111,6 +113,14 @@ func runNode(args []string, stderr io.Writer) int {
 	}
 	cfg.Logger = logger
 	cfg.NoDemo = noDemo
+	switch originMode {
+	case "proxy":
+	case "redirect":
+		cfg.RedirectOrigin = true
+	default:
+		fmt.Fprintf(stderr, "dionysia node: --origin-mode must be proxy or redirect, not %q\n", originMode)
+		return 2
+	}
 	cfg.Join = splitList(join)
 	cfg.APITokens = splitList(tokens)
 	if cfg.ClusterKey, err = node.ParseClusterKey(clusterKey); err != nil {

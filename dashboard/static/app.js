@@ -209,8 +209,9 @@
       state.inputs = ((inputs && inputs.inputs) || []).slice().sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
       state.profiles = ((profiles && profiles.profiles) || []).slice().sort((a, b) => a.name.localeCompare(b.name));
       state.defaultProfile = (profiles && profiles.default_profile_id) || '';
-      // Status is only interesting (and only costs the owner a call) while live.
-      const live = state.inputs.filter((i) => i.live);
+      // Status is only interesting (and only costs the owner a call) while
+      // the stream is open: live, or reconnecting (the owner still serves it).
+      const live = state.inputs.filter((i) => i.state !== 'idle');
       const sts = await Promise.all(live.map((i) =>
         api('GET', '/v1/inputs/' + encodeURIComponent(i.id) + '/status').catch(() => null)));
       state.status = new Map();
@@ -244,9 +245,10 @@
     const alive = state.nodes.filter((n) => n.state === 'alive').length;
     const voters = (c.raft_servers || []).filter((s) => s.suffrage === 'Voter' || s.suffrage === 'voter').length;
     const live = state.inputs.filter((i) => i.live).length;
+    const reconnecting = state.inputs.filter((i) => i.state === 'reconnecting').length;
     setText($('summary'), (c.node ? 'Node ' + c.node : '') + ' · ' +
       state.nodes.length + (state.nodes.length === 1 ? ' node' : ' nodes') + ' · leader ' + (c.leader || 'none') +
-      ' · ' + live + ' live');
+      ' · ' + live + ' live' + (reconnecting ? ' · ' + reconnecting + ' reconnecting' : ''));
     setText($('fact-leader'), c.leader || 'no leader');
     setText($('fact-node'), c.node || '—');
     setText($('fact-alive'), alive + ' of ' + state.nodes.length);
@@ -329,7 +331,7 @@
     r.badge = el('span', { class: 'badge' });
     r.meta = {
       id: el('dd', {}, el('code', {}, id)),
-      owner: el('dd'), ingest: el('dd'), profile: el('dd'), enabled: el('dd'), since: el('dd'),
+      owner: el('dd'), ingest: el('dd'), profile: el('dd'), enabled: el('dd'), window: el('dd'), since: el('dd'),
     };
     r.key = el('code', { id: hid + '-key', class: 'secret' });
     r.reveal = el('button', {
@@ -393,6 +395,7 @@
       el('div', {}, el('dt', {}, 'Ingest node'), r.meta.ingest),
       el('div', {}, el('dt', {}, 'Profile'), r.meta.profile),
       el('div', {}, el('dt', {}, 'Publishing'), r.meta.enabled),
+      el('div', {}, el('dt', {}, 'Reconnect window'), r.meta.window),
       el('div', {}, el('dt', {}, 'Live for'), r.meta.since));
     const card = el('article', { class: 'card', 'aria-labelledby': hid + '-name', 'data-id': id },
       el('header', { class: 'card-head' }, r.name, r.badge),
@@ -415,6 +418,14 @@
 
   function current(id) { return state.inputs.find((i) => i.id === id) || { id, name: id }; }
 
+  // An input's state is "idle", "live" or "reconnecting": the publisher went
+  // away and the input's reconnect window keeps the stream open for it.
+  const BADGES = {
+    live: ['Live', 'live'],
+    reconnecting: ['Reconnecting', 'reconnecting'],
+    idle: ['Idle', 'idle'],
+  };
+
   function replaceInput(updated) {
     if (!updated) return;
     const i = state.inputs.findIndex((x) => x.id === updated.id);
@@ -427,13 +438,20 @@
     const st = state.status.get(input.id);
     const shown = revealed.has(input.id);
     setText(r.name, input.name);
-    setText(r.badge, input.live ? 'Live' : (input.enabled ? 'Idle' : 'Disabled'));
-    r.badge.className = 'badge ' + (input.live ? 'live' : (input.enabled ? 'idle' : 'off'));
-    card.classList.toggle('is-live', !!input.live);
+    const ss = input.state;
+    const [badge, cls] = ss === 'idle' && !input.enabled ? ['Disabled', 'off'] : BADGES[ss] || BADGES.idle;
+    setText(r.badge, badge);
+    r.badge.className = 'badge ' + cls;
+    r.badge.title = ss === 'reconnecting' && input.reconnect_deadline
+      ? 'The publisher went away; the stream waits for it until ' + new Date(input.reconnect_deadline).toLocaleTimeString() : '';
+    card.classList.toggle('is-live', ss === 'live');
+    card.classList.toggle('is-reconnecting', ss === 'reconnecting');
     setText(r.meta.owner, (st && st.owner_node) || ownerOf(input.id) || '—');
     setText(r.meta.ingest, (st && st.ingest_node) ? st.ingest_node + (st.protocol ? ' (' + st.protocol + ')' : '') : '—');
     setText(r.meta.profile, profileName(input.profile_id));
     setText(r.meta.enabled, input.enabled ? 'enabled' : 'disabled');
+    setText(r.meta.window, (input.reconnect_window_seconds ? input.reconnect_window_seconds + ' s' : 'off') +
+      (input.hot_standby ? ' · hot standby' : ''));
     setText(r.meta.since, st && st.started_at ? fmt.since(st.started_at) : '—');
     setText(r.key, shown ? input.stream_key : KEY_MASK);
     setText(r.reveal, shown ? 'Hide' : 'Reveal');
@@ -441,8 +459,9 @@
     for (const k of ['rtmp', 'srt', 'rtsp']) setText(r.urls[k], shown ? urlOf(input, k) : mask(urlOf(input, k), input.stream_key));
     setText(r.urls.hls, urlOf(input, 'hls'));
     setText(r.toggle, input.enabled ? 'Disable' : 'Enable');
-    r.preview.disabled = !input.live;
-    r.preview.title = input.live ? '' : 'Nothing is being published to this input';
+    // A reconnecting stream is still served: players keep what they have.
+    r.preview.disabled = ss === 'idle';
+    r.preview.title = ss === 'idle' ? 'Nothing is being published to this input' : '';
     renderStats(r.stats, input, st);
   }
 
@@ -453,6 +472,15 @@
   }
 
   function renderStats(box, input, st) {
+    if (input.state === 'reconnecting') {
+      if (box.dataset.mode !== 'reconnecting') {
+        box.replaceChildren(el('p', { class: 'muted' }));
+        box.dataset.mode = 'reconnecting';
+      }
+      const left = input.reconnect_deadline ? Math.max(0, Math.round((Date.parse(input.reconnect_deadline) - Date.now()) / 1000)) : null;
+      setText(box.firstChild, 'The publisher went away: the stream waits for it' + (left === null ? '.' : ' ' + left + ' s more, then ends.'));
+      return;
+    }
     if (!input.live || !st) {
       if (box.dataset.mode !== 'idle') {
         box.replaceChildren(el('p', { class: 'muted' }, input.live ? 'Waiting for the transcoder…' : 'Not live: publish to one of the URLs above.'));
@@ -517,8 +545,9 @@
         showFieldError(form, $('input-form-error'), 'name', 'Give the input a name.');
         return;
       }
-      const body = { name, enabled: $('input-enabled').checked };
+      const body = { name, enabled: $('input-enabled').checked, hot_standby: $('input-hot-standby').checked };
       if ($('input-profile').value) body.profile_id = $('input-profile').value;
+      if ($('input-window').value.trim() !== '') body.reconnect_window_seconds = Number($('input-window').value);
       const btn = form.querySelector('button[type=submit]');
       btn.disabled = true;
       try {
@@ -622,8 +651,13 @@
     const Hls = await loadHls();
     if (preview.id !== id) return; // closed or switched meanwhile
     if (Hls && Hls.isSupported()) {
-      resetStats(id, 'hls.js ' + (Hls.version || ''));
-      const hls = new Hls({ liveSyncDurationCount: 3, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6 });
+      // Low-latency profiles carry LL-HLS parts: hls.js plays them about a
+      // second behind the live edge instead of three segments.
+      const prof = state.profiles.find((x) => x.id === (input.profile_id || state.defaultProfile));
+      const ll = !!prof && prof.latency === 'low';
+      resetStats(id, 'hls.js ' + (Hls.version || '') + (ll ? ' · low latency' : ''));
+      stats.lowLatency = ll;
+      const hls = new Hls({ lowLatencyMode: ll, liveSyncDurationCount: 3, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6 });
       preview.hls = hls;
       hls.on(Hls.Events.MEDIA_ATTACHED, () => { stats.mediaAttached = true; });
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
@@ -686,6 +720,10 @@
     setText($('preview-time'), fmt.num(v.currentTime, 1) + ' s (' + fmt.num(Math.max(0, buffered), 1) + ' s buffered)' + (v.paused ? ' · paused' : ''));
     setText($('preview-level'), stats.level || (v.videoWidth ? v.videoWidth + '×' + v.videoHeight : '—'));
     setText($('preview-frags'), stats.fragLoaded);
+    // hls.js's own estimate of how far behind the live edge the picture is.
+    const lat = preview.hls && Number.isFinite(preview.hls.latency) ? preview.hls.latency : NaN;
+    stats.latency = lat;
+    setText($('preview-latency'), Number.isFinite(lat) && lat > 0 ? fmt.num(lat, 1) + ' s behind live' + (stats.lowLatency ? ' (LL-HLS)' : '') : '—');
   }
 
   function setupPreview() {
@@ -707,7 +745,7 @@
     syncChildren($('profiles-body'), state.profiles, (p) => p.id, (p) => {
       const id = p.id;
       const tr = el('tr', {}, el('th', { scope: 'row' }));
-      for (let i = 0; i < 5; i++) tr.append(el('td', { class: i === 1 ? 'num' : undefined }));
+      for (let i = 0; i < 6; i++) tr.append(el('td', { class: i === 1 ? 'num' : undefined }));
       const edit = el('button', { type: 'button', class: 'small', onclick: () => editProfile(id) }, 'Edit');
       const del = el('button', {
         type: 'button', class: 'small danger',
@@ -733,8 +771,10 @@
       setText(c[2], p.segment_seconds + ' s');
       c[4].classList.add('nowrap');
       setText(c[3], p.video_preset);
+      // Profiles stored before these fields existed have them empty: ts, standard.
       setText(c[4], p.segment_format === 'fmp4' ? 'fMP4' : 'MPEG-TS');
-      setText(c[5], renditionSummary(p));
+      setText(c[5], p.latency === 'low' ? 'Low (' + (p.part_ms || 334) + ' ms parts)' : 'Standard');
+      setText(c[6], renditionSummary(p));
       tr._edit.setAttribute('aria-label', 'Edit profile ' + p.name);
       tr._del.setAttribute('aria-label', 'Delete profile ' + p.name);
     });
@@ -783,6 +823,8 @@
       segment_seconds: int($('profile-segment').value),
       video_preset: $('profile-preset').value,
       segment_format: $('profile-format').value,
+      latency: $('profile-latency').value,
+      part_ms: int($('profile-part').value),
       renditions: Array.from($('renditions-body').rows).map((tr) => {
         const r = {};
         for (const input of tr.querySelectorAll('input')) {
@@ -823,6 +865,8 @@
     $('profile-segment').value = String(p.segment_seconds);
     $('profile-preset').value = p.video_preset;
     $('profile-format').value = p.segment_format || 'ts';
+    $('profile-latency').value = p.latency || 'standard';
+    $('profile-part').value = p.part_ms ? String(p.part_ms) : '';
     $('renditions-body').replaceChildren();
     for (const r of p.renditions || []) addRenditionRow(r);
     setText($('profile-form-title'), 'Edit profile: ' + p.name);

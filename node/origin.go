@@ -1,0 +1,357 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dionysia/dionysia/httpapi"
+	"github.com/dionysia/dionysia/packager"
+)
+
+// hopHeader marks a /live request one node forwarded to another: it is
+// answered from what the receiver has, never forwarded again, so two nodes
+// that disagree about the ring cannot bounce a request between them.
+const hopHeader = "X-Dionysia-Hop"
+
+// Live answers a /live request from any node: the owner from its packager,
+// every other node by fetching from the owner over the internal channel
+// through a small shield (coalesced, immutable files cached), so neither
+// players nor CDNs are ever sent to another node.
+func (n *Node) Live(ctx context.Context, inputID, file string, q url.Values) (packager.File, error) {
+	return n.live(ctx, inputID, file, q, false)
+}
+
+func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop bool) (packager.File, error) {
+	rt, rerr := n.Route(inputID)
+	stream, _ := n.streams.get(inputID)
+	local := rerr == nil && rt.Local
+	if local || hop {
+		if stream == nil {
+			if !local {
+				// Forwarded here, yet this node thinks another one owns
+				// it: the ring is converging. Never forward twice.
+				return packager.File{}, fmt.Errorf("%w: the cluster is moving this stream", httpapi.ErrUnavailable)
+			}
+			return packager.File{}, packager.ErrNotFound
+		}
+		if local && n.streams.behind(inputID) {
+			// Owner again with a copy that is behind what the producing
+			// node serves: the asker falls back to its copy or the standby.
+			return packager.File{}, fmt.Errorf("%w: this node is taking the stream back", httpapi.ErrUnavailable)
+		}
+		return stream.Serve(ctx, file, q)
+	}
+	if rerr != nil {
+		if stream != nil {
+			return stream.Serve(ctx, file, q)
+		}
+		return packager.File{}, rerr
+	}
+	f, err := n.shield.fetch(ctx, rt.Origin, inputID, file, q)
+	if err == nil || !errors.Is(err, httpapi.ErrUnavailable) {
+		return f, err
+	}
+	// The owner does not answer: it may be dead and not yet declared so.
+	// Its standby has a copy of everything it finished.
+	if stream != nil {
+		return stream.Serve(ctx, file, q)
+	}
+	if sb, ok := n.clu.Standby(inputID); ok && sb.Name != rt.Owner && sb.Name != n.cfg.Name {
+		if f, serr := n.shield.fetch(ctx, "http://"+sb.Meta.HTTPAddr, inputID, file, q); serr == nil {
+			return f, nil
+		}
+	}
+	return f, err
+}
+
+// serveInternalLive answers another node's forwarded /live request.
+func (n *Node) serveInternalLive(w http.ResponseWriter, r *http.Request) {
+	if !n.internalAuthOK(r) {
+		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
+		return
+	}
+	rest := strings.TrimPrefix(r.URL.Path, "/internal/live/")
+	id, file, ok := strings.Cut(rest, "/")
+	if !ok || id == "" || file == "" {
+		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
+		return
+	}
+	f, err := n.live(r.Context(), id, file, r.URL.Query(), true)
+	var bad *packager.BadRequestError
+	switch {
+	case err == nil:
+	case errors.Is(err, packager.ErrNotFound):
+		http.Error(w, `{"error":"not found"}`, http.StatusNotFound)
+		return
+	case errors.As(err, &bad):
+		http.Error(w, bad.Msg, http.StatusBadRequest)
+		return
+	default:
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.ContentType)
+	h.Set("X-Dionysia-Kind", f.Kind)
+	if f.Immutable {
+		h.Set("X-Dionysia-Immutable", "1")
+	}
+	if f.Progressive != nil {
+		h.Set(progressiveHeader, "1")
+		w.WriteHeader(http.StatusOK)
+		flush := func() {}
+		if fl, ok := w.(http.Flusher); ok {
+			flush = fl.Flush
+		}
+		_ = f.Progressive(r.Context(), w, flush)
+		return
+	}
+	_, _ = w.Write(f.Body)
+}
+
+// progressiveHeader marks an internal answer that streams a segment still
+// being made.
+const progressiveHeader = "X-Dionysia-Progressive"
+
+// liveClient fetches /live files from other nodes. A node that does not
+// answer within a second is treated as gone (its standby is asked next);
+// a blocking playlist reload may still take its full time once connected.
+var liveClient = func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	tr.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.MaxIdleConnsPerHost = 64
+	tr.ResponseHeaderTimeout = fetchTimeout
+	return &http.Client{Transport: tr}
+}()
+
+// shield fetches /live files from their owner for this node's viewers: N
+// viewers of a new segment cost one internal fetch, and immutable files
+// (segments, parts, init segments) are kept for a while.
+type shield struct {
+	n *Node
+
+	mu       sync.Mutex
+	inflight map[string]*fetchCall
+	cache    map[string]cached
+	order    []string // insertion order, for eviction
+	bytes    int
+	fetches  uint64 // internal fetches made (a benchmark counts them)
+}
+
+type fetchCall struct {
+	// header is closed once the status and headers are known (f's
+	// metadata, err, progressive); done once the whole body is.
+	header, done chan struct{}
+	f            packager.File
+	err          error
+	progressive  bool
+
+	mu   sync.Mutex
+	grew *sync.Cond
+	buf  []byte
+	fin  bool
+}
+
+// follow writes the body as it arrives, for a progressive answer.
+func (c *fetchCall) follow(ctx context.Context, w io.Writer, flush func()) error {
+	stop := context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		c.grew.Broadcast()
+		c.mu.Unlock()
+	})
+	defer stop()
+	sent := 0
+	for {
+		c.mu.Lock()
+		for sent == len(c.buf) && !c.fin && ctx.Err() == nil {
+			c.grew.Wait()
+		}
+		data, fin := c.buf[sent:len(c.buf):len(c.buf)], c.fin
+		c.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(data) > 0 {
+			if _, err := w.Write(data); err != nil {
+				return err
+			}
+			flush()
+			sent += len(data)
+			continue
+		}
+		if fin {
+			return c.err
+		}
+	}
+}
+
+type cached struct {
+	f       packager.File
+	expires time.Time
+}
+
+const (
+	shieldMaxBytes = 256 << 20
+	shieldTTL      = time.Minute
+	// fetchTimeout bounds an internal fetch; a blocking playlist reload may
+	// legitimately wait three target durations.
+	fetchTimeout = 35 * time.Second
+)
+
+func newShield(n *Node) *shield {
+	return &shield{n: n, inflight: map[string]*fetchCall{}, cache: map[string]cached{}}
+}
+
+// Fetches counts the internal fetches this node has made.
+func (s *shield) Fetches() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fetches
+}
+
+func (s *shield) fetch(ctx context.Context, origin, inputID, file string, q url.Values) (packager.File, error) {
+	target := origin + "/internal/live/" + inputID + "/" + file
+	if enc := q.Encode(); enc != "" {
+		target += "?" + enc
+	}
+	key := target
+	s.mu.Lock()
+	if c, ok := s.cache[key]; ok && time.Now().Before(c.expires) {
+		s.mu.Unlock()
+		return c.f, nil
+	}
+	call, ok := s.inflight[key]
+	if !ok {
+		call = &fetchCall{header: make(chan struct{}), done: make(chan struct{})}
+		call.grew = sync.NewCond(&call.mu)
+		s.inflight[key] = call
+		s.fetches++
+		go s.do(key, target, call)
+	}
+	s.mu.Unlock()
+	select {
+	case <-call.header:
+	case <-ctx.Done():
+		return packager.File{}, ctx.Err()
+	}
+	if call.err != nil {
+		return packager.File{}, call.err
+	}
+	if call.progressive {
+		f := call.f
+		f.Progressive = call.follow
+		return f, nil
+	}
+	select {
+	case <-call.done:
+		return call.f, call.err
+	case <-ctx.Done():
+		return packager.File{}, ctx.Err()
+	}
+}
+
+// do runs one internal fetch on its own context: the viewer who started it
+// may leave while others wait for the same answer.
+func (s *shield) do(key, target string, call *fetchCall) {
+	headerSent := false
+	defer func() {
+		if !headerSent {
+			close(call.header)
+		}
+		call.mu.Lock()
+		call.fin = true
+		call.grew.Broadcast()
+		call.mu.Unlock()
+		s.mu.Lock()
+		delete(s.inflight, key)
+		if call.err == nil && call.f.Immutable {
+			s.storeLocked(key, call.f)
+		}
+		s.mu.Unlock()
+		close(call.done)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		call.err = err
+		return
+	}
+	req.Header.Set(internalHeader, s.n.internalSecret())
+	req.Header.Set(hopHeader, "1")
+	resp, err := liveClient.Do(req)
+	if err != nil {
+		call.err = fmt.Errorf("%w: the stream's node does not answer: %v", httpapi.ErrUnavailable, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		switch resp.StatusCode {
+		case http.StatusNotFound:
+			call.err = packager.ErrNotFound
+		case http.StatusBadRequest:
+			call.err = &packager.BadRequestError{Msg: strings.TrimSpace(string(body))}
+		default:
+			call.err = fmt.Errorf("%w: the stream's node answered %s", httpapi.ErrUnavailable, resp.Status)
+		}
+		return
+	}
+	call.f = packager.File{ContentType: resp.Header.Get("Content-Type"),
+		Kind: resp.Header.Get("X-Dionysia-Kind"), Immutable: resp.Header.Get("X-Dionysia-Immutable") == "1"}
+	call.progressive = resp.Header.Get(progressiveHeader) == "1"
+	headerSent = true
+	close(call.header)
+	// Read as it comes, so progressive followers get every fragment at once.
+	chunk := make([]byte, 64<<10)
+	for {
+		n, rerr := resp.Body.Read(chunk)
+		if n > 0 {
+			call.mu.Lock()
+			call.buf = append(call.buf, chunk[:n]...)
+			call.grew.Broadcast()
+			call.mu.Unlock()
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			call.mu.Lock()
+			call.err = fmt.Errorf("%w: read from the stream's node: %v", httpapi.ErrUnavailable, rerr)
+			call.mu.Unlock()
+			return
+		}
+		if len(call.buf) > 128<<20 {
+			call.err = fmt.Errorf("%w: answer too large", httpapi.ErrUnavailable)
+			return
+		}
+	}
+	call.mu.Lock()
+	call.f.Body = call.buf
+	call.mu.Unlock()
+}
+
+func (s *shield) storeLocked(key string, f packager.File) {
+	if _, ok := s.cache[key]; ok {
+		return
+	}
+	now := time.Now()
+	s.cache[key] = cached{f: f, expires: now.Add(shieldTTL)}
+	s.order = append(s.order, key)
+	s.bytes += len(f.Body)
+	for len(s.order) > 0 && (s.bytes > shieldMaxBytes || now.After(s.cache[s.order[0]].expires)) {
+		old := s.order[0]
+		s.order = s.order[1:]
+		s.bytes -= len(s.cache[old].f.Body)
+		delete(s.cache, old)
+	}
+}

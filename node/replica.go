@@ -1,0 +1,198 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dionysia/dionysia/packager"
+)
+
+// replicateEvery is how often the owner copies new segments to the
+// standby: a segment is on two nodes within this long of being finished.
+const replicateEvery = 200 * time.Millisecond
+
+// replication state of one stream this node produces.
+type replication struct {
+	to       string            // standby node name the marks refer to
+	sent     map[string]uint64 // last MSN sent, by track
+	endSent  bool
+	inFlight bool
+	// takenOver: the new owner of a stream this node is handing over says
+	// its own transcoder produces now.
+	takenOver bool
+	// sig is what the last delta sent carried: the segment being made
+	// goes again only once it has new parts.
+	sig string
+}
+
+// replicateLoop copies every stream this node produces to its standby (the
+// node that would own it next), so that viewers can be served from the copy
+// while this node is gone, and the next owner continues the same playlists.
+func (n *Node) replicateLoop(ctx context.Context) {
+	t := time.NewTicker(replicateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.streams.replicate(ctx)
+	}
+}
+
+func (ls *liveStreams) replicate(ctx context.Context) {
+	n := ls.n
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for id, st := range ls.byID {
+		producing := st.cur != nil || st.next != nil || st.slate != nil
+		if st.replica || st.repl.inFlight || (!producing && (st.repl.endSent || !st.stream.Ended())) {
+			continue
+		}
+		// The copy goes to the standby; while a stream is handed over, to
+		// its new owner.
+		owner, ok := n.clu.Owner(id)
+		if !ok {
+			continue
+		}
+		sb := owner
+		if owner.Name == n.cfg.Name {
+			if sb, ok = n.clu.Standby(id); !ok || sb.Name == n.cfg.Name {
+				continue
+			}
+		} else if st.cur == nil || st.repl.takenOver {
+			continue
+		}
+		if sb.Name != st.repl.to {
+			st.repl = replication{to: sb.Name}
+		}
+		d, marks := st.stream.Since(st.repl.sent)
+		ended := d.Ended
+		sig := d.Signature()
+		if (d.Empty() || sig == st.repl.sig) && !(ended && !st.repl.endSent) {
+			continue
+		}
+		st.repl.inFlight = true
+		origin := "http://" + sb.Meta.HTTPAddr
+		go func() {
+			takenOver, err := n.pushReplica(ctx, origin, id, d)
+			ls.mu.Lock()
+			defer ls.mu.Unlock()
+			st.repl.inFlight = false
+			if err != nil {
+				n.log.Debug("copy to standby", "input", id, "standby", sb.Name, "err", err)
+				return
+			}
+			if st.repl.to == sb.Name {
+				st.repl.sent = marks
+				st.repl.endSent = ended
+				st.repl.sig = sig
+				if takenOver && sb.Name == owner.Name && owner.Name != n.cfg.Name {
+					st.repl.takenOver = true
+					n.log.Info("stream taken over", "input", id, "by", sb.Name)
+					n.poke()
+				}
+			}
+		}()
+	}
+}
+
+// pushReplica sends a delta; takenOver is the receiver saying it produces
+// the stream itself now.
+func (n *Node) pushReplica(ctx context.Context, origin, id string, d *packager.Delta) (takenOver bool, err error) {
+	body, err := packager.EncodeDelta(d)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, origin+"/internal/replica/"+id, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set(internalHeader, n.internalSecret())
+	resp, err := liveClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return false, fmt.Errorf("standby answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return resp.Header.Get(takenOverHeader) == "1", nil
+}
+
+// takenOverHeader answers a copy with "I produce this stream myself now".
+const takenOverHeader = "X-Dionysia-Taken-Over"
+
+// serveInternalReplica takes a copy of another node's stream.
+func (n *Node) serveInternalReplica(w http.ResponseWriter, r *http.Request) {
+	if !n.internalAuthOK(r) {
+		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
+		return
+	}
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, "/internal/replica/")
+	if id == "" || strings.Contains(id, "/") || !n.state.HasInput(id) {
+		http.Error(w, "unknown input", http.StatusNotFound)
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, 512<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	d, err := packager.DecodeDelta(b)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	producing, err := n.streams.applyReplica(id, d)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	if producing {
+		w.Header().Set(takenOverHeader, "1")
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyReplica keeps (or refreshes) the copy of a stream another node
+// produces.
+// It reports whether this node's own transcoder produces the stream.
+func (ls *liveStreams) applyReplica(id string, d *packager.Delta) (producing bool, err error) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	st := ls.byID[id]
+	switch {
+	case st == nil || (st.stream.ID() != d.StreamID && st.cur == nil && st.next == nil && st.slate == nil):
+		st = &liveStream{id: id, stream: packager.NewReplica(d, nil), replica: true}
+		ls.byID[id] = st
+	case st.stream.ID() != d.StreamID:
+		return false, fmt.Errorf("this node produces another stream of input %s", id)
+	default:
+		if err := st.stream.Apply(d); err != nil {
+			return false, err
+		}
+		if !st.behindSince.IsZero() {
+			// The copy this node handed over is the producer's again.
+			st.behindSince = time.Time{}
+			ls.n.poke()
+		}
+	}
+	if st.replica {
+		st.forgetAt = time.Now().Add(streamLinger)
+	}
+	return st.cur != nil && !st.replica, nil
+}

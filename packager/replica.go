@@ -1,0 +1,224 @@
+package packager
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Delta carries what a standby lacks of a stream: the complete segments
+// after the ones it has, with the init segments they name, and the
+// stream-wide counters. The owner sends one after every new segment; the
+// standby serves from it while the owner is gone, and continues it if it
+// becomes the owner.
+type Delta struct {
+	StreamID string
+	Config   ReplicaConfig
+	Gens     int
+	Seams    uint64
+	Ended    bool
+	Order    []string
+	Tracks   []TrackDelta
+}
+
+// ReplicaConfig is the part of Config a copy needs.
+type ReplicaConfig struct {
+	TargetDuration int
+	Schedule       Schedule
+	PartTarget     float64
+	Window, Keep   int
+	FirstMSN       uint64
+}
+
+// TrackDelta is one track's new segments.
+type TrackDelta struct {
+	Spec     TrackSpec
+	Info     InitInfo
+	Inits    map[string][]byte
+	Segments []segment
+	Ended    bool
+}
+
+// Empty reports whether the delta carries no segment.
+func (d *Delta) Empty() bool {
+	for _, t := range d.Tracks {
+		if len(t.Segments) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Signature names what a delta carries (per track: segment numbers, whether
+// complete, parts): a sender need not send the same again.
+func (d *Delta) Signature() string {
+	var b strings.Builder
+	for _, t := range d.Tracks {
+		b.WriteString(t.Spec.Name)
+		for _, sg := range t.Segments {
+			fmt.Fprintf(&b, " %d:%t:%d", sg.MSN, sg.Complete, len(sg.Parts))
+		}
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+// Since lists every track's complete segments after the numbers in have
+// (by track name; a track missing from have gets its whole list), and, with
+// low latency, the segment being made with the parts it has so far. It
+// also returns the new high-water marks (of complete segments).
+func (s *Stream) Since(have map[string]uint64) (*Delta, map[string]uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := &Delta{
+		StreamID: s.id, Gens: s.gens, Seams: s.seams, Ended: s.ended, Order: slices.Clone(s.order),
+		Config: ReplicaConfig{TargetDuration: s.cfg.TargetDuration, Schedule: s.cfg.Schedule, PartTarget: s.cfg.PartTarget,
+			Window: s.cfg.Window, Keep: s.cfg.Keep, FirstMSN: s.cfg.FirstMSN},
+	}
+	marks := map[string]uint64{}
+	for _, name := range sortedKeys(s.tracks) {
+		t := s.tracks[name]
+		td := TrackDelta{Spec: t.spec, Info: t.info, Inits: map[string][]byte{}, Ended: t.ended}
+		last, known := have[name]
+		marks[name] = last
+		for _, sg := range t.segs {
+			if !sg.Complete || (known && sg.MSN <= last) {
+				continue
+			}
+			c := *sg
+			c.Parts = slices.Clone(sg.Parts)
+			td.Segments = append(td.Segments, c)
+			if b, ok := t.inits[sg.Init]; ok {
+				td.Inits[sg.Init] = b
+			}
+			marks[name] = sg.MSN
+		}
+		if o := t.open(); o != nil && s.cfg.PartTarget > 0 && len(o.Parts) > 0 {
+			// Low latency: players have seen the parts of the segment being
+			// made. The copy holds them too, so that a next owner closes
+			// that segment where it is and goes on behind it, instead of
+			// making another segment under the same number. Not a mark: it
+			// goes again, with its new parts, until it is complete.
+			c := *o
+			c.Parts = slices.Clone(o.Parts)
+			c.Data = o.Data[:len(o.Data):len(o.Data)]
+			td.Segments = append(td.Segments, c)
+			if b, ok := t.inits[o.Init]; ok {
+				td.Inits[o.Init] = b
+			}
+		}
+		d.Tracks = append(d.Tracks, td)
+	}
+	return d, marks
+}
+
+// NewReplica makes a stream from a delta: a copy that serves what the
+// owner made and that a new owner can continue.
+func NewReplica(d *Delta, now func() time.Time) *Stream {
+	s := New(Config{TargetDuration: d.Config.TargetDuration, Schedule: d.Config.Schedule, PartTarget: d.Config.PartTarget,
+		Window: d.Config.Window, Keep: d.Config.Keep, FirstMSN: d.Config.FirstMSN, ID: d.StreamID, Now: now})
+	s.Apply(d)
+	return s
+}
+
+// Apply merges a delta from the owner into a replica.
+func (s *Stream) Apply(d *Delta) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d.StreamID != s.id {
+		return fmt.Errorf("delta of stream %s applied to %s", d.StreamID, s.id)
+	}
+	s.gens = max(s.gens, d.Gens)
+	s.seams = max(s.seams, d.Seams)
+	if len(d.Order) > 0 {
+		s.order = slices.Clone(d.Order)
+	}
+	for _, td := range d.Tracks {
+		t, ok := s.tracks[td.Spec.Name]
+		if !ok {
+			t = &track{inits: map[string][]byte{}}
+			s.tracks[td.Spec.Name] = t
+		}
+		t.spec, t.info, t.ended = td.Spec, td.Info, td.Ended
+		for name, b := range td.Inits {
+			t.inits[name] = b
+		}
+		last, has := t.lastMSN()
+		if s.active == nil || s.active.retired {
+			// A copy mirrors its owner. Where the owner's segment under a
+			// number is not the one this copy has (this node produced that
+			// number itself before it handed the stream over, while the new
+			// owner produced its own), the owner's wins from there on.
+			for _, sg := range td.Segments {
+				if !has || sg.MSN > last {
+					break
+				}
+				if i := t.index(sg.MSN); i >= 0 && !sameSegment(t.segs[i], &sg) {
+					t.segs = t.segs[:i]
+					last, has = t.lastMSN()
+					break
+				}
+			}
+		}
+		for _, sg := range td.Segments {
+			if has && sg.MSN <= last {
+				continue
+			}
+			c := sg
+			t.segs = append(t.segs, &c)
+			last, has = c.MSN, true
+			s.started = true
+			s.trimLocked(t)
+		}
+	}
+	if d.Ended {
+		s.ended = true
+	}
+	s.notifyLocked()
+	return nil
+}
+
+// index is the position of segment msn in the track, -1 when absent.
+func (t *track) index(msn uint64) int {
+	for i := len(t.segs) - 1; i >= 0; i-- {
+		if t.segs[i].MSN == msn {
+			return i
+		}
+	}
+	return -1
+}
+
+// sameSegment tells whether two copies of a segment number are the same
+// segment: made by the same generation, from the same bytes.
+func sameSegment(a, b *segment) bool {
+	return a.Gen == b.Gen && a.Init == b.Init && a.Disc == b.Disc && a.Complete == b.Complete && len(a.Data) == len(b.Data)
+}
+
+// EncodeDelta and DecodeDelta put a delta on the wire.
+func EncodeDelta(d *Delta) ([]byte, error) {
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(d); err != nil {
+		return nil, fmt.Errorf("encode delta: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func DecodeDelta(b []byte) (*Delta, error) {
+	var d Delta
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&d); err != nil {
+		return nil, fmt.Errorf("decode delta: %w", err)
+	}
+	return &d, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
