@@ -12,15 +12,19 @@
 FROM golang:1.26-bookworm AS mediamtx
 # Keep in step with scripts/deps.sh (docs/docker_test.go checks it).
 ARG MEDIAMTX_VERSION=v1.15.3
-ARG HLSJS_VERSION=1.6.13
+ARG MEDIAMTX_HLSJS_VERSION=1.6.13
+ARG HLSJS_VERSION=1.6.17
 WORKDIR /build
-# hls.js: the npm registry's tarball (what `npm pack` fetches, without installing npm).
-# mediamtx embeds it, and the dashboard's preview player loads it.
+# hls.js: the npm registry's tarballs (what `npm pack` fetches, without installing npm).
+# mediamtx embeds the version it pins; the dashboard's preview player loads a newer one
+# (1.6.17 fixes a discontinuity at a preload hint, where low-latency seams land).
 RUN set -eux; \
+    mkdir -p /out mtx; \
     curl -fsSL -o hls.tgz "https://registry.npmjs.org/hls.js/-/hls.js-${HLSJS_VERSION}.tgz"; \
     tar -xzf hls.tgz package/dist/hls.min.js; \
-    mkdir -p /out; \
-    cp package/dist/hls.min.js /out/hls.min.js
+    cp package/dist/hls.min.js /out/hls.min.js; \
+    curl -fsSL -o mtx/hls.tgz "https://registry.npmjs.org/hls.js/-/hls.js-${MEDIAMTX_HLSJS_VERSION}.tgz"; \
+    tar -xzf mtx/hls.tgz -C mtx package/dist/hls.min.js
 # mediamtx from its Go module; the two files its go:generate steps would
 # fetch are written instead, as scripts/deps.sh does.
 RUN set -eux; \
@@ -28,7 +32,7 @@ RUN set -eux; \
     cp -r "$(go env GOMODCACHE)/github.com/bluenviron/mediamtx@${MEDIAMTX_VERSION}" src; \
     chmod -R u+w src; \
     echo "${MEDIAMTX_VERSION}" > src/internal/core/VERSION; \
-    cp /out/hls.min.js src/internal/servers/hls/hls.min.js; \
+    cp mtx/package/dist/hls.min.js src/internal/servers/hls/hls.min.js; \
     cd src; \
     GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o /out/mediamtx .; \
     /out/mediamtx --help >/dev/null

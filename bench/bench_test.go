@@ -14,7 +14,7 @@ import (
 // TestBench runs the benchmark suite. It only runs with DIONYSIA_BENCH=1
 // (`make bench` sets it), so `go test ./...` stays fast. ROW selects rows
 // (comma-separated; empty = all), BENCH_OUT the results dir (default
-// results/), BENCH_BUDGET the suite's time budget (default 18m).
+// results/), BENCH_BUDGET the suite's time budget (default 20m).
 func TestBench(t *testing.T) {
 	if os.Getenv("DIONYSIA_BENCH") != "1" {
 		t.Skip("benchmark suite: run `make bench` (or DIONYSIA_BENCH=1 go test ./bench -run TestBench -timeout 25m)")
@@ -24,7 +24,7 @@ func TestBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	budget := 18 * time.Minute
+	budget := 20 * time.Minute
 	if s := os.Getenv("BENCH_BUDGET"); s != "" {
 		if budget, err = time.ParseDuration(s); err != nil {
 			t.Fatalf("BENCH_BUDGET: %v", err)

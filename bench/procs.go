@@ -95,3 +95,99 @@ func descendants(tab map[int]procInfo, pid int) []procInfo {
 	}
 	return out
 }
+
+// clockTicks is the kernel's clock tick rate (USER_HZ), the unit of
+// /proc/<pid>/stat's CPU times: 100 on every Linux this runs on.
+const clockTicks = 100
+
+// procCPUSeconds is a process's user+sys CPU time so far, from
+// /proc/<pid>/stat (fields 14 and 15).
+func procCPUSeconds(pid int) (float64, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces: fields start after ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	user, err1 := strconv.ParseFloat(f[11], 64)
+	sys, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return (user + sys) / clockTicks, true
+}
+
+// procCmdline is a process's arguments.
+func procCmdline(pid int) []string {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+}
+
+// transcoderPIDs lists the node transcoders running below this process (the
+// in-process nodes of testcluster start them as children): ffmpeg with the
+// node's progress pipe and at least one output pipe (media.FFmpegArgs).
+// Publishers and the slate's one-off encodes do not match.
+func transcoderPIDs() []int {
+	var out []int
+	for _, p := range descendants(procTable(), os.Getpid()) {
+		if p.Comm != "ffmpeg" {
+			continue
+		}
+		args := procCmdline(p.PID)
+		progress, pipes := false, false
+		for i, a := range args {
+			if a == "-progress" && i+1 < len(args) && args[i+1] == "pipe:1" {
+				progress = true
+			}
+			if a == "pipe:3" {
+				pipes = true
+			}
+		}
+		if progress && pipes {
+			out = append(out, p.PID)
+		}
+	}
+	return out
+}
+
+// transcoderCPU measures the CPU seconds the node transcoders below this
+// process use over window. It fails when the set of transcoders changed
+// meanwhile (one started or stopped: the window is not comparable).
+func transcoderCPU(ctx context.Context, window time.Duration) (cpu float64, n int, err error) {
+	before := map[int]float64{}
+	for _, pid := range transcoderPIDs() {
+		if c, ok := procCPUSeconds(pid); ok {
+			before[pid] = c
+		}
+	}
+	if err := sleepCtx(ctx, window); err != nil {
+		return 0, 0, err
+	}
+	after := transcoderPIDs()
+	if len(after) != len(before) {
+		return 0, 0, fmt.Errorf("transcoders changed during the window: %d before, %d after", len(before), len(after))
+	}
+	for _, pid := range after {
+		b, ok := before[pid]
+		if !ok {
+			return 0, 0, fmt.Errorf("transcoder %d started during the window", pid)
+		}
+		c, ok := procCPUSeconds(pid)
+		if !ok {
+			return 0, 0, fmt.Errorf("transcoder %d ended during the window", pid)
+		}
+		cpu += c - b
+	}
+	return cpu, len(after), nil
+}

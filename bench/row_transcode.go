@@ -22,8 +22,9 @@ import (
 const transcodeSeconds = 60
 
 // rowTranscode: CPU seconds of the project's ffmpeg command versus a
-// hand-written one for the same ladder and segments, on a file source read
-// as fast as possible, interleaved.
+// hand-written one for the same ladder and segments, and versus its own
+// command for the same ladder at standard latency, on a file source read as
+// fast as possible, interleaved.
 func rowTranscode(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	src, err := e.Source(ctx, 1280, 720, transcodeSeconds)
 	if err != nil {
@@ -37,16 +38,28 @@ func rowTranscode(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	if err != nil {
 		return err
 	}
+	// The same profile with standard latency: CMAF segments, no parts for
+	// players (ffmpeg's fragments are the same size either way).
+	std := prof
+	std.Latency = fsm.LatencyStandard
+	s, outsS, err := media.FFmpegArgs(media.TranscodeSpec{
+		SourceURL: src, Profile: std, HasVideo: true, HasAudio: true,
+	})
+	if err != nil {
+		return err
+	}
 	b := handWrittenLadder(src, dirB, prof)
-	r.Method = fmt.Sprintf("A %d s 1280×720 %d fps H.264/AAC file is transcoded into the default profile (%s) as fast as ffmpeg can "+
-		"(no `-re`), once with the exact arguments `media.FFmpegArgs` gives the node (fragmented MP4 on %d pipes, read and split "+
-		"into fragments as the node's transcoder does) and once with the hand-written command below (the same CMAF ladder as "+
-		"HLS fMP4 files, audio encoded once as its own rendition). CPU is user+sys from the child's rusage. Runs alternate "+
-		"A,B,B,A,… and each figure is the median.\n\n"+
-		"Dionysia: `ffmpeg %s`\n\nBaseline: `ffmpeg %s`",
-		transcodeSeconds, SourceFPS, ladderText(prof), len(outs), shellJoin(e.Work, a), shellJoin(e.Work, b))
+	r.Method = fmt.Sprintf("A %d s 1280×720 %d fps H.264/AAC file is transcoded into the default profile (%s, latency %s) as fast as "+
+		"ffmpeg can (no `-re`), with the exact arguments `media.FFmpegArgs` gives the node (fragmented MP4 on %d pipes, read and "+
+		"split into fragments as the node's transcoder does), versus the hand-written command below (the same CMAF ladder as "+
+		"HLS fMP4 files, audio encoded once as its own rendition), and versus the node's command for the same profile with "+
+		"latency standard. CPU is user+sys from the child's rusage. The three run in rotating order (A,S,B / S,B,A / B,A,S), "+
+		"3 rounds; each figure is the median.\n\n"+
+		"Dionysia (low latency): `ffmpeg %s`\n\nDionysia (standard latency) differs only by not passing `-tune zerolatency`.\n\n"+
+		"Baseline: `ffmpeg %s`",
+		transcodeSeconds, SourceFPS, ladderText(prof), prof.Latency, len(outs), shellJoin(e.Work, a), shellJoin(e.Work, b))
 
-	var cpuA, cpuB, speedA, speedB []float64
+	var cpuA, cpuB, cpuS, speedA, speedB, speedS []float64
 	runB := func() (cpuRun, error) {
 		if err := os.RemoveAll(dirB); err != nil {
 			return cpuRun{}, err
@@ -60,39 +73,56 @@ func rowTranscode(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		}
 		return c, checkLadder(dirB, prof)
 	}
-	const pairs = 3
-	var perRun time.Duration
-	for i := range pairs {
-		if i > 0 && ctxLeft(ctx) < 2*perRun+10*time.Second {
-			r.note("stopped after %d pairs: the row's time budget would not fit another", i)
+	const rounds = 3
+	arms := []string{"low", "standard", "baseline"}
+	var perRound time.Duration
+rounds:
+	for i := range rounds {
+		// A round's figures count only if all three arms ran (the load on
+		// this shared box can change between rounds).
+		if i > 0 && ctxLeft(ctx) < perRound*3/2+10*time.Second {
+			r.note("stopped after %d rounds: the row's time budget would not fit another", i)
 			break
 		}
 		start := time.Now()
-		order := []bool{true, false}
-		if i%2 == 1 {
-			order = []bool{false, true}
-		}
-		for _, ours := range order {
-			if ours {
-				c, err := runPiped(ctx, a, outs)
-				if err != nil {
-					return fmt.Errorf("dionysia transcode: %w", err)
+		var ra, rs, rb cpuRun
+		for k := range arms {
+			var err error
+			switch arms[(k+i)%len(arms)] {
+			case "low":
+				if ra, err = runPiped(ctx, a, outs); err != nil {
+					err = fmt.Errorf("dionysia transcode: %w", err)
 				}
-				cpuA, speedA = append(cpuA, c.CPU), append(speedA, transcodeSeconds/c.Wall)
-			} else {
-				c, err := runB()
-				if err != nil {
-					return fmt.Errorf("baseline transcode: %w", err)
+			case "standard":
+				if rs, err = runPiped(ctx, s, outsS); err != nil {
+					err = fmt.Errorf("dionysia transcode, standard latency: %w", err)
 				}
-				cpuB, speedB = append(cpuB, c.CPU), append(speedB, transcodeSeconds/c.Wall)
+			default:
+				if rb, err = runB(); err != nil {
+					err = fmt.Errorf("baseline transcode: %w", err)
+				}
+			}
+			if err != nil && i > 0 && ctx.Err() != nil {
+				r.note("stopped in round %d: the row's time budget ran out (that round is left out)", i+1)
+				break rounds
+			}
+			if err != nil {
+				return err
 			}
 		}
-		perRun = time.Since(start) / 2
+		cpuA, speedA = append(cpuA, ra.CPU), append(speedA, transcodeSeconds/ra.Wall)
+		cpuS, speedS = append(cpuS, rs.CPU), append(speedS, transcodeSeconds/rs.Wall)
+		cpuB, speedB = append(cpuB, rb.CPU), append(speedB, transcodeSeconds/rb.Wall)
+		perRound = time.Since(start)
 	}
 	res := r.compare("CPU seconds (user+sys) for 60 s of 720p30", "s", cpuA, cpuB, "hand-written ffmpeg", 2).headline()
 	res.goal("≤ 1.03×", res.Ratio != nil && *res.Ratio <= 1.03)
 	r.compare("realtime speed (media seconds per wall second)", "×", speedA, speedB, "hand-written ffmpeg", 2).headline()
-	r.note("Both outputs were checked after every run: the project's pipes each gave one init segment and fragments (%d tracks); "+
+	res = r.compare("CPU seconds for 60 s of 720p30, low-latency ladder vs the same ladder at standard latency", "s", cpuA, cpuS,
+		"standard latency", 2).headline()
+	res.goal("≤ 1.05×", res.Ratio != nil && *res.Ratio <= 1.05)
+	r.compare("realtime speed, low latency vs standard", "×", speedA, speedS, "standard latency", 2)
+	r.note("Every output was checked after every run: the project's pipes each gave one init segment and fragments (%d tracks); "+
 		"the baseline wrote a master playlist with the %d variants and ended media playlists with %d s target duration.",
 		len(outs), len(prof.Renditions), prof.SegmentSeconds)
 	r.note("Differences that remain in the project's command: keyframes forced by time (`-force_key_frames expr:…`) instead of a fixed `-g` only, " +

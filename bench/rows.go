@@ -22,9 +22,10 @@ type rowDef struct {
 // Rows in the issue's order; `make bench ROW=<name>[,<name>]` picks some.
 var rowDefs = []rowDef{
 	{"transcode", "transcode cost versus hand-written ffmpeg", 5 * time.Minute, rowTranscode},
-	{"publish", "RTMP publish → first playable", 90 * time.Second, rowPublish},
-	{"latency", "frame to downloadable segment, per segment duration", 150 * time.Second, rowLatency},
+	{"publish", "RTMP publish → first playable, low latency and standard", 90 * time.Second, rowPublish},
+	{"latency", "glass-to-glass at real players: LL-HLS, LL-DASH, standard HLS", 4 * time.Minute, rowLatency},
 	{"failover", "owner killed → playable through a survivor", 150 * time.Second, rowFailover},
+	{"continuity", "what a player sees through reconnects, kills, drains and profile changes", 8 * time.Minute, rowContinuity},
 	{"routing", "segments and redirects versus nginx", 210 * time.Second, rowRouting},
 	{"api", "API writes and reads on a 3-node cluster", 90 * time.Second, rowAPI},
 	{"scale", "passthrough streams on a 3-node cluster", 4 * time.Minute, rowScale},

@@ -184,12 +184,21 @@ func (c *Cluster) prune(now time.Time) {
 
 // SetLoad sets the local Meta.Load and gossips it.
 func (c *Cluster) SetLoad(n int) {
+	c.updateLocalMeta(func(m *Meta) bool {
+		changed := m.Load != n
+		m.Load = n
+		return changed
+	})
+}
+
+// updateLocalMeta changes this node's metadata; when change reports a
+// change, the ring is rebuilt and the new metadata gossiped.
+func (c *Cluster) updateLocalMeta(change func(*Meta) bool) {
 	c.memMu.Lock()
-	if c.localMeta.Load == n {
+	if !change(&c.localMeta) {
 		c.memMu.Unlock()
 		return
 	}
-	c.localMeta.Load = n
 	if m, ok := c.members[c.cfg.Name]; ok {
 		m.Meta = c.localMeta
 		c.rebuildRingLocked()
@@ -320,19 +329,11 @@ func (c *Cluster) rebuildRingLocked() {
 // SetDraining marks this node as draining (or not) and gossips it: a
 // draining node owns nothing on anyone's ring.
 func (c *Cluster) SetDraining(on bool) {
-	c.memMu.Lock()
-	if c.localMeta.Draining == on {
-		c.memMu.Unlock()
-		return
-	}
-	c.localMeta.Draining = on
-	if m, ok := c.members[c.cfg.Name]; ok {
-		m.Meta = c.localMeta
-		c.rebuildRingLocked()
-	}
-	c.memMu.Unlock()
-	signal(c.metaUpdate)
-	signal(c.changes)
+	c.updateLocalMeta(func(m *Meta) bool {
+		changed := m.Draining != on
+		m.Draining = on
+		return changed
+	})
 }
 
 // Draining reports whether this node is draining.

@@ -76,7 +76,7 @@ func TestDockerfileExposesTheNodeDefaults(t *testing.T) {
 func TestDockerfilePinsTheDepsVersions(t *testing.T) {
 	deps := readRepoFile(t, "scripts/deps.sh")
 	df := readRepoFile(t, "Dockerfile")
-	for _, name := range []string{"MEDIAMTX_VERSION", "HLSJS_VERSION"} {
+	for _, name := range []string{"MEDIAMTX_VERSION", "MEDIAMTX_HLSJS_VERSION", "HLSJS_VERSION"} {
 		m := regexp.MustCompile(name + `="\$\{` + name + `:-([^}]+)\}"`).FindStringSubmatch(deps)
 		require.NotNil(t, m, "no default for %s in scripts/deps.sh", name)
 		require.Regexp(t, `(?m)^ARG `+name+`=`+regexp.QuoteMeta(m[1])+`$`, df, "%s differs from scripts/deps.sh", name)

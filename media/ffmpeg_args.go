@@ -221,7 +221,10 @@ func FFmpegArgs(spec TranscodeSpec) ([]string, []Output, error) {
 	p := spec.Profile
 	args := []string{"-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats", "-progress", "pipe:1"}
 	if strings.HasPrefix(spec.SourceURL, "rtsp://") {
-		args = append(args, "-rtsp_transport", "tcp", "-timeout", rtspSocketTimeout)
+		// fpsprobesize 0: take the frame rate from the stream's SPS instead
+		// of reading ~20 frames to measure it, which delays the first
+		// output by about a second (encoders such as x264 and OBS write it).
+		args = append(args, "-rtsp_transport", "tcp", "-timeout", rtspSocketTimeout, "-fpsprobesize", "0")
 	}
 	if spec.Realtime {
 		args = append(args, "-re")

@@ -57,6 +57,13 @@ type SlateSpec struct {
 	PartSeconds float64
 	// Text is written in the middle of the card; empty leaves it plain.
 	Text string
+	// Preset and LowLatency are the live renditions' x264 preset and
+	// whether they run with -tune zerolatency: the slate is encoded the same
+	// way (same H.264 profile and tools), so a player's decoder goes from
+	// live to slate and back without a profile change. An empty Preset
+	// makes a High-profile slate.
+	Preset     string
+	LowLatency bool
 }
 
 // MakeVideoSlate encodes one segment of a still card as fragmented MP4
@@ -73,13 +80,20 @@ func MakeVideoSlate(ctx context.Context, s SlateSpec) ([]byte, error) {
 		"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
 		"-f", "lavfi", "-i", fmt.Sprintf("color=c=%s:s=%dx%d:r=%d", slateBackground, s.Width, s.Height, s.FPS),
 		"-vf", slateFilter(s), "-frames:v", gop, "-an",
-		"-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high", "-pix_fmt", "yuv420p",
-		// ultrafast turns off CABAC and 8x8 transforms, which makes x264
-		// signal Constrained Baseline; these keep the stream High like the
-		// live renditions, at no cost for a still picture.
-		"-x264-params", "cabac=1:8x8dct=1:open-gop=0",
+		"-c:v", "libx264", "-pix_fmt", "yuv420p",
 		"-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-bf", "0",
 		"-r", strconv.Itoa(s.FPS), "-fps_mode", "cfr",
+	}
+	if s.Preset != "" {
+		args = append(args, "-preset", s.Preset)
+		if s.LowLatency {
+			args = append(args, "-tune", "zerolatency")
+		}
+	} else {
+		// ultrafast turns off CABAC and 8x8 transforms, which makes x264
+		// signal Constrained Baseline; these keep the stream High, at no
+		// cost for a still picture.
+		args = append(args, "-preset", "ultrafast", "-profile:v", "high", "-x264-params", "cabac=1:8x8dct=1:open-gop=0")
 	}
 	args = append(args, slateMux(s.PartSeconds)...)
 	return encodeSlate(ctx, s.FFmpeg, args)

@@ -84,12 +84,7 @@ func (n *Node) drainedAtStart() bool {
 }
 
 func (n *Node) serveInternalDrain(w http.ResponseWriter, r *http.Request) {
-	if !n.internalAuthOK(r) {
-		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
-		return
-	}
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+	if !n.internalPost(w, r) {
 		return
 	}
 	if err := n.setDraining(r.URL.Query().Get("on") == "1"); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/httpapi"
 	"github.com/dionysia/dionysia/media"
+	"github.com/dionysia/dionysia/relay"
 )
 
 // Node is one running Dionysia process.
@@ -42,7 +43,11 @@ type Node struct {
 
 	streams *liveStreams
 	shield  *shield
-	ing     *ingestWatcher
+	// relay holds the newest GOP of every source this node reads, so a
+	// transcoder (a restart, a make-before-break switch, a takeover)
+	// starts on a keyframe at once instead of waiting for the next one.
+	relay *relay.Relay
+	ing   *ingestWatcher
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -105,6 +110,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("mediamtx: %w", err)
 	}
 	n.mtx = mtx
+	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay")})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	n.relay = rl
 	n.streams = newLiveStreams(n)
 	n.shield = newShield(n)
 	n.ing = newIngestWatcher(n)
@@ -158,6 +168,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	if err := n.relay.Start(runCtx); err != nil {
+		cancel()
+		ln.Close()
+		return fmt.Errorf("start relay: %w", err)
+	}
 
 	// The HTTP server is not in wg: it outlives the loops during Close and
 	// is shut down last.
@@ -206,6 +221,7 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 		n.streams.stopAll()
 		n.wg.Wait()
+		_ = n.relay.Close()
 		err = n.clu.Close(ctx)
 		if n.httpSrv != nil {
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -231,6 +247,7 @@ func (n *Node) Kill() {
 		}
 		n.streams.stopAll()
 		n.wg.Wait()
+		_ = n.relay.Close()
 	})
 }
 

@@ -31,7 +31,7 @@ func (n *Node) Live(ctx context.Context, inputID, file string, q url.Values) (pa
 
 func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop bool) (packager.File, error) {
 	rt, rerr := n.Route(inputID)
-	stream, _ := n.streams.get(inputID)
+	stream, cur := n.streams.get(inputID)
 	local := rerr == nil && rt.Local
 	if local || hop {
 		if stream == nil {
@@ -42,10 +42,11 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 			}
 			return packager.File{}, packager.ErrNotFound
 		}
-		if local && n.streams.behind(inputID) {
-			// Owner again with a copy that is behind what the producing
-			// node serves: the asker falls back to its copy or the standby.
-			return packager.File{}, fmt.Errorf("%w: this node is taking the stream back", httpapi.ErrUnavailable)
+		if n.streams.behind(inputID) {
+			// A copy this node handed over, behind what the producing node
+			// serves (it may own the stream again, being undrained): the
+			// asker falls back to its own copy or the standby's.
+			return packager.File{}, fmt.Errorf("%w: this node's copy of the stream is behind", httpapi.ErrUnavailable)
 		}
 		return stream.Serve(ctx, file, q)
 	}
@@ -60,11 +61,16 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 		return f, err
 	}
 	// The owner does not answer: it may be dead and not yet declared so.
-	// Its standby has a copy of everything it finished.
-	if stream != nil {
+	// Its standby has a copy of everything it made. A copy here is that
+	// one if this node is the standby, or is the stream itself if this
+	// node still produces it (handing it over); any other copy here (one
+	// kept from when this node was the standby, or one it handed over) may
+	// be behind what players have seen, and is not served.
+	sb, hasStandby := n.clu.Standby(inputID)
+	if stream != nil && (cur != nil || (hasStandby && sb.Name == n.cfg.Name && !n.streams.behind(inputID))) {
 		return stream.Serve(ctx, file, q)
 	}
-	if sb, ok := n.clu.Standby(inputID); ok && sb.Name != rt.Owner && sb.Name != n.cfg.Name {
+	if hasStandby && sb.Name != rt.Owner && sb.Name != n.cfg.Name {
 		if f, serr := n.shield.fetch(ctx, "http://"+sb.Meta.HTTPAddr, inputID, file, q); serr == nil {
 			return f, nil
 		}

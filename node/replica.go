@@ -12,9 +12,12 @@ import (
 	"github.com/dionysia/dionysia/packager"
 )
 
-// replicateEvery is how often the owner copies new segments to the
-// standby: a segment is on two nodes within this long of being finished.
-const replicateEvery = 200 * time.Millisecond
+// replicateEvery is how often the owner looks for something new to copy to
+// the standby: a segment (or part) is on two nodes within this long of
+// being made, plus a round trip. Players may have it before the standby
+// does; a copy goes only when there is something new (Delta.Signature),
+// so a short period costs little.
+const replicateEvery = 50 * time.Millisecond
 
 // replication state of one stream this node produces.
 type replication struct {
@@ -134,12 +137,7 @@ const takenOverHeader = "X-Dionysia-Taken-Over"
 
 // serveInternalReplica takes a copy of another node's stream.
 func (n *Node) serveInternalReplica(w http.ResponseWriter, r *http.Request) {
-	if !n.internalAuthOK(r) {
-		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
-		return
-	}
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+	if !n.internalPost(w, r) {
 		return
 	}
 	id := strings.TrimPrefix(r.URL.Path, "/internal/replica/")
@@ -187,7 +185,7 @@ func (ls *liveStreams) applyReplica(id string, d *packager.Delta) (producing boo
 		}
 		if !st.behindSince.IsZero() {
 			// The copy this node handed over is the producer's again.
-			st.behindSince = time.Time{}
+			st.behindSince, st.reclaimAt = time.Time{}, time.Time{}
 			ls.n.poke()
 		}
 	}

@@ -96,8 +96,12 @@ func (c *slateCache) make(ctx context.Context, p *fsm.Profile, audio bool) ([]sl
 		if fps == 0 {
 			fps = 30
 		}
+		preset := p.VideoPreset
+		if preset == "" {
+			preset = "veryfast"
+		}
 		b, err := media.MakeVideoSlate(ctx, media.SlateSpec{FFmpeg: c.n.cfg.FFmpeg, Width: w, Height: h, FPS: fps,
-			SegmentSeconds: seg, PartSeconds: part, Text: slateText})
+			SegmentSeconds: seg, PartSeconds: part, Text: slateText, Preset: preset, LowLatency: media.LowLatency(*p)})
 		if err != nil {
 			return nil, fmt.Errorf("rendition %s: %w", r.Name, err)
 		}

@@ -130,6 +130,20 @@ func (n *Node) serveInternalStatus(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(st)
 }
 
+// internalPost answers an internal call that is not an authenticated POST
+// and reports whether the caller may go on.
+func (n *Node) internalPost(w http.ResponseWriter, r *http.Request) bool {
+	if !n.internalAuthOK(r) {
+		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
+		return false
+	}
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return false
+	}
+	return true
+}
+
 func (n *Node) internalAuthOK(r *http.Request) bool {
 	secret := n.internalSecret()
 	got := r.Header.Get(internalHeader)

@@ -37,6 +37,10 @@ type liveStreams struct {
 	starts uint64
 	// probes are the sources' sizes by session id.
 	probes map[string]media.SourceInfo
+	// warm keeps a relay pull open on the standby of every live stream,
+	// so the standby's transcoder starts on a cached keyframe when it takes
+	// over (failover, drain).
+	warm   map[string]warmPull
 	slates *slateCache
 }
 
@@ -67,6 +71,9 @@ type liveStream struct {
 	// until the producing node's copy has refreshed it, or behindWait has
 	// passed.
 	behindSince time.Time
+	// reclaimAt is when this node, its copy behind, became the owner
+	// again: it waits behindWait from then for the producer's copy.
+	reclaimAt time.Time
 	// failedKey is a source and profile the transcoder refused (no video
 	// track, say): not retried until either changes.
 	failedKey string
@@ -90,12 +97,14 @@ type runningTranscoder struct {
 }
 
 func newLiveStreams(n *Node) *liveStreams {
-	return &liveStreams{n: n, byID: map[string]*liveStream{}, probes: map[string]media.SourceInfo{}, slates: newSlateCache(n)}
+	return &liveStreams{n: n, byID: map[string]*liveStream{}, probes: map[string]media.SourceInfo{}, warm: map[string]warmPull{},
+		slates: newSlateCache(n)}
 }
 
 // idle: nothing of this node produces the stream.
 // behindWait bounds how long a node that owns a stream again waits for the
-// producing node's copy before it continues its own (the producer died).
+// producing node's copy before it continues its own (the producer died):
+// counted from when it became the owner again, however long it was not.
 const behindWait = 5 * time.Second
 
 // behind tells whether this node's copy of a stream is one it handed over
@@ -368,13 +377,20 @@ func (ls *liveStreams) reconcile(ctx context.Context) {
 			}
 			d.want.handover = now.Before(st.handoverUntil)
 		}
-		if st != nil && d.want.owner && !st.behindSince.IsZero() {
-			if now.Sub(st.behindSince) < behindWait {
+		if st != nil && !st.behindSince.IsZero() {
+			switch {
+			case !d.want.owner:
+				st.reclaimAt = time.Time{}
+			case st.reclaimAt.IsZero() || now.Sub(st.reclaimAt) < behindWait:
 				// Owner again, with a copy that is behind: the node that
 				// produces the stream keeps doing so and sends its copy.
+				if st.reclaimAt.IsZero() {
+					st.reclaimAt = now
+				}
 				continue
+			default:
+				st.behindSince, st.reclaimAt = time.Time{}, time.Time{}
 			}
-			st.behindSince = time.Time{}
 		}
 		for _, a := range plan(d.want, h) {
 			st = ls.act(ctx, id, a, d, st)
@@ -388,6 +404,7 @@ func (ls *liveStreams) reconcile(ctx context.Context) {
 			delete(ls.probes, session)
 		}
 	}
+	ls.warmLocked(ctx, want)
 	ls.n.clu.SetLoad(ls.countLocked())
 }
 
@@ -501,6 +518,15 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 		}
 		log.Warn("cannot probe the source; transcoding the whole ladder", "err", err)
 	}
+	// Read through the relay: it starts every run of this transcoder on
+	// the newest keyframe. Without it, read mediamtx directly.
+	source := d.source
+	if u, release, err := n.relay.Pull(ctx, d.source); err == nil {
+		source = u
+		defer release()
+	} else {
+		log.Warn("relay unavailable; reading the source directly", "err", err)
+	}
 	profile, skipped := media.FitLadder(*d.profile, src)
 	for _, sk := range skipped {
 		log.Info("rendition left out", "rendition", sk.Name, "reason", sk.Reason)
@@ -510,7 +536,7 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	held := r.held && !r.released
 	ls.mu.Unlock()
 	t, err := media.NewTranscoder(media.TranscoderConfig{Spec: media.TranscodeSpec{
-		FFmpeg: n.cfg.FFmpeg, SourceURL: d.source, Profile: profile, HasVideo: hasVideo, HasAudio: hasAudio,
+		FFmpeg: n.cfg.FFmpeg, SourceURL: source, Profile: profile, HasVideo: hasVideo, HasAudio: hasAudio,
 	}, Stream: st.stream, Logger: log, Held: held})
 	if err != nil {
 		log.Error("cannot transcode input", "err", err)
@@ -552,6 +578,39 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	}
 }
 
+type warmPull struct {
+	source  string
+	release func()
+}
+
+// warmLocked opens (and closes) the standby's relay pulls.
+func (ls *liveStreams) warmLocked(ctx context.Context, want map[string]desired) {
+	n := ls.n
+	keep := map[string]string{}
+	for id, d := range want {
+		if d.want.owner || !d.want.live {
+			continue
+		}
+		if sb, ok := n.clu.Standby(id); ok && sb.Name == n.cfg.Name {
+			keep[id] = d.source
+		}
+	}
+	for id, w := range ls.warm {
+		if keep[id] != w.source {
+			w.release()
+			delete(ls.warm, id)
+		}
+	}
+	for id, source := range keep {
+		if _, ok := ls.warm[id]; ok {
+			continue
+		}
+		if _, release, err := n.relay.Pull(ctx, source); err == nil {
+			ls.warm[id] = warmPull{source: source, release: release}
+		}
+	}
+}
+
 // probe learns a session's source size and rate once; transcoder restarts
 // and profile changes of the same session reuse it.
 func (ls *liveStreams) probe(ctx context.Context, session, source string) (media.SourceInfo, error) {
@@ -580,6 +639,10 @@ func stopTranscoder(r *runningTranscoder) {
 // stopAll stops every transcoder and slate and waits for the transcoders.
 func (ls *liveStreams) stopAll() {
 	ls.mu.Lock()
+	for id, w := range ls.warm {
+		w.release()
+		delete(ls.warm, id)
+	}
 	var waits []chan struct{}
 	for _, st := range ls.byID {
 		for _, r := range []*runningTranscoder{st.cur, st.next, st.hot} {

@@ -83,13 +83,8 @@ func (s *Stream) renderMultivariantLocked() ([]byte, bool) {
 	return []byte(b.String()), true
 }
 
-// mediaOptions are what a player asked for in a playlist request.
-type mediaOptions struct {
-	skip bool // _HLS_skip=YES: delta update
-}
-
 // renderMediaLocked writes one track's media playlist.
-func (s *Stream) renderMediaLocked(name string, o mediaOptions) ([]byte, bool) {
+func (s *Stream) renderMediaLocked(name string) ([]byte, bool) {
 	t, ok := s.tracks[name]
 	if !ok {
 		return nil, false
@@ -112,10 +107,13 @@ func (s *Stream) renderMediaLocked(name string, o mediaOptions) ([]byte, bool) {
 		b.WriteString("#EXT-X-VERSION:6\n")
 	}
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", target)
-	skipUntil := 6 * float64(target)
 	if ll {
-		fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%s,CAN-SKIP-UNTIL=%s\n",
-			formatSeconds(3*s.cfg.PartTarget), formatSeconds(skipUntil))
+		// No CAN-SKIP-UNTIL: delta updates are not offered. hls.js checks a
+		// delta's discontinuity numbers against the playlist it had, which
+		// may have come from another node's copy a moment before a
+		// takeover; a full playlist (a few kB) never trips that.
+		fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%s\n",
+			formatSeconds(3*s.cfg.PartTarget))
 		fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", formatSeconds(s.cfg.PartTarget))
 	}
 	all := listed
@@ -144,35 +142,12 @@ func (s *Stream) renderMediaLocked(name string, o mediaOptions) ([]byte, bool) {
 		}
 		partsFrom = i
 	}
-	skipped := 0
-	if ll && o.skip {
-		var total float64
-		for _, sg := range all {
-			total += sg.Duration
-		}
-		// Skip what is older than CAN-SKIP-UNTIL from the end.
-		var acc float64
-		for i, sg := range all {
-			if total-acc <= skipUntil || i >= partsFrom {
-				break
-			}
-			acc += sg.Duration
-			skipped = i + 1
-		}
-		if skipped > 0 {
-			fmt.Fprintf(&b, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%d\n", skipped)
-		}
-	}
 	prevInit := ""
 	for i, sg := range all {
-		if i < skipped {
-			prevInit = sg.Init
-			continue
-		}
 		if sg.Disc {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
-		if sg.Init != "" && (sg.Init != prevInit || i == skipped) {
+		if sg.Init != "" && (sg.Init != prevInit || i == 0) {
 			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", sg.Init)
 			prevInit = sg.Init
 		}

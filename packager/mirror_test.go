@@ -1,8 +1,12 @@
 package packager
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -45,7 +49,8 @@ func TestCopyMirrorsItsOwnerAfterAHandOver(t *testing.T) {
 	require.Equal(t, want, media(t, a, "v", nil), "a's copy is b's")
 	require.Equal(t, media(t, b, AudioTrack, nil), media(t, a, AudioTrack, nil))
 
-	// A producing stream is not rewritten by a copy (it is the owner).
+	// A producing stream is neither rewritten nor added to by a copy (it
+	// is the owner; the node handing it over still produces for a moment).
 	c := newTestStream(clock, 0)
 	gc := c.Begin(specs)
 	newFeeder(t, gc, []string{"v"}, true, twoSecond, clock).run(4.5)
@@ -53,7 +58,7 @@ func TestCopyMirrorsItsOwnerAfterAHandOver(t *testing.T) {
 	d, _ = b.Since(nil)
 	d.StreamID = c.ID()
 	require.NoError(t, c.Apply(d))
-	require.Equal(t, own.segs, media(t, c, "v", nil).segs[:len(own.segs)], "the producer's own segments stay")
+	require.Equal(t, own, media(t, c, "v", nil), "a producing stream ignores copies")
 }
 
 // TestCopyHoldsTheSegmentBeingMade: with low latency, players see the parts
@@ -67,7 +72,7 @@ func TestCopyHoldsTheSegmentBeingMade(t *testing.T) {
 	owner := newTestStream(clock, 0.35)
 	g := owner.Begin(specs)
 	f := newFeeder(t, g, []string{"v"}, true, twoSecond, clock)
-	f.run(6.7) // a 2 s segment started at 5 s is being made
+	f.run(20.7) // the window is full (old segments and init segments go), a 2 s segment started at 19 s is being made
 	d, marks := owner.Since(nil)
 	copy := NewReplica(d, clock.now)
 	seen := media(t, owner, "v", nil)
@@ -100,4 +105,45 @@ func TestCopyHoldsTheSegmentBeingMade(t *testing.T) {
 		}
 	}
 	require.Greater(t, after.msn+uint64(len(after.segs)), open+1)
+	for _, m := range after.maps {
+		uri := strings.TrimSuffix(strings.TrimPrefix(m, `URI="`), `"`)
+		_, err := copy.Serve(context.Background(), "v/"+uri, nil)
+		require.NoError(t, err, "init segment %s, named in the playlist", uri)
+	}
+}
+
+// TestCopyCompletesTheSegmentBeingMadeInPlace: a reader following the
+// copy's segment being made (a progressive answer) gets the rest of it as
+// the owner's copies arrive, and its end.
+func TestCopyCompletesTheSegmentBeingMadeInPlace(t *testing.T) {
+	clock := newClock()
+	specs := []TrackSpec{{Name: "v", Kind: Video}}
+	owner := newTestStream(clock, 0.35)
+	g := owner.Begin(specs)
+	f := newFeeder(t, g, []string{"v"}, false, twoSecond, clock)
+	f.run(5.7) // segment 1004 (5 s to 7 s) is being made
+	d, marks := owner.Since(nil)
+	copy := NewReplica(d, clock.now)
+	file, err := copy.Serve(context.Background(), "v/s1-1004.m4s", nil)
+	require.NoError(t, err)
+	require.NotNil(t, file.Progressive, "the segment being made is followed as it grows")
+	var got bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- file.Progressive(context.Background(), &got, func() {}) }()
+
+	for range 4 {
+		f.run(0.35)
+		d, marks = owner.Since(marks)
+		require.NoError(t, copy.Apply(d))
+	}
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader of the copy's segment never got its end")
+	}
+	whole, err := owner.Serve(context.Background(), "v/s1-1004.m4s", nil)
+	require.NoError(t, err)
+	require.Nil(t, whole.Progressive, "complete at the owner")
+	require.Equal(t, whole.Body, got.Bytes(), "the reader got the whole segment")
 }

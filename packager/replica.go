@@ -131,6 +131,12 @@ func (s *Stream) Apply(d *Delta) error {
 	if d.StreamID != s.id {
 		return fmt.Errorf("delta of stream %s applied to %s", d.StreamID, s.id)
 	}
+	if s.active != nil && !s.active.retired {
+		// This node produces the stream now: it is the owner, and another
+		// node's copy (the one handing it over, still producing for a
+		// moment) does not rewrite it, nor add to it.
+		return nil
+	}
 	s.gens = max(s.gens, d.Gens)
 	s.seams = max(s.seams, d.Seams)
 	if len(d.Order) > 0 {
@@ -147,21 +153,33 @@ func (s *Stream) Apply(d *Delta) error {
 			t.inits[name] = b
 		}
 		last, has := t.lastMSN()
-		if s.active == nil || s.active.retired {
-			// A copy mirrors its owner. Where the owner's segment under a
-			// number is not the one this copy has (this node produced that
-			// number itself before it handed the stream over, while the new
-			// owner produced its own), the owner's wins from there on.
-			for _, sg := range td.Segments {
-				if !has || sg.MSN > last {
-					break
-				}
-				if i := t.index(sg.MSN); i >= 0 && !sameSegment(t.segs[i], &sg) {
-					t.segs = t.segs[:i]
-					last, has = t.lastMSN()
-					break
-				}
+		// A copy mirrors its owner. Where the owner's segment under a
+		// number is not the one this copy has (the segment being made has
+		// grown, or this node produced that number itself before it handed
+		// the stream over while the new owner produced its own), the
+		// owner's wins from there on.
+		for _, sg := range td.Segments {
+			if !has || sg.MSN > last {
+				break
 			}
+			i := t.index(sg.MSN)
+			if i < 0 || sameSegment(t.segs[i], &sg) {
+				continue
+			}
+			if mine := t.segs[i]; i == len(t.segs)-1 && grows(mine, &sg) {
+				// The segment being made, further on (or complete): the same
+				// segment, updated in place, so that a reader following it
+				// as it grows (a progressive answer) gets the rest.
+				mine.Parts, mine.Data = slices.Clone(sg.Parts), sg.Data
+				mine.Duration, mine.Complete = sg.Duration, sg.Complete
+				continue
+			}
+			for _, dropped := range t.segs[i:] {
+				dropped.Complete = true // a reader following it stops
+			}
+			t.segs = t.segs[:i]
+			last, has = t.lastMSN()
+			break
 		}
 		for _, sg := range td.Segments {
 			if has && sg.MSN <= last {
@@ -195,6 +213,13 @@ func (t *track) index(msn uint64) int {
 // segment: made by the same generation, from the same bytes.
 func sameSegment(a, b *segment) bool {
 	return a.Gen == b.Gen && a.Init == b.Init && a.Disc == b.Disc && a.Complete == b.Complete && len(a.Data) == len(b.Data)
+}
+
+// grows tells whether b is a as the owner has it now: the same segment,
+// still being made or complete, with what a had and more.
+func grows(a, b *segment) bool {
+	return !a.Complete && a.Gen == b.Gen && a.Init == b.Init && a.Disc == b.Disc &&
+		len(a.Parts) <= len(b.Parts) && len(a.Data) <= len(b.Data)
 }
 
 // EncodeDelta and DecodeDelta put a delta on the wire.

@@ -168,16 +168,15 @@ func (t *track) lastMSN() (uint64, bool) {
 
 func (s *Stream) serveMedia(ctx context.Context, name string, q url.Values) (File, error) {
 	var (
-		msn, part   int64 = -1, -1
-		o           mediaOptions
-		hasDirectve bool
+		msn, part    int64 = -1, -1
+		hasDirective bool
 	)
 	if v := q.Get("_HLS_msn"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 63)
 		if err != nil {
 			return File{}, &BadRequestError{Msg: "_HLS_msn must be a non-negative integer"}
 		}
-		msn, hasDirectve = int64(n), true
+		msn, hasDirective = int64(n), true
 	}
 	if v := q.Get("_HLS_part"); v != "" {
 		if msn < 0 {
@@ -190,9 +189,9 @@ func (s *Stream) serveMedia(ctx context.Context, name string, q url.Values) (Fil
 		part = int64(n)
 	}
 	switch q.Get("_HLS_skip") {
-	case "":
-	case "YES", "v2":
-		o.skip = true
+	case "", "YES", "v2":
+		// Delta updates are not offered (no CAN-SKIP-UNTIL): a player that
+		// asks anyway gets the whole playlist, which RFC 8216bis allows.
 	default:
 		return File{}, &BadRequestError{Msg: "_HLS_skip must be YES or v2"}
 	}
@@ -202,7 +201,7 @@ func (s *Stream) serveMedia(ctx context.Context, name string, q url.Values) (Fil
 	if !ok {
 		return File{}, ErrNotFound
 	}
-	if hasDirectve && s.lowLatency() && !s.ended && !t.ended {
+	if hasDirective && s.lowLatency() && !s.ended && !t.ended {
 		last, _ := t.lastMSN()
 		if uint64(msn) > last+2 {
 			return File{}, &BadRequestError{Msg: fmt.Sprintf("_HLS_msn %d is too far ahead of the live edge (%d)", msn, last)}
@@ -225,7 +224,7 @@ func (s *Stream) serveMedia(ctx context.Context, name string, q url.Values) (Fil
 			return sg.Complete || int64(len(sg.Parts)) > part
 		})
 	}
-	b, ok := s.renderMediaLocked(name, o)
+	b, ok := s.renderMediaLocked(name)
 	if !ok {
 		return File{}, ErrNotFound
 	}

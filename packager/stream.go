@@ -403,9 +403,12 @@ func (s *Stream) activateLocked(g *Gen) error {
 	}
 	if prev != nil {
 		prev.retired = true
-		for _, t := range s.tracks {
-			s.closeOpenLocked(t)
-		}
+	}
+	// Whatever is still open was made by an earlier producer (the previous
+	// generation, or the owner a copy came from): it closes where it is,
+	// before g's init segments are in (closing trims unused ones).
+	for _, t := range s.tracks {
+		s.closeOpenLocked(t)
 	}
 	// A track continues its own numbering (a playlist cannot skip a
 	// number); a track new to the stream starts one past the highest any

@@ -21,7 +21,12 @@ done
 MEDIAMTX_VERSION="${MEDIAMTX_VERSION:-v1.15.3}"
 # The hls.js version mediamtx pins (internal/servers/hls/hlsjsdownloader/VERSION) — mediamtx
 # embeds it, so it must exist before `go build`.
-HLSJS_VERSION="${HLSJS_VERSION:-1.6.13}"
+MEDIAMTX_HLSJS_VERSION="${MEDIAMTX_HLSJS_VERSION:-1.6.13}"
+# The dashboard's preview (and the tests' players) use a newer hls.js: up to
+# 1.6.16 it loses a discontinuity that lands on the segment named by the
+# last EXT-X-PRELOAD-HINT, where every seam of a low-latency stream lands
+# (hls.js#7962, fixed in 1.6.17).
+HLSJS_VERSION="${HLSJS_VERSION:-1.6.17}"
 # dash.js for the test player (testcluster/player): pinned, the registry may refuse @latest.
 DASHJS_VERSION="${DASHJS_VERSION:-5.2.1}"
 
@@ -61,30 +66,24 @@ if [ "$with_test" = 1 ] && [ ! -x /usr/sbin/nginx ]; then
   apt_install nginx-light
 fi
 
-# hls.js: one tarball from the npm registry serves both mediamtx's build and our dashboard.
-hlsjs_tgz="$build/hls.js-$HLSJS_VERSION.tgz"
-if [ ! -s "$bin/hls.min.js" ] || [ ! -s "$hlsjs_tgz" ]; then
-  # npm only when there is something to fetch: it is not needed otherwise,
-  # and installing it needs root.
-  command -v npm >/dev/null || apt_install npm
-  log "fetching hls.js $HLSJS_VERSION from the npm registry"
-  (cd "$build" && npm pack --silent "hls.js@$HLSJS_VERSION" >/dev/null)
-  tar -xzf "$hlsjs_tgz" -C "$build" package/dist/hls.min.js
-  cp "$build/package/dist/hls.min.js" "$bin/hls.min.js"
-fi
-
-# dash.js: only the test player needs it. 5.x ships the browser bundle under dist/modern/umd/.
-# The stamp names the version in bin/, so a new pin is fetched.
-dashjs_stamp="$bin/.dashjs-$DASHJS_VERSION"
-if [ "$with_test" = 1 ] && { [ ! -s "$bin/dash.all.min.js" ] || [ ! -f "$dashjs_stamp" ]; }; then
-  command -v npm >/dev/null || apt_install npm
-  log "fetching dash.js $DASHJS_VERSION from the npm registry"
-  (cd "$build" && npm pack --silent "dashjs@$DASHJS_VERSION" >/dev/null)
-  dashjs_tgz="$build/dashjs-$DASHJS_VERSION.tgz"
-  tar -xzf "$dashjs_tgz" -C "$build" package/dist/modern/umd/dash.all.min.js
-  cp "$build/package/dist/modern/umd/dash.all.min.js" "$bin/dash.all.min.js"
-  rm -f "$dashjs_tgz" "$bin"/.dashjs-* # the tarball is 26 MB of sources and maps
-  touch "$dashjs_stamp"
+# hls.js from the npm registry: one version for the dashboard and the
+# tests' players (bin/hls.min.js), the one mediamtx pins for its build.
+fetch_hlsjs() { # version -> path of its dist/hls.min.js
+  local v="$1" dir="$build/hls.js-$1"
+  if [ ! -s "$dir/package/dist/hls.min.js" ]; then
+    # npm only when there is something to fetch: it is not needed
+    # otherwise, and installing it needs root.
+    command -v npm >/dev/null || apt_install npm
+    log "fetching hls.js $v from the npm registry"
+    mkdir -p "$dir"
+    (cd "$dir" && npm pack --silent "hls.js@$v" >/dev/null && tar -xzf "hls.js-$v.tgz" package/dist/hls.min.js)
+  fi
+  printf '%s\n' "$dir/package/dist/hls.min.js"
+}
+if [ ! -s "$bin/hls.min.js" ] || [ ! -f "$bin/.hlsjs-$HLSJS_VERSION" ]; then
+  cp "$(fetch_hlsjs "$HLSJS_VERSION")" "$bin/hls.min.js"
+  rm -f "$bin"/.hlsjs-*
+  touch "$bin/.hlsjs-$HLSJS_VERSION"
 fi
 
 stamp="$bin/.mediamtx-$MEDIAMTX_VERSION"
@@ -101,7 +100,7 @@ if [ ! -x "$bin/mediamtx" ] || [ ! -f "$stamp" ]; then
   chmod -R u+w "$work"
   # Files the module's go:generate steps would fetch from the internet: write them instead.
   echo "$MEDIAMTX_VERSION" >"$work/internal/core/VERSION"
-  cp "$bin/hls.min.js" "$work/internal/servers/hls/hls.min.js"
+  cp "$(fetch_hlsjs "$MEDIAMTX_HLSJS_VERSION")" "$work/internal/servers/hls/hls.min.js"
   (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$bin/mediamtx" .)
   rm -rf "$work"
   rm -f "$bin"/.mediamtx-*
