@@ -80,6 +80,7 @@ func (n *Node) printBanner(ctx context.Context) {
 			fmt.Fprintf(&b, "              %s\n", l.Ingest.RTSP)
 			fmt.Fprintf(&b, "  OBS:        Server %s   Stream Key %s\n", strings.TrimSuffix(l.Ingest.RTMP, "/"+demo.StreamKey), demo.StreamKey)
 			fmt.Fprintf(&b, "  Watch:      %s   (VLC, Safari, ffplay, hls.js)\n", l.Playback.HLS)
+			fmt.Fprintf(&b, "              %s  (dash.js, Shaka)\n", l.Playback.DASH)
 			fmt.Fprintf(&b, "  Try:        ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine -c:v libx264 -preset veryfast -g 60 -c:a aac -f flv %s\n", l.Ingest.RTMP)
 		}
 		fmt.Fprintf(&b, "  Dashboard:  %s/\n", base)
