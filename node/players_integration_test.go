@@ -1,0 +1,71 @@
+package node_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dionysia/dionysia/testcluster"
+	"github.com/dionysia/dionysia/testcluster/player"
+)
+
+// TestPlayersDASHAndTS: the other two ways to watch. dash.js in its
+// low-latency mode plays the MPD of a low-latency CMAF stream through a
+// node that does not own it (LL-DASH: the segment being made arrives with
+// chunked transfer), and hls.js plays an MPEG-TS profile (standard
+// latency, for old devices) — each for a few seconds of media without a
+// fatal error.
+func TestPlayersDASHAndTS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real players; skipped with -short")
+	}
+	testcluster.Media(t)
+	c := testcluster.Start(t, testcluster.Options{Nodes: 2})
+	c.WaitLeader(20 * time.Second)
+	c.WaitMembers(2, 20*time.Second)
+	c.WaitReady(30 * time.Second)
+	n := c.Node(0)
+
+	cmaf := n.CreateProfile(t, viewerProfile(300))
+	ts := testcluster.SmallProfile("old devices", 1)
+	ts["segment_format"] = "ts"
+	ts["latency"] = "standard"
+	tsProfile := n.CreateProfile(t, ts)
+
+	ll := n.CreateInput(t, map[string]any{"name": "dash", "profile_id": cmaf})
+	old := n.CreateInput(t, map[string]any{"name": "ts", "profile_id": tsProfile})
+	testcluster.Publish(t, ll.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 180, FPS: 15})
+	testcluster.Publish(t, old.Ingest.RTMP, testcluster.PublishOptions{Width: 640, Height: 360, FPS: 15})
+
+	// Watch the CMAF stream through the node that does not own it.
+	var viewer *testcluster.Node
+	testcluster.Eventually(t, 20*time.Second, "a route for the CMAF input", func() error {
+		var rt struct {
+			Owner string `json:"owner"`
+		}
+		r, err := n.Get("/v1/route/" + ll.ID)
+		if err != nil {
+			return err
+		}
+		r.JSON(t, &rt)
+		for _, m := range c.Nodes() {
+			if m.Name() != rt.Owner {
+				viewer = m
+			}
+		}
+		return nil
+	})
+	require.NotNil(t, viewer)
+	testcluster.WaitPlayable(t, viewer, ll.ID, 2, 2, 60*time.Second)
+	testcluster.WaitPlayable(t, n, old.ID, 2, 2, 60*time.Second)
+
+	dash := player.Start(t, player.Options{URL: viewer.HTTPURL() + "/live/" + ll.ID + "/manifest.mpd", Engine: player.DASH, LowLatency: true, Name: "dash.js LL via a non-owner"})
+	hls := player.Start(t, player.Options{URL: n.HTTPURL() + "/live/" + old.ID + "/master.m3u8", Engine: player.HLS, Name: "hls.js on MPEG-TS"})
+	for _, p := range []*player.Player{dash, hls} {
+		p.WaitPlaying(45 * time.Second)
+		st := p.WaitAdvancing(4*time.Second, 30*time.Second)
+		require.Empty(t, st.Fatal)
+		t.Logf("%s: longest stall %s, latency %.2fs, %dp", p.URL(), st.LongestStall, st.Latency, st.Height)
+	}
+}
