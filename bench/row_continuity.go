@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,7 +97,7 @@ type contResults struct {
 // contRun is one cluster of the row, its stream and its player.
 type contRun struct {
 	ctx  context.Context
-	t    *testing.T
+	t    testing.TB
 	c    *testcluster.Cluster
 	in   testcluster.Input
 	pid  string
@@ -152,35 +153,32 @@ func rowContinuity(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		start := time.Now()
 		for _, part := range []string{"a", "b"} {
 			var err error
-			// A cluster that fails before its first event (on this shared
-			// box: a port another test process took meanwhile) is started
-			// once more; a failure after that is the row's.
-			for attempt := 1; attempt <= 2; attempt++ {
-				err = nil
-				started := false
-				t.Run(fmt.Sprintf("round%d%s", round+1, part), func(t *testing.T) {
-					cr, serr := startContRun(ctx, t, res)
-					if serr != nil {
-						err = serr
-						return
+			t.Run(fmt.Sprintf("round%d%s", round+1, part), func(t *testing.T) {
+				// A cluster that fails to start (on this shared box: a port
+				// another test process took meanwhile) is started once more;
+				// what fails after the setup is the row's.
+				var cr *contRun
+				for attempt := 1; attempt <= 2; attempt++ {
+					if cr, err = startContRunSoft(ctx, t, res); err == nil {
+						break
 					}
-					started = true
-					defer cr.stop()
-					if part == "a" {
-						err = cr.clusterA(round == 0 && len(res.coalSeg) == 0)
-					} else {
-						err = cr.clusterB()
+					if attempt == 1 && ctx.Err() == nil {
+						t.Logf("continuity: setup failed, once more: %v", err)
+						r.note("round %d, cluster %s: setup failed and was retried once: %v", round+1, strings.ToUpper(part), err)
 					}
-				})
-				if !started && attempt == 1 && ctx.Err() == nil {
-					r.note("round %d, cluster %s: setup failed and was retried once (%v; see the test log)", round+1,
-						strings.ToUpper(part), orHelper(err))
-					continue
 				}
-				if err == nil && !started {
-					err = fmt.Errorf("setup aborted by a test helper (see the test log)")
+				if err != nil {
+					return
 				}
-				break
+				defer cr.stop()
+				if part == "a" {
+					err = cr.clusterA(len(res.coalSeg) == 0)
+				} else {
+					err = cr.clusterB()
+				}
+			})
+			if err == nil && t.Failed() {
+				err = fmt.Errorf("aborted by a test helper (see the test log)")
 			}
 			if err != nil {
 				return fmt.Errorf("round %d, cluster %s: %w", round+1, strings.ToUpper(part), err)
@@ -192,9 +190,111 @@ func rowContinuity(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	return nil
 }
 
+// startContRunSoft is startContRun where a test helper's Fatal during the
+// setup fails the setup, not the test (see softT).
+func startContRunSoft(ctx context.Context, t *testing.T, res *contResults) (*contRun, error) {
+	st := &softT{TB: t, setup: true}
+	var cr *contRun
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cr, err = startContRun(ctx, st, res)
+	}()
+	<-done
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.setup = false
+	if st.failed {
+		return nil, fmt.Errorf("setup: %s", st.msg)
+	}
+	return cr, err
+}
+
+// softT is the testing.TB of a cluster's helpers: while setup is set, a
+// Fatal (a node that did not start, a stream not playable in time) records
+// the failure and ends only the goroutine running the setup, so that the
+// row can try once more without failing the test; afterwards it is the
+// test's own. What the failed attempt started is still stopped when the
+// subtest ends (its cleanups are the test's).
+type softT struct {
+	testing.TB
+	mu     sync.Mutex
+	setup  bool
+	failed bool
+	msg    string
+}
+
+func (s *softT) soft(msg string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.setup {
+		return false
+	}
+	if !s.failed {
+		s.failed, s.msg = true, msg
+	}
+	return true
+}
+
+func (s *softT) Fatalf(format string, args ...any) {
+	if s.soft(fmt.Sprintf(format, args...)) {
+		s.TB.Logf("setup failed: "+format, args...)
+		runtime.Goexit()
+	}
+	s.TB.Fatalf(format, args...)
+}
+
+func (s *softT) Fatal(args ...any) {
+	if s.soft(fmt.Sprint(args...)) {
+		s.TB.Log(append([]any{"setup failed:"}, args...)...)
+		runtime.Goexit()
+	}
+	s.TB.Fatal(args...)
+}
+
+func (s *softT) FailNow() {
+	if s.soft("FailNow") {
+		runtime.Goexit()
+	}
+	s.TB.FailNow()
+}
+
+func (s *softT) Errorf(format string, args ...any) {
+	if s.soft(fmt.Sprintf(format, args...)) {
+		s.TB.Logf("setup failed: "+format, args...)
+		return
+	}
+	s.TB.Errorf(format, args...)
+}
+
+func (s *softT) Error(args ...any) {
+	if s.soft(fmt.Sprint(args...)) {
+		s.TB.Log(append([]any{"setup failed:"}, args...)...)
+		return
+	}
+	s.TB.Error(args...)
+}
+
+func (s *softT) Fail() {
+	if s.soft("Fail") {
+		return
+	}
+	s.TB.Fail()
+}
+
+// Failed also says true for a failed setup: testcluster then logs the
+// nodes' last lines when it stops them.
+func (s *softT) Failed() bool {
+	s.mu.Lock()
+	f := s.failed
+	s.mu.Unlock()
+	return f || s.TB.Failed()
+}
+
 // startContRun starts a cluster, the input, its publisher, the playlist
 // watch and the player.
-func startContRun(ctx context.Context, t *testing.T, res *contResults) (*contRun, error) {
+func startContRun(ctx context.Context, t testing.TB, res *contResults) (*contRun, error) {
 	c := testcluster.Start(t, testcluster.Options{Nodes: 3})
 	if dir := os.Getenv("BENCH_NODE_LOGS"); dir != "" {
 		// Runs before the cluster stops (cleanups run last-in first-out).
@@ -791,7 +891,7 @@ func (res *contResults) report(r *Row) {
 
 // keepNodeLogs copies every node's log into dir as <subtest>-<node>.log
 // (BENCH_NODE_LOGS: the cluster's own dir goes when the subtest ends).
-func keepNodeLogs(t *testing.T, c *testcluster.Cluster, dir string) {
+func keepNodeLogs(t testing.TB, c *testcluster.Cluster, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Logf("BENCH_NODE_LOGS: %v", err)
 		return
@@ -821,13 +921,6 @@ func distinct(msgs []string) string {
 		}
 	}
 	return strings.Join(out, "; ")
-}
-
-func orHelper(err error) any {
-	if err == nil {
-		return "a test helper failed"
-	}
-	return err
 }
 
 func firstOf(v []string) string {

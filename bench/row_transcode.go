@@ -80,7 +80,7 @@ rounds:
 	for i := range rounds {
 		// A round's figures count only if all three arms ran (the load on
 		// this shared box can change between rounds).
-		if i > 0 && ctxLeft(ctx) < perRound*3/2+10*time.Second {
+		if i > 0 && ctxLeft(ctx) < perRound+10*time.Second {
 			r.note("stopped after %d rounds: the row's time budget would not fit another", i)
 			break
 		}
