@@ -133,12 +133,12 @@ func rowContinuity(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		"window); a profile change (PUT with another bitrate); drain of the owner (`POST /v1/nodes/<owner>/drain`, until its "+
 		"transcoder has stopped) and undrain; SIGKILL of the owner (`testcluster.Kill`: no leave, its ffmpeg and mediamtx "+
 		"stopped). Cluster B: `hot_standby: true` set by PATCH, and once the standby's transcoder runs, SIGKILL of the owner. "+
-		"A player that reports a fatal error counts as a failed run of its event and is replaced by a new one. Medians of the "+
-		"rounds. Hot standby CPU (cluster B): user+sys of every transcoder ffmpeg (/proc/<pid>/stat) over %s, before and "+
+		"A player that reports a fatal error, or does not play again within 30 s, counts as a failed run of its event (a miss) "+
+		"and is replaced by a new one. Medians of the rounds. Hot standby CPU (cluster B): user+sys of every transcoder ffmpeg (/proc/<pid>/stat) over %s, before and "+
 		"after the PATCH. Coalescing (first cluster A): as soon as the owner lists a new segment, %d concurrent clients ask "+
 		"the ingest node (not the owner, asked by nobody else) for it; `dionysia_origin_internal_fetches_total` on that node is "+
 		"read before and after; the same for the part the owner's `EXT-X-PRELOAD-HINT` announces (asked before it exists, as "+
-		"LL-HLS players do). 1 MB segments/s through a non-owner versus the owner: see the routing row.",
+		"LL-HLS players do). Segments/s through a non-owner versus the owner (a real ~0.8 MB segment): see the routing row.",
 		contPlayOn, contRounds, contGap, contCPUWindow, contViewers)
 	res := &contResults{samples: map[string][]float64{}, fatal: map[string][]string{}, stuck: map[string][]string{},
 		detect: map[string][]float64{}, segsIn: map[string][]float64{}}

@@ -83,6 +83,10 @@ func rowLatency(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 			r.addValue(m.name+": the player's own latency estimate (median)", "s", median(res.own), 2)
 		}
 		r.addValue(m.name+": page load → first picture", "s", res.startup.Seconds(), 2)
+		if res.frozen > 0 {
+			r.note("%s: the picture did not change between %d of %d consecutive samples (a stall: the frozen frame's age is "+
+				"what the viewer saw, and it is in the figures).", m.name, res.frozen, len(res.latency)-1)
+		}
 		r.note("%s: %d samples (%d dropped: barcode unclear or implausible; %d from frame callbacks, %d from the fallback timer), "+
 			"picture %dp, playback rate %.2f–%.2f, %d non-fatal player errors%s.", m.name, len(res.latency), res.dropped,
 			res.rvfc, res.interval, res.height, res.minRate, res.maxRate, res.errors, res.lastError)
@@ -98,6 +102,7 @@ type glassResult struct {
 	latency, own     []float64
 	startup          time.Duration
 	dropped          int
+	frozen           int // samples showing the same frame as the one before
 	rvfc, interval   int
 	height           int
 	minRate, maxRate float64
@@ -155,6 +160,7 @@ func glassRun(ctx context.Context, e *Env, lr *liveRun, engine, url string, low 
 	}
 	res.minRate, res.maxRate = 1, 1
 	var heights []float64
+	prev := -1
 	for _, x := range s.Samples {
 		if x.Shown.Before(from) {
 			continue
@@ -167,6 +173,10 @@ func glassRun(ctx context.Context, e *Env, lr *liveRun, engine, url string, low 
 			res.dropped++
 			continue
 		}
+		if x.Frame == prev {
+			res.frozen++
+		}
+		prev = x.Frame
 		res.latency = append(res.latency, lat)
 		if x.Own > 0 {
 			res.own = append(res.own, x.Own)

@@ -521,11 +521,21 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	// Read through the relay: it starts every run of this transcoder on
 	// the newest keyframe. Without it, read mediamtx directly.
 	source := d.source
-	if u, release, err := n.relay.Pull(ctx, d.source); err == nil {
-		source = u
-		defer release()
-	} else {
-		log.Warn("relay unavailable; reading the source directly", "err", err)
+	passthrough := false
+	for _, rd := range d.profile.Renditions {
+		passthrough = passthrough || rd.Passthrough
+	}
+	// A passthrough rendition copies the relay's burst of cached packets,
+	// which ffmpeg 5.1's mp4 muxer refuses ("pts has no value"): such
+	// profiles read mediamtx directly until the relay restamps its burst.
+	if !passthrough {
+		u, release, err := n.relay.Pull(ctx, d.source)
+		if err == nil {
+			source = u
+			defer release()
+		} else {
+			log.Warn("relay unavailable; reading the source directly", "err", err)
+		}
 	}
 	profile, skipped := media.FitLadder(*d.profile, src)
 	for _, sk := range skipped {
