@@ -15,6 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/dionysia/dionysia/testcluster/player"
 )
 
 // The latency row's player: hls.js or dash.js in a headless Chromium, like
@@ -150,24 +152,7 @@ func startGlass(e *Env, engine, url string, lowLatency bool, catchUp float64) (*
 			return nil, err
 		}
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumBin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("mute-audio", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.UserDataDir(profile),
-		chromedp.Env("TMPDIR="+tmp),
-	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), player.BrowserOptions(profile, tmp)...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	g.ctx = ctx
 	g.cancel = func() {

@@ -281,25 +281,7 @@ func Start(t testing.TB, opts Options) *Player {
 			t.Fatalf("player: %v", err)
 		}
 	}
-	allocOpts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumBin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("mute-audio", true),
-		// A player in a test plays on even when nothing looks at it.
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.UserDataDir(profile),
-		chromedp.Env("TMPDIR=" + tmp),
-	}
+	allocOpts := BrowserOptions(profile, tmp)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	p.ctx = ctx
@@ -578,4 +560,29 @@ func missing(t testing.TB, what string) {
 		t.Fatalf("%s is required in CI but missing (scripts/deps.sh --test installs it)", what)
 	}
 	t.Skipf("%s not found (run scripts/deps.sh --test); skipping the player test", what)
+}
+
+// BrowserOptions start Debian's Chromium headless for a player: no network
+// of its own (this workplace refuses it), autoplay without a gesture, and
+// no throttling of a page nobody looks at. profile is a fresh user data dir,
+// tmp its temporary files (removed with it).
+func BrowserOptions(profile, tmp string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumBin),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("mute-audio", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.UserDataDir(profile),
+		chromedp.Env("TMPDIR=" + tmp),
+	}
 }
