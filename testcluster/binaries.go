@@ -3,8 +3,9 @@ package testcluster
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/dionysia/dionysia/testcluster/repo"
 )
 
 // MediaMTX finds the mediamtx binary: $DIONYSIA_MEDIAMTX, or bin/mediamtx in
@@ -12,36 +13,11 @@ import (
 // where a missing binary is a failure: `make test` must have built it.
 func MediaMTX(t testing.TB) string {
 	t.Helper()
-	if p, ok := repoFile("DIONYSIA_MEDIAMTX", "bin/mediamtx"); ok {
+	if p, ok := repo.File("DIONYSIA_MEDIAMTX", "bin/mediamtx"); ok {
 		return p
 	}
 	missing(t, "mediamtx (run `make deps`)")
 	return ""
-}
-
-// repoFile finds a file `make deps` puts into the repository: the path in
-// the environment variable when that file exists, else rel in the nearest
-// directory upward from the working directory, up to the module root.
-func repoFile(env, rel string) (string, bool) {
-	if p := os.Getenv(env); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p, true
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if _, err := os.Stat(p); err == nil {
-			return p, true
-		}
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-	}
-	return "", false
 }
 
 // FFmpeg finds ffmpeg and ffprobe on PATH, with the same skip rule.

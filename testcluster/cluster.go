@@ -15,6 +15,7 @@ import (
 
 	"github.com/dionysia/dionysia/cluster"
 	"github.com/dionysia/dionysia/node"
+	"github.com/dionysia/dionysia/testcluster/repo"
 )
 
 // Options shape a test cluster. Zero values give a fast-failing loopback
@@ -144,7 +145,7 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 // bin/mediamtx found upward, or plain "mediamtx" (looked up on PATH). Tests
 // that need it call MediaMTX(t) first, which skips or fails when it is missing.
 func MediaMTXPath() string {
-	if p, ok := repoFile("DIONYSIA_MEDIAMTX", "bin/mediamtx"); ok {
+	if p, ok := repo.File("DIONYSIA_MEDIAMTX", "bin/mediamtx"); ok {
 		return p
 	}
 	return "mediamtx"
@@ -154,7 +155,7 @@ func MediaMTXPath() string {
 // or bin/hls.min.js found upward ("" when unknown; the dashboard then
 // answers 404 for it).
 func HLSJSPath() string {
-	p, _ := repoFile("DIONYSIA_HLSJS", "bin/hls.min.js")
+	p, _ := repo.File("DIONYSIA_HLSJS", "bin/hls.min.js")
 	return p
 }
 

@@ -36,6 +36,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/dionysia/dionysia/testcluster/repo"
 )
 
 // chromiumBin is Debian's chromium, installed by `scripts/deps.sh --test`.
@@ -236,7 +238,7 @@ func Start(t testing.TB, opts Options) *Player {
 	if _, err := os.Stat(chromiumBin); err != nil {
 		missing(t, chromiumBin)
 	}
-	libPath, ok := repoFile(lib.env, path.Join("bin", lib.file))
+	libPath, ok := repo.File(lib.env, path.Join("bin", lib.file))
 	if !ok {
 		missing(t, lib.file+" ($"+lib.env+" or bin/"+lib.file+")")
 	}
@@ -524,32 +526,6 @@ func (p *Player) Close() {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
-}
-
-// repoFile finds a file `scripts/deps.sh` puts into the repository: the
-// path in env when that file exists, else rel in the nearest directory
-// upward from the working directory, up to the module root (the rule of
-// testcluster's lookups).
-func repoFile(env, rel string) (string, bool) {
-	if p := os.Getenv(env); p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p, true
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for ; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if _, err := os.Stat(p); err == nil {
-			return p, true
-		}
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-	}
-	return "", false
 }
 
 // missing skips the test, or fails it in CI where `make test` must have
