@@ -86,6 +86,22 @@ if [ ! -s "$bin/hls.min.js" ] || [ ! -f "$bin/.hlsjs-$HLSJS_VERSION" ]; then
   touch "$bin/.hlsjs-$HLSJS_VERSION"
 fi
 
+# dash.js: only the test player needs it. 5.x ships the browser bundle under dist/modern/umd/.
+# The stamp names the version in bin/, so a new pin is fetched.
+dashjs_stamp="$bin/.dashjs-$DASHJS_VERSION"
+if [ "$with_test" = 1 ] && { [ ! -s "$bin/dash.all.min.js" ] || [ ! -f "$dashjs_stamp" ]; }; then
+  command -v npm >/dev/null || apt_install npm
+  log "fetching dash.js $DASHJS_VERSION from the npm registry"
+  dir="$build/dashjs-$DASHJS_VERSION"
+  mkdir -p "$dir"
+  (cd "$dir" && npm pack --silent "dashjs@$DASHJS_VERSION" >/dev/null &&
+    tar -xzf "dashjs-$DASHJS_VERSION.tgz" package/dist/modern/umd/dash.all.min.js &&
+    rm -f "dashjs-$DASHJS_VERSION.tgz") # the tarball is 26 MB of sources and maps
+  cp "$dir/package/dist/modern/umd/dash.all.min.js" "$bin/dash.all.min.js"
+  rm -f "$bin"/.dashjs-*
+  touch "$dashjs_stamp"
+fi
+
 stamp="$bin/.mediamtx-$MEDIAMTX_VERSION"
 if [ ! -x "$bin/mediamtx" ] || [ ! -f "$stamp" ]; then
   log "building mediamtx $MEDIAMTX_VERSION from its Go module (about a minute)"
