@@ -155,6 +155,10 @@ func (s *State) applyBeginRequest(c Command) *Result {
 			Message: "this Idempotency-Key was already used for a different request (method, path or body)"}}
 	case e.Response != nil:
 		return &Result{Response: e.Response.clone()}
+	case e.Attempt == k.Attempt:
+		// The same begin again (its proposer could not tell whether the
+		// first copy applied): it holds the key already.
+		return &Result{Changed: true}
 	case c.At.Before(e.LeaseUntil):
 		return &Result{Err: conflict("Idempotency-Key", "a request with this Idempotency-Key is still in flight; retry later")}
 	}

@@ -66,6 +66,7 @@ func TestIdempotencyApply(t *testing.T) {
 			steps: []step{
 				{begin(t0, "k", "fp", "a1"), outcome{}},
 				{begin(t0.Add(IdempotencyLease-time.Second), "k", "fp", "a2"), outcome{code: CodeConflict}},
+				{begin(t0.Add(time.Second), "k", "fp", "a1"), outcome{}}, // its own begin sent again
 				{begin(t0.Add(IdempotencyLease), "k", "fp", "a3"), outcome{}},
 				// The first attempt cannot release what the third holds.
 				{finish(t0.Add(IdempotencyLease), "k", "a1", nil), outcome{}},
