@@ -39,7 +39,7 @@ type fakeBackend struct {
 	liveCalls []string          // "id file query" of every Live call
 	routeErr  error
 	readyErr  error
-	applyErr  error // returned by Apply instead of applying, when set
+	applyErr  error            // returned by Apply instead of applying, when set
 	failOps   map[fsm.Op]error // returned by Apply for commands of these ops
 	applied   []fsm.Command
 	status    map[string]*InputStatus
@@ -194,7 +194,7 @@ func (f *fakeBackend) Ready() error {
 	return f.readyErr
 }
 
-func (f *fakeBackend) setApplyErr(err error)  { f.mu.Lock(); f.applyErr = err; f.mu.Unlock() }
+func (f *fakeBackend) setApplyErr(err error) { f.mu.Lock(); f.applyErr = err; f.mu.Unlock() }
 func (f *fakeBackend) failOp(op fsm.Op, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
