@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dionysia/dionysia/fsm"
@@ -28,12 +29,23 @@ type ingestWatcher struct {
 	// live session, so that each wait is logged once, not on every poll.
 	waiting map[string]bool
 
+	// pollErrs says when a failed poll is logged; pollErrors counts them
+	// for /metrics. A broken mediamtx API means publishes that never go
+	// live, so no failure may pass unsaid, and none may flood the log.
+	pollErrs   failureLog
+	pollErrors atomic.Uint64
+
 	mu    sync.Mutex
 	bytes map[string]uint64 // input id -> bytes received by mediamtx, last poll
 }
 
+// pollErrorLogEvery is the most often a failing poll is logged after the
+// first failure.
+const pollErrorLogEvery = 30 * time.Second
+
 func newIngestWatcher(n *Node) *ingestWatcher {
-	return &ingestWatcher{n: n, pending: map[string]time.Time{}, waiting: map[string]bool{}, bytes: map[string]uint64{}}
+	return &ingestWatcher{n: n, pending: map[string]time.Time{}, waiting: map[string]bool{}, bytes: map[string]uint64{},
+		pollErrs: failureLog{every: pollErrorLogEvery}}
 }
 
 func (w *ingestWatcher) run(ctx context.Context) {
@@ -49,9 +61,19 @@ func (w *ingestWatcher) run(ctx context.Context) {
 		paths, err := w.n.mtx.Paths(pctx)
 		cancel()
 		if err != nil {
-			// mediamtx is (re)starting: its publishers are gone anyway, but
-			// wait until it answers before ending sessions.
+			if ctx.Err() != nil {
+				return
+			}
+			// mediamtx may be (re)starting: its publishers are gone anyway,
+			// but wait until it answers before ending sessions.
+			w.pollErrors.Add(1)
+			if ok, n := w.pollErrs.failed(time.Now()); ok {
+				w.n.log.Warn("poll mediamtx API: publishes cannot go live or end until it answers", "err", err, "failures", n)
+			}
 			continue
+		}
+		if n := w.pollErrs.succeeded(); n > 0 {
+			w.n.log.Info("poll mediamtx API: answering again", "failures", n)
 		}
 		w.sync(ctx, paths)
 	}
@@ -235,4 +257,34 @@ func protocolOf(sourceType string) string {
 	default:
 		return sourceType
 	}
+}
+
+// failureLog rate-limits the log lines of a failure that repeats: the
+// first failure is logged at once, later ones at most once per every, each
+// line with how many failures it stands for.
+type failureLog struct {
+	every  time.Duration
+	last   time.Time // of the last line; zero while nothing is failing
+	unsaid int       // failures since that line
+	run    int       // failures since the last success
+}
+
+// failed records a failure at now; log says whether to write a line now,
+// for count failures (this one and those not logged before it).
+func (f *failureLog) failed(now time.Time) (log bool, count int) {
+	f.unsaid++
+	f.run++
+	if !f.last.IsZero() && now.Sub(f.last) < f.every {
+		return false, 0
+	}
+	count, f.unsaid, f.last = f.unsaid, 0, now
+	return true, count
+}
+
+// succeeded ends a run of failures and returns its length (0 when there
+// was none), so that the recovery can be logged too.
+func (f *failureLog) succeeded() int {
+	n := f.run
+	f.last, f.unsaid, f.run = time.Time{}, 0, 0
+	return n
 }
