@@ -25,6 +25,11 @@ type TranscodeSpec struct {
 	Profile fsm.Profile
 	// HasVideo and HasAudio come from the source's tracks (TracksHave).
 	HasVideo, HasAudio bool
+	// SourceAudioAAC says the source's audio is AAC-LC (SourceInfo.AudioAAC),
+	// at SourceAudioRate Hz, so passthrough renditions copy it instead of
+	// encoding it again.
+	SourceAudioAAC  bool
+	SourceAudioRate int
 	// Realtime reads the input at its native rate (-re): for files used as
 	// a live source in tests and demos. Live inputs (RTSP) set it false.
 	Realtime bool
@@ -207,7 +212,8 @@ const firstOutputFD = 3
 //
 // Audio is encoded once (AAC-LC, stereo, 48 kHz) at the highest audio
 // bitrate of the ladder: every variant shares it as an alternate rendition,
-// which is how CMAF and DASH carry audio.
+// which is how CMAF and DASH carry audio. A ladder of passthrough
+// renditions copies the source's audio instead, when it is AAC-LC.
 //
 // A profile with MPEG-TS segments (TSSegments) gets one MPEG-TS output per
 // rendition instead, each with its video (encoded the same way) and its own
@@ -260,8 +266,14 @@ func FFmpegArgs(spec TranscodeSpec) ([]string, []Output, error) {
 		kbps := audioKbps(p.Renditions)
 		fd := firstOutputFD + len(outs)
 		args = append(args, "-map", "0:a:0", "-vn")
-		args = append(args, aacArgs(kbps)...)
-		args = append(args, muxArgs(part-aacFrameSeconds)...)
+		frame := aacFrameSeconds
+		if spec.copiesAudio(p.Renditions) {
+			args = append(args, copyAACArgs()...)
+			frame = 1024 / float64(spec.SourceAudioRate)
+		} else {
+			args = append(args, aacArgs(kbps)...)
+		}
+		args = append(args, muxArgs(part-frame)...)
 		args = append(args, "pipe:"+strconv.Itoa(fd))
 		outs = append(outs, Output{FD: fd, Format: FormatFMP4, Track: packager.TrackSpec{Name: packager.AudioTrack, Kind: packager.Audio, Bandwidth: kbps * 1000}})
 	}
@@ -285,7 +297,12 @@ func tsOutputs(spec TranscodeSpec, args []string) ([]string, []Output) {
 				a = defaultAudioKbps
 			}
 			args = append(args, "-map", "0:a:0")
-			args = append(args, aacArgs(a)...)
+			if spec.copiesAudio(p.Renditions[i : i+1]) {
+				// The MPEG-TS muxer writes the ADTS headers itself.
+				args = append(args, "-c:a", "copy")
+			} else {
+				args = append(args, aacArgs(a)...)
+			}
 			kbps += a
 		} else {
 			args = append(args, "-an")
@@ -297,6 +314,29 @@ func tsOutputs(spec TranscodeSpec, args []string) ([]string, []Output) {
 		}})
 	}
 	return args, outs
+}
+
+// copiesAudio tells whether the audio that serves these renditions is the
+// source's, copied: when it is AAC-LC and every one of them is passthrough.
+// The CMAF audio track is shared by the whole ladder, so one encoded
+// rendition is enough to encode it (at the ladder's audio bitrate, which
+// the source's may exceed many times).
+func (s TranscodeSpec) copiesAudio(rs []fsm.Rendition) bool {
+	if !s.SourceAudioAAC || s.SourceAudioRate <= 0 || len(rs) == 0 {
+		return false
+	}
+	for _, r := range rs {
+		if !r.Passthrough {
+			return false
+		}
+	}
+	return true
+}
+
+// copyAACArgs copies AAC audio into MP4, which wants raw AAC: an ADTS
+// source is unwrapped, a raw one (RTSP, RTMP) passes unchanged.
+func copyAACArgs() []string {
+	return []string{"-c:a", "copy", "-bsf:a", "aac_adtstoasc"}
 }
 
 // aacArgs encodes the source's audio as AAC-LC, stereo, 48 kHz.

@@ -818,3 +818,66 @@ func TestEvalExpr(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestFFmpegArgsAudioCopy(t *testing.T) {
+	pass := fsm.Rendition{Name: "src", Width: 320, Height: 240, VideoBitrateKbps: 800, AudioBitrateKbps: 96, Passthrough: true}
+	enc := ladder3()[0]
+	for _, tc := range []struct {
+		name     string
+		format   string
+		rs       []fsm.Rendition
+		aac      bool
+		rate     int
+		copied   []bool // per audio-carrying output: copied, else encoded
+		fragRate int    // CMAF: the sample rate the audio fragments are sized for
+	}{
+		{"passthrough ladder, AAC-LC source: copied", fsm.SegmentFMP4, []fsm.Rendition{pass}, true, 44100, []bool{true}, 44100},
+		{"passthrough ladder, other audio: encoded", fsm.SegmentFMP4, []fsm.Rendition{pass}, false, 44100, []bool{false}, 48000},
+		{"passthrough ladder, unknown rate: encoded", fsm.SegmentFMP4, []fsm.Rendition{pass}, true, 0, []bool{false}, 48000},
+		{"mixed ladder shares encoded audio", fsm.SegmentFMP4, []fsm.Rendition{pass, enc}, true, 48000, []bool{false}, 48000},
+		{"encoded ladder", fsm.SegmentFMP4, []fsm.Rendition{enc}, true, 48000, []bool{false}, 48000},
+		{"MPEG-TS: each passthrough rendition copies", fsm.SegmentTS, []fsm.Rendition{pass, enc}, true, 48000, []bool{true, false}, 0},
+		{"MPEG-TS, other audio: encoded", fsm.SegmentTS, []fsm.Rendition{pass}, false, 48000, []bool{false}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := fsm.Profile{SegmentSeconds: 2, SegmentFormat: tc.format, Latency: fsm.LatencyLow, PartMs: 500, Renditions: tc.rs}
+			if tc.format == fsm.SegmentTS {
+				p.Latency = fsm.LatencyStandard
+			}
+			args, outs, err := FFmpegArgs(TranscodeSpec{
+				SourceURL: "rtsp://127.0.0.1:8554/live/x", Profile: p, HasVideo: true, HasAudio: true,
+				SourceAudioAAC: tc.aac, SourceAudioRate: tc.rate,
+			})
+			require.NoError(t, err)
+			_, groups := splitArgs(t, args)
+			var audio [][]string
+			for i, g := range groups {
+				if slices.Contains(g, "-c:a") {
+					audio = append(audio, g)
+					if tc.format == fsm.SegmentFMP4 {
+						require.Equal(t, packager.AudioTrack, outs[i].Track.Name)
+					}
+				}
+			}
+			require.Len(t, audio, len(tc.copied))
+			for i, g := range audio {
+				if tc.copied[i] {
+					require.Equal(t, "copy", argAfter(g, "-c:a"), "group %d", i)
+					require.NotContains(t, g, "-b:a", "a copy has the source's bitrate")
+					require.NotContains(t, g, "-ar")
+					if tc.format == fsm.SegmentFMP4 {
+						require.Equal(t, "aac_adtstoasc", argAfter(g, "-bsf:a"))
+					}
+				} else {
+					require.Equal(t, "aac", argAfter(g, "-c:a"), "group %d", i)
+					require.Equal(t, "48000", argAfter(g, "-ar"))
+				}
+			}
+			if tc.format == fsm.SegmentFMP4 {
+				frame := 1024 / float64(tc.fragRate)
+				want := strconv.Itoa(int((0.5 - frame) * 1e6))
+				require.Equal(t, want, argAfter(audio[0], "-frag_duration"), "fragments of one frame less than the part")
+			}
+		})
+	}
+}
