@@ -473,21 +473,24 @@ func TestFFmpegArgs(t *testing.T) {
 			},
 		},
 		{
-			// fsm.Profile.Validate refuses this; a hand-made profile gets
-			// the parts it asks for.
-			name:   "ts and low latency: CMAF",
+			// The rules are fsm's (Profile.ValidateLadder), also for a
+			// profile that did not come through the API.
+			name:   "ts and low latency",
 			mutate: func(s *TranscodeSpec) { s.Profile.SegmentFormat = fsm.SegmentTS; s.Profile.Latency = fsm.LatencyLow },
-			checks: []check{outputsAre("240p", "180p", "120p", packager.AudioTrack), muxedAsCMAF(fsm.DefaultPartMs), tuned(true)},
+			err:    "low latency needs segment_format fmp4",
 		},
+		{name: "upper case name", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = "HD" }, err: "renditions[1].name"},
+		{name: "bitrate in bps", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].VideoBitrateKbps = 2_500_000 }, err: "renditions[1].video_bitrate_kbps"},
+		{name: "placebo preset", mutate: func(s *TranscodeSpec) { s.Profile.VideoPreset = "placebo" }, err: "video_preset"},
 		{name: "no source", mutate: func(s *TranscodeSpec) { s.SourceURL = "" }, err: "no source"},
 		{name: "no video", mutate: func(s *TranscodeSpec) { s.HasVideo = false }, err: "no video"},
-		{name: "no renditions", mutate: func(s *TranscodeSpec) { s.Profile.Renditions = nil }, err: "no renditions"},
+		{name: "no renditions", mutate: func(s *TranscodeSpec) { s.Profile.Renditions = nil }, err: "renditions must list"},
 		{name: "bad preset", mutate: func(s *TranscodeSpec) { s.Profile.VideoPreset = "turbo" }, err: "video_preset"},
 		{name: "duplicate name", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = "240p" }, err: "twice"},
 		{name: "odd width", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].Width = 321 }, err: "even"},
 		{name: "odd height", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[2].Height = 119 }, err: "even"},
-		{name: "no size", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[2].Width = 0 }, err: "positive"},
-		{name: "name audio is reserved", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = packager.AudioTrack }, err: `not "audio"`},
+		{name: "no size", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[2].Width = 0 }, err: "renditions[2].width"},
+		{name: "name audio is reserved", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = packager.AudioTrack }, err: "reserved"},
 		{name: "unsafe name", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = "../x" }, err: "name"},
 		{name: "name with space", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = "a b" }, err: "name"},
 		{name: "zero video bitrate", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].VideoBitrateKbps = 0 }, err: "video_bitrate_kbps"},
@@ -496,8 +499,8 @@ func TestFFmpegArgs(t *testing.T) {
 			s.Profile.Renditions[0] = fsm.Rendition{Name: "src", Passthrough: true}
 		}, err: "video_bitrate_kbps"},
 		{name: "negative segment", mutate: func(s *TranscodeSpec) { s.Profile.SegmentSeconds = -1 }, err: "segment_seconds"},
-		{name: "negative fps", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].FPS = -1 }, err: "negative"},
-		{name: "negative audio bitrate", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].AudioBitrateKbps = -1 }, err: "negative"},
+		{name: "negative fps", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].FPS = -1 }, err: "renditions[0].fps"},
+		{name: "negative audio bitrate", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].AudioBitrateKbps = -1 }, err: "renditions[0].audio_bitrate_kbps"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -654,7 +654,7 @@ func TestNewTranscoder(t *testing.T) {
 		mutate func(*TranscoderConfig)
 		err    string
 	}{
-		{"bad spec", func(c *TranscoderConfig) { c.Spec.Profile.Renditions = nil }, "no renditions"},
+		{"bad spec", func(c *TranscoderConfig) { c.Spec.Profile.Renditions = nil }, "renditions must list"},
 		{"no stream", func(c *TranscoderConfig) { c.Stream = nil }, "no stream"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
