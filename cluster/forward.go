@@ -96,14 +96,12 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, erro
 		}
 		exclude = ""
 		switch {
-		case errors.Is(err, errRefused):
-			return nil, fmt.Errorf("apply %s: %w", cmd.Op, err)
 		case notApplied(err):
 			if unknown != nil {
 				// An earlier try may still have applied: keep its fate.
 				err = fmt.Errorf("%w: %w (then: %w)", ErrOutcomeUnknown, unknown, err)
 			}
-			if attempt >= maxApplyAttempts || ctx.Err() != nil {
+			if errors.Is(err, errRefused) || attempt >= maxApplyAttempts || ctx.Err() != nil {
 				return nil, fmt.Errorf("apply %s: %w", cmd.Op, err)
 			}
 			exclude = leader
