@@ -671,6 +671,9 @@ func TestNewTranscoder(t *testing.T) {
 // the source's rate, channels and bitrate; encoded (the probe said nothing
 // about the audio), it is 48 kHz stereo at the ladder's bitrate.
 func TestTranscoderCopiesPassthroughAudio(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pushes a stream through ffmpeg")
+	}
 	requireFFmpeg(t)
 	src := filepath.Join(t.TempDir(), "source.mp4")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
