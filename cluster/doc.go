@@ -66,8 +66,15 @@
 //
 // Apply on a follower POSTs the encoded command to the leader's Handler
 // (ApplyPath, secret in InternalHeader); the leader applies it and answers the
-// FSM's result, refused commands as *fsm.Error. A dial failure or a 421 answer
-// (the node is no longer leader) is retried once against the next leader.
+// FSM's result in fsm's encoding (fsm.EncodeResult), which this package
+// moves as bytes. Every command carries an idempotency key (its own, or one
+// Apply makes up), so it applies at most once however often it is sent: a
+// try that certainly did not apply (a dial failure, a 421 from a node that
+// is no longer leader, a 503 that says not_applied) goes to the next leader;
+// a try whose fate is unknown (the answer lost, leadership lost during the
+// apply) is sent again under the same key, and the leader answers with the
+// result of the copy that applied. Only when that finds no answer in time
+// does Apply give up, with ErrOutcomeUnknown rather than ErrNoLeader.
 //
 // # Lifetimes
 //

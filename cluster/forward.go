@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -34,22 +35,54 @@ const (
 // leader; the write was not applied and may be retried.
 var errLeaderMoved = errors.New("leader moved")
 
+// errNotApplied marks a failed write that certainly did not apply: the
+// leader said so, or the command never reached raft.
+var errNotApplied = errors.New("not applied")
+
+// errRefused marks a forwarded write the leader refused before applying
+// (authentication, a malformed command): trying again would not help.
+var errRefused = errors.New("refused by the leader")
+
+// ErrOutcomeUnknown is returned (wrapped) when a write may or may not have
+// been applied, and asking again under its idempotency key found no answer
+// before the context ended.
+var ErrOutcomeUnknown = errors.New("write outcome unknown")
+
+// maxApplyAttempts bounds how often Apply sends one command.
+const maxApplyAttempts = 5
+
 // Apply proposes cmd to the raft log and returns what the FSM returned. On
 // the leader it applies directly; on a follower it forwards to the leader's
-// Handler. It waits up to about 2s for a leader (bounded by ctx), and retries
-// once when leadership moved between lookup and apply.
+// Handler. It waits up to about 2s for a leader (bounded by ctx).
+//
+// Every command goes out tagged with an idempotency key (one of its own when
+// cmd has none), which makes it apply at most once however often it is
+// sent. So a try whose fate is unknown (the connection broke after the
+// leader got the command, leadership was lost during the apply) is sent
+// again, to the same or a new leader, which answers with the result of the
+// copy that applied; a try that certainly did not apply (no leader, a
+// refused connection, a node that is not leader) goes to the next leader.
+// An error wrapping ErrNoLeader means nothing was applied; one wrapping
+// ErrOutcomeUnknown means Apply could not find out before ctx ended.
 //
 // A refused command comes back as a Result whose Err is the FSM's *fsm.Error;
 // the error return is for failures to apply at all.
 func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
+	if cmd.Idempotency == nil {
+		cmd.Idempotency = &fsm.Idempotency{Key: "cluster/" + c.cfg.Name + "/" + rand.Text()}
+	}
 	data, err := cmd.Encode()
 	if err != nil {
 		return nil, err
 	}
 	exclude := ""
-	for attempt := 0; ; attempt++ {
+	var unknown error // the last try whose fate is unknown
+	for attempt := 1; ; attempt++ {
 		leader, err := c.waitForLeader(ctx, exclude)
 		if err != nil {
+			if unknown != nil {
+				return nil, fmt.Errorf("apply %s: %w: %w (then: %w)", cmd.Op, ErrOutcomeUnknown, unknown, err)
+			}
 			return nil, fmt.Errorf("apply %s: %w", cmd.Op, err)
 		}
 		var res *fsm.Result
@@ -61,23 +94,51 @@ func (c *Cluster) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, erro
 		if err == nil {
 			return res, nil
 		}
-		if attempt == 0 && retryable(err) {
-			c.log.Debug("apply: leader moved, retrying", "op", cmd.Op, "leader", leader, "err", err)
+		exclude = ""
+		switch {
+		case notApplied(err):
+			if unknown != nil {
+				// An earlier try may still have applied: keep its fate.
+				err = fmt.Errorf("%w: %w (then: %w)", ErrOutcomeUnknown, unknown, err)
+			}
+			if errors.Is(err, errRefused) || attempt >= maxApplyAttempts || ctx.Err() != nil {
+				return nil, fmt.Errorf("apply %s: %w", cmd.Op, err)
+			}
 			exclude = leader
-			continue
+			c.log.Debug("apply: not applied, trying the next leader", "op", cmd.Op, "leader", leader, "err", err)
+		default:
+			unknown = err
+			if attempt >= maxApplyAttempts || ctx.Err() != nil {
+				return nil, fmt.Errorf("apply %s: %w: %w", cmd.Op, ErrOutcomeUnknown, err)
+			}
+			c.log.Info("apply: outcome unknown, asking again under the same idempotency key", "op", cmd.Op, "leader", leader, "attempt", attempt, "err", err)
+			if !sleepCtx(ctx, time.Duration(attempt)*50*time.Millisecond) {
+				return nil, fmt.Errorf("apply %s: %w: %w", cmd.Op, ErrOutcomeUnknown, err)
+			}
 		}
-		return nil, fmt.Errorf("apply %s: %w", cmd.Op, err)
 	}
 }
 
-// retryable reports whether a failed apply certainly did not happen and may
-// be sent to a new leader.
-func retryable(err error) bool {
-	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, errLeaderMoved) {
+// notApplied reports whether a failed try certainly did not apply.
+func notApplied(err error) bool {
+	if errors.Is(err, errNotApplied) || errors.Is(err, errLeaderMoved) || errors.Is(err, errRefused) ||
+		errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
+		errors.Is(err, raft.ErrEnqueueTimeout) {
 		return true
 	}
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // waitForLeader returns the leader's name once one other than exclude is
@@ -124,7 +185,7 @@ func timeoutFrom(ctx context.Context, def time.Duration) time.Duration {
 // applyLocal applies an encoded command on this node, which must be leader.
 func (c *Cluster) applyLocal(ctx context.Context, data []byte) (*fsm.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNotApplied, err)
 	}
 	f := c.raft.Apply(data, timeoutFrom(ctx, defaultApplyTimeout))
 	if err := f.Error(); err != nil {
@@ -142,51 +203,13 @@ func (c *Cluster) applyLocal(ctx context.Context, data []byte) (*fsm.Result, err
 	}
 }
 
-// wireResult is fsm.Result on the wire between follower and leader.
-type wireResult struct {
-	Err     *wireError   `json:"err,omitempty"`
-	Profile *fsm.Profile `json:"profile,omitempty"`
-	Input   *fsm.Input   `json:"input,omitempty"`
-	Session *fsm.Session `json:"session,omitempty"`
-	Changed bool         `json:"changed"`
-}
-
-// wireError is a refused command (Code set) or any other error.
-type wireError struct {
-	Code    fsm.Code `json:"code,omitempty"`
-	Field   string   `json:"field,omitempty"`
-	Message string   `json:"message"`
-}
-
-func toWire(r *fsm.Result) wireResult {
-	w := wireResult{Profile: r.Profile, Input: r.Input, Session: r.Session, Changed: r.Changed}
-	if r.Err != nil {
-		var fe *fsm.Error
-		if errors.As(r.Err, &fe) {
-			w.Err = &wireError{Code: fe.Code, Field: fe.Field, Message: fe.Message}
-		} else {
-			w.Err = &wireError{Message: r.Err.Error()}
-		}
-	}
-	return w
-}
-
-func (w wireResult) result() *fsm.Result {
-	r := &fsm.Result{Profile: w.Profile, Input: w.Input, Session: w.Session, Changed: w.Changed}
-	if w.Err != nil {
-		if w.Err.Code != "" {
-			r.Err = &fsm.Error{Code: w.Err.Code, Field: w.Err.Field, Message: w.Err.Message}
-		} else {
-			r.Err = errors.New(w.Err.Message)
-		}
-	}
-	return r
-}
-
-// errorBody is the JSON body of a failed /internal/apply.
+// errorBody is the JSON body of a failed /internal/apply. NotApplied tells
+// the follower that the command certainly did not apply; without it, it
+// may have.
 type errorBody struct {
-	Error  string `json:"error"`
-	Leader string `json:"leader,omitempty"`
+	Error      string `json:"error"`
+	Leader     string `json:"leader,omitempty"`
+	NotApplied bool   `json:"not_applied,omitempty"`
 }
 
 func newForwardClient() *http.Client {
@@ -229,19 +252,25 @@ func (c *Cluster) forward(ctx context.Context, leader string, data []byte) (*fsm
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		var w wireResult
-		if err := json.Unmarshal(body, &w); err != nil {
-			return nil, fmt.Errorf("forward to %s: decode answer: %w", leader, err)
+		res, err := fsm.DecodeResult(body)
+		if err != nil {
+			return nil, fmt.Errorf("forward to %s: %w", leader, err)
 		}
-		return w.result(), nil
+		return res, nil
 	case http.StatusMisdirectedRequest:
 		return nil, fmt.Errorf("forward to %s: %w", leader, errLeaderMoved)
+	}
+	var eb errorBody
+	msg := string(body)
+	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
+		msg = eb.Error
+	}
+	switch {
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		return nil, fmt.Errorf("forward to %s: %w: %s: %s", leader, errRefused, resp.Status, msg)
+	case eb.NotApplied:
+		return nil, fmt.Errorf("forward to %s: %w: %s: %s", leader, errNotApplied, resp.Status, msg)
 	default:
-		var eb errorBody
-		msg := string(body)
-		if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
-			msg = eb.Error
-		}
 		return nil, fmt.Errorf("forward to %s: %s: %s", leader, resp.Status, msg)
 	}
 }
@@ -286,14 +315,20 @@ func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := c.applyLocal(r.Context(), data)
+	if err == nil {
+		var b []byte
+		if b, err = fsm.EncodeResult(res); err == nil {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(b)
+			return
+		}
+	}
 	switch {
-	case err == nil:
-		writeJSON(w, http.StatusOK, toWire(res))
 	case errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		leader, _ := c.Leader()
 		writeJSON(w, http.StatusMisdirectedRequest, errorBody{Error: err.Error(), Leader: leader})
 	default:
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: err.Error(), NotApplied: notApplied(err)})
 	}
 }
 

@@ -3,16 +3,19 @@ package cluster
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 )
 
@@ -24,30 +27,6 @@ func requireFSMError(t *testing.T, err error) {
 	require.True(t, errors.As(err, &fe), "want *fsm.Error, got %T %v", err, err)
 	require.Equal(t, fsm.CodeConflict, fe.Code)
 	require.NotEmpty(t, fe.Message)
-}
-
-func TestWireResultRoundTrip(t *testing.T) {
-	in := &fsm.Result{
-		Err:     &fsm.Error{Code: fsm.CodeNotFound, Field: "profile_id", Message: "no such profile"},
-		Profile: &fsm.Profile{ID: "p", Name: "n"},
-		Changed: true,
-	}
-	b, err := json.Marshal(toWire(in))
-	require.NoError(t, err)
-	var w wireResult
-	require.NoError(t, json.Unmarshal(b, &w))
-	out := w.result()
-	require.Equal(t, in.Err, out.Err)
-	require.Equal(t, in.Profile, out.Profile)
-	require.True(t, out.Changed)
-
-	b, err = json.Marshal(toWire(&fsm.Result{Err: errors.New("plain")}))
-	require.NoError(t, err)
-	var w2 wireResult
-	require.NoError(t, json.Unmarshal(b, &w2))
-	err = w2.result().Err
-	require.EqualError(t, err, "plain")
-	require.Empty(t, fsm.ErrorCode(err))
 }
 
 func newUnstarted(t *testing.T) *Cluster {
@@ -131,4 +110,108 @@ func TestIntegrationApplyWithoutLeaderFails(t *testing.T) {
 	_, err = n2.c.Apply(short, profileCmd("p"))
 	require.ErrorIs(t, err, ErrNoLeader)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestNotApplied(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"not leader", fmt.Errorf("raft apply: %w", raft.ErrNotLeader), true},
+		{"transfer", raft.ErrLeadershipTransferInProgress, true},
+		{"enqueue timeout", raft.ErrEnqueueTimeout, true},
+		{"leader moved (421)", fmt.Errorf("forward: %w", errLeaderMoved), true},
+		{"leader said not applied", fmt.Errorf("forward: %w: 503", errNotApplied), true},
+		{"refused by the leader", fmt.Errorf("forward: %w: 403", errRefused), true},
+		{"dial refused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{"leadership lost during the apply", raft.ErrLeadershipLost, false},
+		{"raft shut down while waiting", raft.ErrRaftShutdown, false},
+		{"connection reset after the request was sent", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, false},
+		{"answer lost", io.ErrUnexpectedEOF, false},
+		{"timeout", context.DeadlineExceeded, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, notApplied(tc.err))
+		})
+	}
+}
+
+// dropFirstAnswers makes a node apply forwarded commands but cut the
+// connection instead of answering the first n of them, like a network that
+// fails after the request went through.
+func dropFirstAnswers(n int, dropped *atomic.Int32) func(http.ResponseWriter, *http.Request, http.Handler) {
+	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		if dropped.Load() < int32(n) {
+			dropped.Add(1)
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}
+}
+
+// TestIntegrationForwardedWriteAppliesOnceWhenAnswerLost: the leader applies
+// a follower's write but the answer never arrives; the follower cannot tell
+// whether it applied, sends it again under the same idempotency key and gets
+// the first result, where a plain resend would be refused as a duplicate.
+func TestIntegrationForwardedWriteAppliesOnceWhenAnswerLost(t *testing.T) {
+	n1 := startNode(t, "d1")
+	waitLeader(t, 10*time.Second, n1)
+	n2 := startNode(t, "d2", withJoin(n1))
+	waitVoters(t, 10*time.Second, n1, "d1", "d2")
+	leader := waitLeader(t, 10*time.Second, n1, n2)
+	follower := n2
+	if leader == n2 {
+		follower = n1
+	}
+	var dropped atomic.Int32
+	f := dropFirstAnswers(2, &dropped)
+	leader.intercept.Store(&f)
+
+	res, err := follower.c.Apply(applyCtx(t), profileCmd("p"))
+	require.NoError(t, err)
+	require.NoError(t, res.Err, "a resend must get the first copy's result, not a conflict")
+	require.Equal(t, "p", res.Profile.ID)
+	require.True(t, res.Changed)
+	require.Equal(t, int32(2), dropped.Load(), "both first answers were lost")
+	require.Len(t, leader.state.Profiles(), 1)
+
+	// Without a key of its own, the same command is a new write: refused.
+	res, err = follower.c.Apply(applyCtx(t), profileCmd("p"))
+	require.NoError(t, err)
+	requireFSMError(t, res.Err)
+}
+
+// TestIntegrationForwardedWriteOutcomeUnknown: when every answer is lost,
+// the follower says it does not know (not "no leader", which promises that
+// nothing applied), and the write applied once.
+func TestIntegrationForwardedWriteOutcomeUnknown(t *testing.T) {
+	n1 := startNode(t, "u1")
+	waitLeader(t, 10*time.Second, n1)
+	n2 := startNode(t, "u2", withJoin(n1))
+	waitVoters(t, 10*time.Second, n1, "u1", "u2")
+	leader := waitLeader(t, 10*time.Second, n1, n2)
+	follower := n2
+	if leader == n2 {
+		follower = n1
+	}
+	var dropped atomic.Int32
+	f := dropFirstAnswers(1000, &dropped)
+	leader.intercept.Store(&f)
+
+	_, err := follower.c.Apply(applyCtx(t), profileCmd("p"))
+	require.ErrorIs(t, err, ErrOutcomeUnknown)
+	require.NotErrorIs(t, err, ErrNoLeader)
+	require.Equal(t, int32(maxApplyAttempts), dropped.Load())
+	require.Len(t, leader.state.Profiles(), 1)
 }

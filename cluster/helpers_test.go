@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,10 @@ type testNode struct {
 	state *fsm.State
 	srv   *http.Server
 	http  string
+
+	// intercept, when set, serves ApplyPath in place of the Cluster's
+	// Handler (which it is given), to make the network misbehave.
+	intercept atomic.Pointer[func(w http.ResponseWriter, r *http.Request, next http.Handler)]
 
 	mu   sync.Mutex
 	done bool
@@ -88,7 +93,13 @@ func startNodeIn(t *testing.T, name, dir, gossip, raftAddr string, opts ...nodeO
 	n.c, err = New(n.cfg)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
-	mux.Handle(ApplyPath, n.c.Handler())
+	mux.HandleFunc(ApplyPath, func(w http.ResponseWriter, r *http.Request) {
+		if f := n.intercept.Load(); f != nil {
+			(*f)(w, r, n.c.Handler())
+			return
+		}
+		n.c.Handler().ServeHTTP(w, r)
+	})
 	n.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = n.srv.Serve(ln) }()
 

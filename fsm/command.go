@@ -24,6 +24,10 @@ const (
 	OpEndSession        Op = "end_session"
 	OpClearNodeSessions Op = "clear_node_sessions"
 	OpExpireSession     Op = "expire_session"
+	// OpBeginRequest and OpFinishRequest keep the answers of idempotent API
+	// requests (see idempotency.go).
+	OpBeginRequest  Op = "begin_request"
+	OpFinishRequest Op = "finish_request"
 )
 
 // Command is the envelope of every raft log entry. Everything random or
@@ -45,6 +49,12 @@ type Command struct {
 	ID        string `json:"id,omitempty"`
 	StreamKey string `json:"stream_key,omitempty"`
 	Node      string `json:"node,omitempty"`
+
+	// Idempotency names the key of OpBeginRequest and OpFinishRequest; on
+	// any other command it makes the command apply at most once per key.
+	Idempotency *Idempotency `json:"idempotency,omitempty"`
+	// Response is the answer OpFinishRequest stores; nil releases the key.
+	Response *StoredResponse `json:"response,omitempty"`
 }
 
 // Init seeds a brand-new cluster. It applies once: later Init commands are
@@ -98,6 +108,9 @@ type Result struct {
 	Profile *Profile
 	Input   *Input
 	Session *Session
+	// Response is the stored answer of an idempotent request, when
+	// OpBeginRequest finds its key already answered.
+	Response *StoredResponse
 	// Changed is false when the command was a no-op (a repeated Init, an
 	// EndSession for a session that had already been replaced, an
 	// ExpireSession for a session a reconnect replaced).
@@ -111,6 +124,8 @@ const (
 	CodeNotFound Code = "not_found"
 	CodeConflict Code = "conflict"
 	CodeInvalid  Code = "invalid"
+	// CodeKeyReused: an idempotency key sent again with another request.
+	CodeKeyReused Code = "key_reused"
 )
 
 // Error is a refused command. Field names the offending field, when there is one.

@@ -10,4 +10,9 @@
 // them before a profile is proposed), but Apply never runs them, so that a rule
 // added later cannot change how an old log replays. It imports no other
 // package of this project.
+//
+// Beside the streaming state it keeps idempotency keys (idempotency.go):
+// the stored answers of API requests sent with an Idempotency-Key, and the
+// results of writes tagged with a key, which apply at most once. Keys expire
+// by the times the proposers put in later commands.
 package fsm

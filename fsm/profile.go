@@ -120,6 +120,13 @@ func (p Profile) Validate() error {
 	if err := CheckName("name", p.Name); err != nil {
 		return err
 	}
+	return p.ValidateLadder()
+}
+
+// ValidateLadder is Validate without the display name: every rule the
+// transcoder and packager rely on. Package media checks a profile with it
+// before building ffmpeg's arguments.
+func (p Profile) ValidateLadder() error {
 	if p.SegmentSeconds < MinSegmentSeconds || p.SegmentSeconds > MaxSegmentSeconds {
 		return invalid("segment_seconds", "segment_seconds must be between %d and %d", MinSegmentSeconds, MaxSegmentSeconds)
 	}

@@ -19,13 +19,17 @@ type data struct {
 	Profiles         map[string]*Profile `json:"profiles"`
 	Inputs           map[string]*Input   `json:"inputs"`
 	Sessions         map[string]*Session `json:"sessions"`
+	// Idempotency holds the keys of idempotent requests and writes
+	// (idempotency.go).
+	Idempotency map[string]*idemEntry `json:"idempotency,omitempty"`
 }
 
 func newData() data {
 	return data{
-		Profiles: map[string]*Profile{},
-		Inputs:   map[string]*Input{},
-		Sessions: map[string]*Session{},
+		Profiles:    map[string]*Profile{},
+		Inputs:      map[string]*Input{},
+		Sessions:    map[string]*Session{},
+		Idempotency: map[string]*idemEntry{},
 	}
 }
 
@@ -35,6 +39,8 @@ type State struct {
 	mu    sync.RWMutex
 	d     data
 	byKey map[string]string // stream key -> input id, derived from d.Inputs
+	// expiry orders d.Idempotency by expiry time, derived from it.
+	expiry []idemExpiry
 
 	// onChange runs after every change, outside the lock. It must not block:
 	// raft applies entries one at a time.
@@ -42,7 +48,8 @@ type State struct {
 }
 
 // New returns an empty state. onChange, if not nil, is called after every
-// applied change and after a restore.
+// applied change and after a restore (not for the bookkeeping of
+// idempotency keys, which nobody watches).
 func New(onChange func()) *State {
 	return &State{d: newData(), byKey: map[string]string{}, onChange: onChange}
 }
@@ -51,12 +58,32 @@ func New(onChange func()) *State {
 // on the state and the command, never on the clock or randomness.
 func (s *State) ApplyCommand(c Command) *Result {
 	s.mu.Lock()
-	r := s.apply(c)
+	r, notify := s.applyIdempotent(c)
 	s.mu.Unlock()
-	if r.Changed && s.onChange != nil {
+	if notify && s.onChange != nil {
 		s.onChange()
 	}
 	return r
+}
+
+// applyIdempotent expires idempotency keys by the command's time, then
+// applies the command: the bookkeeping of idempotent requests, a tagged
+// write at most once, anything else as it is. notify is false for what
+// nobody watching the state cares about (idempotency bookkeeping, a write
+// answered from the store).
+func (s *State) applyIdempotent(c Command) (r *Result, notify bool) {
+	s.expireIdem(c.At)
+	switch {
+	case c.Op == OpBeginRequest:
+		return s.applyBeginRequest(c), false
+	case c.Op == OpFinishRequest:
+		return s.applyFinishRequest(c), false
+	case c.Idempotency != nil:
+		r, replayed := s.applyOnce(c)
+		return r, r.Changed && !replayed
+	}
+	r = s.apply(c)
+	return r, r.Changed
 }
 
 func (s *State) apply(c Command) *Result {
@@ -459,12 +486,16 @@ func (s *State) Restore(r io.Reader) error {
 	if d.Sessions == nil {
 		d.Sessions = map[string]*Session{}
 	}
+	if d.Idempotency == nil {
+		d.Idempotency = map[string]*idemEntry{}
+	}
 	byKey := make(map[string]string, len(d.Inputs))
 	for id, in := range d.Inputs {
 		byKey[in.StreamKey] = id
 	}
 	s.mu.Lock()
 	s.d, s.byKey = d, byKey
+	s.rebuildExpiry()
 	s.mu.Unlock()
 	if s.onChange != nil {
 		s.onChange()

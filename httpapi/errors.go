@@ -29,6 +29,11 @@ func notFoundErr(field, msg string) *apiError {
 // the leader unreachable); Backends wrap them so the API answers 503.
 var ErrUnavailable = errors.New("unavailable")
 
+// ErrOutcomeUnknown marks a write the node sent to the leader but could not
+// learn the fate of: it may or may not have been applied. The API answers
+// 504, never 503, which promises that nothing happened.
+var ErrOutcomeUnknown = errors.New("outcome unknown")
+
 // asAPIError maps any error to the status and body it is answered with.
 func asAPIError(err error) *apiError {
 	var ae *apiError
@@ -47,9 +52,15 @@ func asAPIError(err error) *apiError {
 			return &apiError{Status: http.StatusBadRequest, Field: fe.Field, Message: fe.Message}
 		case fsm.CodeConflict:
 			return &apiError{Status: http.StatusConflict, Field: fe.Field, Message: fe.Message}
+		case fsm.CodeKeyReused:
+			return &apiError{Status: http.StatusUnprocessableEntity, Field: fe.Field, Message: fe.Message}
 		default:
 			return &apiError{Status: http.StatusBadRequest, Field: fe.Field, Message: fe.Message}
 		}
+	}
+	if errors.Is(err, ErrOutcomeUnknown) {
+		return &apiError{Status: http.StatusGatewayTimeout, Message: "the write may or may not have been applied (no answer from the raft leader in time); " +
+			"POSTs sent with an Idempotency-Key header can be retried safely to find out: " + err.Error()}
 	}
 	if errors.Is(err, ErrUnavailable) {
 		return &apiError{Status: http.StatusServiceUnavailable, Message: err.Error()}

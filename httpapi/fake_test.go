@@ -39,7 +39,8 @@ type fakeBackend struct {
 	liveCalls []string          // "id file query" of every Live call
 	routeErr  error
 	readyErr  error
-	applyErr  error // returned by Apply instead of applying, when set
+	applyErr  error            // returned by Apply instead of applying, when set
+	failOps   map[fsm.Op]error // returned by Apply for commands of these ops
 	applied   []fsm.Command
 	status    map[string]*InputStatus
 	statusErr error
@@ -68,6 +69,9 @@ func (f *fakeBackend) PlaybackKey() []byte { return []byte("test-playback-key") 
 func (f *fakeBackend) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	f.mu.Lock()
 	err := f.applyErr
+	if e := f.failOps[cmd.Op]; e != nil {
+		err = e
+	}
 	f.applied = append(f.applied, cmd)
 	f.mu.Unlock()
 	if err != nil {
@@ -190,7 +194,15 @@ func (f *fakeBackend) Ready() error {
 	return f.readyErr
 }
 
-func (f *fakeBackend) setApplyErr(err error)  { f.mu.Lock(); f.applyErr = err; f.mu.Unlock() }
+func (f *fakeBackend) setApplyErr(err error) { f.mu.Lock(); f.applyErr = err; f.mu.Unlock() }
+func (f *fakeBackend) failOp(op fsm.Op, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failOps == nil {
+		f.failOps = map[fsm.Op]error{}
+	}
+	f.failOps[op] = err
+}
 func (f *fakeBackend) setReadyErr(err error)  { f.mu.Lock(); f.readyErr = err; f.mu.Unlock() }
 func (f *fakeBackend) setRouteErr(err error)  { f.mu.Lock(); f.routeErr = err; f.mu.Unlock() }
 func (f *fakeBackend) own(id, dir string)     { f.mu.Lock(); f.local[id] = dir; f.mu.Unlock() }

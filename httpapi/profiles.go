@@ -87,6 +87,9 @@ func (a *API) deleteProfile(w http.ResponseWriter, r *http.Request) {
 // if any, as an error.
 func (a *API) apply(r *http.Request, c fsm.Command) (*fsm.Result, error) {
 	c.At = time.Now().UTC()
+	if k := idempotencyKey(r.Context()); k != "" {
+		c.Idempotency = &fsm.Idempotency{Key: k}
+	}
 	res, err := a.b.Apply(r.Context(), c)
 	if err != nil {
 		return nil, err

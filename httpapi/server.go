@@ -89,7 +89,11 @@ func (a *API) routes() *mux.Router {
 	// instead of in a PathPrefix subrouter: gorilla/mux v1.8.1 subrouters
 	// answer a wrong method with 404 (gorilla/mux#751).
 	v1 := func(method, path string, h http.HandlerFunc) {
-		r.Handle("/v1"+path, a.requireToken(h)).Methods(method)
+		var hh http.Handler = h
+		if method == http.MethodPost {
+			hh = a.idempotent(hh)
+		}
+		r.Handle("/v1"+path, a.requireToken(hh)).Methods(method)
 	}
 	v1(http.MethodGet, "/profiles", a.listProfiles)
 	v1(http.MethodPost, "/profiles", a.createProfile)

@@ -3,7 +3,6 @@ package media
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +24,11 @@ type TranscodeSpec struct {
 	Profile fsm.Profile
 	// HasVideo and HasAudio come from the source's tracks (TracksHave).
 	HasVideo, HasAudio bool
+	// SourceAudioAAC says the source's audio is AAC-LC (SourceInfo.AudioAAC),
+	// at SourceAudioRate Hz, so passthrough renditions copy it instead of
+	// encoding it again.
+	SourceAudioAAC  bool
+	SourceAudioRate int
 	// Realtime reads the input at its native rate (-re): for files used as
 	// a live source in tests and demos. Live inputs (RTSP) set it false.
 	Realtime bool
@@ -32,9 +36,9 @@ type TranscodeSpec struct {
 
 // Defaults applied to a profile's zero values.
 const (
-	defaultSegmentSeconds = 2
-	defaultPreset         = "veryfast"
-	defaultAudioKbps      = 128
+	defaultSegmentSeconds = fsm.DefaultSegmentSeconds
+	defaultPreset         = fsm.DefaultVideoPreset
+	defaultAudioKbps      = fsm.DefaultAudioKbps
 	// assumedFPS sizes the GOP when the rendition keeps the source rate and
 	// the rate is unknown; see gopFrames.
 	assumedFPS = 30
@@ -49,12 +53,6 @@ const (
 	// rendition keeps the source's rate, which is unknown here.
 	slowestFPS = 15
 )
-
-var x264Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
-
-// Rendition names become directory names and URL path elements, so they
-// are kept to a small safe alphabet.
-var renditionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // TracksHave tells whether mediamtx's track list (Path.Tracks, e.g.
 // ["H264","MPEG-4 Audio"]) has a video and an audio track.
@@ -87,9 +85,10 @@ func PartSeconds(p fsm.Profile) float64 {
 func LowLatency(p fsm.Profile) bool { return p.EffectiveLatency() == fsm.LatencyLow }
 
 // validate rejects specs ffmpeg would fail on, so that a bad profile is an
-// error at start instead of a crash loop.
+// error at start instead of a crash loop. The profile's rules are fsm's
+// (Profile.ValidateLadder, what the API checked before storing it), applied to
+// the profile with the defaults this package fills in for zero values.
 func (s TranscodeSpec) validate() error {
-	p := s.Profile
 	if s.SourceURL == "" {
 		return errors.New("no source URL")
 	}
@@ -98,40 +97,34 @@ func (s TranscodeSpec) validate() error {
 		// variants); the platform does not offer it.
 		return errors.New("source has no video track")
 	}
-	if len(p.Renditions) == 0 {
-		return errors.New("profile has no renditions")
-	}
-	if p.SegmentSeconds < 0 {
-		return fmt.Errorf("segment_seconds %d is negative", p.SegmentSeconds)
-	}
-	if p.VideoPreset != "" && !slices.Contains(x264Presets, p.VideoPreset) {
-		return fmt.Errorf("unknown video_preset %q (want one of %s)", p.VideoPreset, strings.Join(x264Presets, ", "))
-	}
-	seen := map[string]bool{}
-	for i, r := range p.Renditions {
-		if !renditionName.MatchString(r.Name) || r.Name == packager.AudioTrack {
-			return fmt.Errorf("rendition %d: name %q must be 1-64 letters, digits, '-' or '_', and not %q", i, r.Name, packager.AudioTrack)
+	if err := withDefaults(s.Profile).ValidateLadder(); err != nil {
+		var fe *fsm.Error
+		if errors.As(err, &fe) && fe.Field != "" {
+			return fmt.Errorf("profile %s: %w", fe.Field, err)
 		}
-		if seen[r.Name] {
-			return fmt.Errorf("rendition %q appears twice", r.Name)
-		}
-		seen[r.Name] = true
-		if r.AudioBitrateKbps < 0 || r.FPS < 0 {
-			return fmt.Errorf("rendition %q: negative audio bitrate or fps", r.Name)
-		}
-		if r.VideoBitrateKbps <= 0 {
-			// Also for passthrough: it becomes the variant's BANDWIDTH.
-			return fmt.Errorf("rendition %q: video_bitrate_kbps must be positive", r.Name)
-		}
-		if r.Passthrough {
-			continue
-		}
-		if r.Width <= 0 || r.Height <= 0 || r.Width%2 != 0 || r.Height%2 != 0 {
-			// yuv420p (what players decode) needs even dimensions.
-			return fmt.Errorf("rendition %q: size %dx%d must be positive and even", r.Name, r.Width, r.Height)
-		}
+		return fmt.Errorf("profile: %w", err)
 	}
 	return nil
+}
+
+// withDefaults fills the zero values this package reads as defaults
+// (segment duration, preset, audio bitrates), as fsm's Normalize does for
+// a new profile; the zero latency, format and part target of an old
+// profile keep their meaning (see fsm.Profile.EffectiveLatency).
+func withDefaults(p fsm.Profile) fsm.Profile {
+	p.Renditions = slices.Clone(p.Renditions)
+	if p.SegmentSeconds == 0 {
+		p.SegmentSeconds = fsm.DefaultSegmentSeconds
+	}
+	if p.VideoPreset == "" {
+		p.VideoPreset = fsm.DefaultVideoPreset
+	}
+	for i := range p.Renditions {
+		if p.Renditions[i].AudioBitrateKbps == 0 {
+			p.Renditions[i].AudioBitrateKbps = fsm.DefaultAudioKbps
+		}
+	}
+	return p
 }
 
 // startSegments: a stream starts with this many segments of this duration
@@ -223,7 +216,8 @@ const firstOutputFD = 3
 //
 // Audio is encoded once (AAC-LC, stereo, 48 kHz) at the highest audio
 // bitrate of the ladder: every variant shares it as an alternate rendition,
-// which is how CMAF and DASH carry audio.
+// which is how CMAF and DASH carry audio. A ladder of passthrough
+// renditions copies the source's audio instead, when it is AAC-LC.
 //
 // A profile with MPEG-TS segments (TSSegments) gets one MPEG-TS output per
 // rendition instead, each with its video (encoded the same way) and its own
@@ -276,8 +270,14 @@ func FFmpegArgs(spec TranscodeSpec) ([]string, []Output, error) {
 		kbps := audioKbps(p.Renditions)
 		fd := firstOutputFD + len(outs)
 		args = append(args, "-map", "0:a:0", "-vn")
-		args = append(args, aacArgs(kbps)...)
-		args = append(args, muxArgs(part-aacFrameSeconds)...)
+		frame := aacFrameSeconds
+		if spec.copiesAudio(p.Renditions) {
+			args = append(args, copyAACArgs()...)
+			frame = 1024 / float64(spec.SourceAudioRate)
+		} else {
+			args = append(args, aacArgs(kbps)...)
+		}
+		args = append(args, muxArgs(part-frame)...)
 		args = append(args, "pipe:"+strconv.Itoa(fd))
 		outs = append(outs, Output{FD: fd, Format: FormatFMP4, Track: packager.TrackSpec{Name: packager.AudioTrack, Kind: packager.Audio, Bandwidth: kbps * 1000}})
 	}
@@ -301,7 +301,12 @@ func tsOutputs(spec TranscodeSpec, args []string) ([]string, []Output) {
 				a = defaultAudioKbps
 			}
 			args = append(args, "-map", "0:a:0")
-			args = append(args, aacArgs(a)...)
+			if spec.copiesAudio(p.Renditions[i : i+1]) {
+				// The MPEG-TS muxer writes the ADTS headers itself.
+				args = append(args, "-c:a", "copy")
+			} else {
+				args = append(args, aacArgs(a)...)
+			}
 			kbps += a
 		} else {
 			args = append(args, "-an")
@@ -313,6 +318,29 @@ func tsOutputs(spec TranscodeSpec, args []string) ([]string, []Output) {
 		}})
 	}
 	return args, outs
+}
+
+// copiesAudio tells whether the audio that serves these renditions is the
+// source's, copied: when it is AAC-LC and every one of them is passthrough.
+// The CMAF audio track is shared by the whole ladder, so one encoded
+// rendition is enough to encode it (at the ladder's audio bitrate, which
+// the source's may exceed many times).
+func (s TranscodeSpec) copiesAudio(rs []fsm.Rendition) bool {
+	if !s.SourceAudioAAC || s.SourceAudioRate <= 0 || len(rs) == 0 {
+		return false
+	}
+	for _, r := range rs {
+		if !r.Passthrough {
+			return false
+		}
+	}
+	return true
+}
+
+// copyAACArgs copies AAC audio into MP4, which wants raw AAC: an ADTS
+// source is unwrapped, a raw one (RTSP, RTMP) passes unchanged.
+func copyAACArgs() []string {
+	return []string{"-c:a", "copy", "-bsf:a", "aac_adtstoasc"}
 }
 
 // aacArgs encodes the source's audio as AAC-LC, stereo, 48 kHz.

@@ -476,21 +476,24 @@ func TestFFmpegArgs(t *testing.T) {
 			},
 		},
 		{
-			// fsm.Profile.Validate refuses this; a hand-made profile gets
-			// the parts it asks for.
-			name:   "ts and low latency: CMAF",
+			// The rules are fsm's (Profile.ValidateLadder), also for a
+			// profile that did not come through the API.
+			name:   "ts and low latency",
 			mutate: func(s *TranscodeSpec) { s.Profile.SegmentFormat = fsm.SegmentTS; s.Profile.Latency = fsm.LatencyLow },
-			checks: []check{outputsAre("240p", "180p", "120p", packager.AudioTrack), muxedAsCMAF(fsm.DefaultPartMs), tuned(true)},
+			err:    "low latency needs segment_format fmp4",
 		},
+		{name: "upper case name", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = "HD" }, err: "renditions[1].name"},
+		{name: "bitrate in bps", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].VideoBitrateKbps = 2_500_000 }, err: "renditions[1].video_bitrate_kbps"},
+		{name: "placebo preset", mutate: func(s *TranscodeSpec) { s.Profile.VideoPreset = "placebo" }, err: "video_preset"},
 		{name: "no source", mutate: func(s *TranscodeSpec) { s.SourceURL = "" }, err: "no source"},
 		{name: "no video", mutate: func(s *TranscodeSpec) { s.HasVideo = false }, err: "no video"},
-		{name: "no renditions", mutate: func(s *TranscodeSpec) { s.Profile.Renditions = nil }, err: "no renditions"},
+		{name: "no renditions", mutate: func(s *TranscodeSpec) { s.Profile.Renditions = nil }, err: "renditions must list"},
 		{name: "bad preset", mutate: func(s *TranscodeSpec) { s.Profile.VideoPreset = "turbo" }, err: "video_preset"},
 		{name: "duplicate name", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = "240p" }, err: "twice"},
 		{name: "odd width", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].Width = 321 }, err: "even"},
 		{name: "odd height", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[2].Height = 119 }, err: "even"},
-		{name: "no size", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[2].Width = 0 }, err: "positive"},
-		{name: "name audio is reserved", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = packager.AudioTrack }, err: `not "audio"`},
+		{name: "no size", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[2].Width = 0 }, err: "renditions[2].width"},
+		{name: "name audio is reserved", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = packager.AudioTrack }, err: "reserved"},
 		{name: "unsafe name", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = "../x" }, err: "name"},
 		{name: "name with space", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].Name = "a b" }, err: "name"},
 		{name: "zero video bitrate", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[1].VideoBitrateKbps = 0 }, err: "video_bitrate_kbps"},
@@ -499,8 +502,8 @@ func TestFFmpegArgs(t *testing.T) {
 			s.Profile.Renditions[0] = fsm.Rendition{Name: "src", Passthrough: true}
 		}, err: "video_bitrate_kbps"},
 		{name: "negative segment", mutate: func(s *TranscodeSpec) { s.Profile.SegmentSeconds = -1 }, err: "segment_seconds"},
-		{name: "negative fps", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].FPS = -1 }, err: "negative"},
-		{name: "negative audio bitrate", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].AudioBitrateKbps = -1 }, err: "negative"},
+		{name: "negative fps", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].FPS = -1 }, err: "renditions[0].fps"},
+		{name: "negative audio bitrate", mutate: func(s *TranscodeSpec) { s.Profile.Renditions[0].AudioBitrateKbps = -1 }, err: "renditions[0].audio_bitrate_kbps"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -819,5 +822,68 @@ func TestEvalExpr(t *testing.T) {
 	for _, bad := range []string{"foo(1)", "x", "1+", "gte(1", "(1"} {
 		_, err := evalExpr(bad, vars)
 		require.Error(t, err, bad)
+	}
+}
+
+func TestFFmpegArgsAudioCopy(t *testing.T) {
+	pass := fsm.Rendition{Name: "src", Width: 320, Height: 240, VideoBitrateKbps: 800, AudioBitrateKbps: 96, Passthrough: true}
+	enc := ladder3()[0]
+	for _, tc := range []struct {
+		name     string
+		format   string
+		rs       []fsm.Rendition
+		aac      bool
+		rate     int
+		copied   []bool // per audio-carrying output: copied, else encoded
+		fragRate int    // CMAF: the sample rate the audio fragments are sized for
+	}{
+		{"passthrough ladder, AAC-LC source: copied", fsm.SegmentFMP4, []fsm.Rendition{pass}, true, 44100, []bool{true}, 44100},
+		{"passthrough ladder, other audio: encoded", fsm.SegmentFMP4, []fsm.Rendition{pass}, false, 44100, []bool{false}, 48000},
+		{"passthrough ladder, unknown rate: encoded", fsm.SegmentFMP4, []fsm.Rendition{pass}, true, 0, []bool{false}, 48000},
+		{"mixed ladder shares encoded audio", fsm.SegmentFMP4, []fsm.Rendition{pass, enc}, true, 48000, []bool{false}, 48000},
+		{"encoded ladder", fsm.SegmentFMP4, []fsm.Rendition{enc}, true, 48000, []bool{false}, 48000},
+		{"MPEG-TS: each passthrough rendition copies", fsm.SegmentTS, []fsm.Rendition{pass, enc}, true, 48000, []bool{true, false}, 0},
+		{"MPEG-TS, other audio: encoded", fsm.SegmentTS, []fsm.Rendition{pass}, false, 48000, []bool{false}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := fsm.Profile{SegmentSeconds: 2, SegmentFormat: tc.format, Latency: fsm.LatencyLow, PartMs: 500, Renditions: tc.rs}
+			if tc.format == fsm.SegmentTS {
+				p.Latency = fsm.LatencyStandard
+			}
+			args, outs, err := FFmpegArgs(TranscodeSpec{
+				SourceURL: "rtsp://127.0.0.1:8554/live/x", Profile: p, HasVideo: true, HasAudio: true,
+				SourceAudioAAC: tc.aac, SourceAudioRate: tc.rate,
+			})
+			require.NoError(t, err)
+			_, groups := splitArgs(t, args)
+			var audio [][]string
+			for i, g := range groups {
+				if slices.Contains(g, "-c:a") {
+					audio = append(audio, g)
+					if tc.format == fsm.SegmentFMP4 {
+						require.Equal(t, packager.AudioTrack, outs[i].Track.Name)
+					}
+				}
+			}
+			require.Len(t, audio, len(tc.copied))
+			for i, g := range audio {
+				if tc.copied[i] {
+					require.Equal(t, "copy", argAfter(g, "-c:a"), "group %d", i)
+					require.NotContains(t, g, "-b:a", "a copy has the source's bitrate")
+					require.NotContains(t, g, "-ar")
+					if tc.format == fsm.SegmentFMP4 {
+						require.Equal(t, "aac_adtstoasc", argAfter(g, "-bsf:a"))
+					}
+				} else {
+					require.Equal(t, "aac", argAfter(g, "-c:a"), "group %d", i)
+					require.Equal(t, "48000", argAfter(g, "-ar"))
+				}
+			}
+			if tc.format == fsm.SegmentFMP4 {
+				frame := 1024 / float64(tc.fragRate)
+				want := strconv.Itoa(int((0.5 - frame) * 1e6))
+				require.Equal(t, want, argAfter(audio[0], "-frag_duration"), "fragments of one frame less than the part")
+			}
+		})
 	}
 }

@@ -14,17 +14,31 @@ import (
 	"github.com/dionysia/dionysia/fsm"
 )
 
-// SourceInfo is what the transcoder needs to know about a live source's
-// video before it builds the ladder.
+// SourceInfo is what the transcoder needs to know about a live source
+// before it builds the ladder: its video, and whether its audio can be
+// copied.
 type SourceInfo struct {
 	Width, Height int
 	FPS           float64 // 0 when the source does not say
+	// AudioCodec and AudioProfile are ffprobe's names ("aac", "LC"); empty
+	// when the source has no audio or it was not probed.
+	AudioCodec, AudioProfile string
+	AudioSampleRate          int
+	AudioChannels            int
+}
+
+// AudioAAC reports whether the source's audio is AAC-LC, which every HLS
+// and DASH player decodes, so a passthrough ladder can copy it. Other AAC
+// profiles (HE-AAC) are re-encoded: the slate and other ladders are AAC-LC,
+// and a player switching between them at a seam needs no codec change.
+func (s SourceInfo) AudioAAC() bool {
+	return s.AudioCodec == "aac" && s.AudioProfile == "LC" && s.AudioSampleRate > 0
 }
 
 // ProbeSource asks ffprobe for the size and frame rate of a live source's
-// video. Over RTSP the answer comes from the session description (SPS), so
-// it costs a round trip, not a wait for a keyframe. ffprobe is looked up
-// next to ffmpeg.
+// video and the codec of its audio. Over RTSP the answer comes from the
+// session description (SPS, AudioSpecificConfig), so it costs a round trip,
+// not a wait for a keyframe. ffprobe is looked up next to ffmpeg.
 func ProbeSource(ctx context.Context, ffmpeg, source string) (SourceInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -32,7 +46,8 @@ func ProbeSource(ctx context.Context, ffmpeg, source string) (SourceInfo, error)
 	if strings.HasPrefix(source, "rtsp://") {
 		args = append(args, "-rtsp_transport", "tcp")
 	}
-	args = append(args, "-select_streams", "v:0", "-show_entries", "stream=width,height,avg_frame_rate,r_frame_rate", "-of", "json", source)
+	args = append(args, "-show_entries",
+		"stream=codec_type,codec_name,profile,width,height,avg_frame_rate,r_frame_rate,sample_rate,channels", "-of", "json", source)
 	out, err := exec.CommandContext(ctx, ffprobeFor(ffmpeg), args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -41,24 +56,47 @@ func ProbeSource(ctx context.Context, ffmpeg, source string) (SourceInfo, error)
 		}
 		return SourceInfo{}, fmt.Errorf("probe source: %w", err)
 	}
+	return parseProbe(out)
+}
+
+// parseProbe reads ffprobe's JSON: the first video stream and the first
+// audio stream.
+func parseProbe(out []byte) (SourceInfo, error) {
 	var res struct {
 		Streams []struct {
+			CodecType    string `json:"codec_type"`
+			CodecName    string `json:"codec_name"`
+			Profile      string `json:"profile"`
 			Width        int    `json:"width"`
 			Height       int    `json:"height"`
 			AvgFrameRate string `json:"avg_frame_rate"`
 			RFrameRate   string `json:"r_frame_rate"`
+			SampleRate   string `json:"sample_rate"`
+			Channels     int    `json:"channels"`
 		} `json:"streams"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		return SourceInfo{}, fmt.Errorf("probe source: %w", err)
 	}
-	if len(res.Streams) == 0 || res.Streams[0].Width == 0 || res.Streams[0].Height == 0 {
-		return SourceInfo{}, errors.New("probe source: no video size")
+	var info SourceInfo
+	video, audio := false, false
+	for _, st := range res.Streams {
+		switch {
+		case st.CodecType == "video" && !video:
+			video = true
+			info.Width, info.Height = st.Width, st.Height
+			info.FPS = parseRate(st.AvgFrameRate)
+			if info.FPS == 0 {
+				info.FPS = parseRate(st.RFrameRate)
+			}
+		case st.CodecType == "audio" && !audio:
+			audio = true
+			info.AudioCodec, info.AudioProfile, info.AudioChannels = st.CodecName, st.Profile, st.Channels
+			info.AudioSampleRate, _ = strconv.Atoi(st.SampleRate)
+		}
 	}
-	st := res.Streams[0]
-	info := SourceInfo{Width: st.Width, Height: st.Height, FPS: parseRate(st.AvgFrameRate)}
-	if info.FPS == 0 {
-		info.FPS = parseRate(st.RFrameRate)
+	if info.Width == 0 || info.Height == 0 {
+		return SourceInfo{}, errors.New("probe source: no video size")
 	}
 	return info, nil
 }

@@ -64,6 +64,44 @@ func TestProbeSource(t *testing.T) {
 	require.Equal(t, 320, info.Width)
 	require.Equal(t, 180, info.Height)
 	require.InDelta(t, 30, info.FPS, 0.5)
+	require.True(t, info.AudioAAC(), "%+v", info)
+	require.Equal(t, 48000, info.AudioSampleRate)
 	_, err = ProbeSource(context.Background(), "", src+".missing")
 	require.Error(t, err)
+}
+
+func TestParseProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		json    string
+		want    SourceInfo
+		aac     bool
+		wantErr bool
+	}{
+		{"video and AAC-LC", `{"streams":[
+			{"codec_type":"video","codec_name":"h264","profile":"High","width":640,"height":360,"avg_frame_rate":"30/1"},
+			{"codec_type":"audio","codec_name":"aac","profile":"LC","sample_rate":"44100","channels":1}]}`,
+			SourceInfo{Width: 640, Height: 360, FPS: 30, AudioCodec: "aac", AudioProfile: "LC", AudioSampleRate: 44100, AudioChannels: 1}, true, false},
+		{"audio first, HE-AAC", `{"streams":[
+			{"codec_type":"audio","codec_name":"aac","profile":"HE-AAC","sample_rate":"48000","channels":2},
+			{"codec_type":"video","width":320,"height":180,"avg_frame_rate":"0/0","r_frame_rate":"25/1"}]}`,
+			SourceInfo{Width: 320, Height: 180, FPS: 25, AudioCodec: "aac", AudioProfile: "HE-AAC", AudioSampleRate: 48000, AudioChannels: 2}, false, false},
+		{"opus", `{"streams":[{"codec_type":"video","width":320,"height":180},{"codec_type":"audio","codec_name":"opus","sample_rate":"48000","channels":2}]}`,
+			SourceInfo{Width: 320, Height: 180, AudioCodec: "opus", AudioSampleRate: 48000, AudioChannels: 2}, false, false},
+		{"no audio", `{"streams":[{"codec_type":"video","width":320,"height":180,"avg_frame_rate":"30000/1001"}]}`,
+			SourceInfo{Width: 320, Height: 180, FPS: 30000.0 / 1001}, false, false},
+		{"no video", `{"streams":[{"codec_type":"audio","codec_name":"aac","profile":"LC","sample_rate":"48000"}]}`, SourceInfo{}, false, true},
+		{"garbage", `{`, SourceInfo{}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info, err := parseProbe([]byte(tc.json))
+			if tc.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, info)
+			require.Equal(t, tc.aac, info.AudioAAC())
+		})
+	}
 }

@@ -654,7 +654,7 @@ func TestNewTranscoder(t *testing.T) {
 		mutate func(*TranscoderConfig)
 		err    string
 	}{
-		{"bad spec", func(c *TranscoderConfig) { c.Spec.Profile.Renditions = nil }, "no renditions"},
+		{"bad spec", func(c *TranscoderConfig) { c.Spec.Profile.Renditions = nil }, "renditions must list"},
 		{"no stream", func(c *TranscoderConfig) { c.Stream = nil }, "no stream"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -662,6 +662,63 @@ func TestNewTranscoder(t *testing.T) {
 			tc.mutate(&c)
 			_, err := NewTranscoder(c)
 			require.ErrorContains(t, err, tc.err)
+		})
+	}
+}
+
+// TestTranscoderCopiesPassthroughAudio runs a passthrough ladder on a
+// source with AAC-LC audio at 44.1 kHz mono: copied, the audio track keeps
+// the source's rate, channels and bitrate; encoded (the probe said nothing
+// about the audio), it is 48 kHz stereo at the ladder's bitrate.
+func TestTranscoderCopiesPassthroughAudio(t *testing.T) {
+	if testing.Short() {
+		t.Skip("pushes a stream through ffmpeg")
+	}
+	requireFFmpeg(t)
+	src := filepath.Join(t.TempDir(), "source.mp4")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "48k", "-ac", "1", "-shortest", src).CombinedOutput()
+	require.NoError(t, err, "make test source: %s", out)
+	info, err := ProbeSource(ctx, "", src)
+	require.NoError(t, err)
+	require.True(t, info.AudioAAC(), "%+v", info)
+
+	for _, tc := range []struct {
+		name     string
+		aac      bool
+		want     string // ffprobe's codec, rate and channels of an audio segment
+		kbpsFrom int    // the audio bitrate is near this
+	}{
+		{"copied", true, "aac 44100 1", 48},
+		{"encoded", false, "aac 48000 2", 128},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			profile := fsm.Profile{SegmentSeconds: 1, SegmentFormat: fsm.SegmentFMP4, Latency: fsm.LatencyStandard,
+				Renditions: []fsm.Rendition{{Name: "src", Width: 320, Height: 180, VideoBitrateKbps: 500, AudioBitrateKbps: 128, Passthrough: true}}}
+			stream := packager.New(packager.Config{TargetDuration: 1, Schedule: Schedule(profile), Window: 30})
+			spec := TranscodeSpec{SourceURL: src, Realtime: true, HasVideo: true, HasAudio: true, Profile: profile}
+			if tc.aac {
+				spec.SourceAudioAAC, spec.SourceAudioRate = info.AudioAAC(), info.AudioSampleRate
+			}
+			tr, err := NewTranscoder(TranscoderConfig{Spec: spec, Stream: stream, StopTimeout: 2 * time.Second})
+			require.NoError(t, err)
+			stop := runTranscoder(t, tr)
+			var pl hlsPlaylist
+			waitFor(t, 15*time.Second, "two audio segments", func() (bool, string) {
+				var ok bool
+				pl, ok = mediaPlaylist(t, stream, packager.AudioTrack)
+				return ok && len(pl.segs) >= 2, pl.body
+			})
+			stop()
+			require.Equal(t, tc.want, probeSegment(t, stream, packager.AudioTrack, pl.segs[1]))
+			seg := serveFile(t, stream, packager.AudioTrack+"/"+pl.segs[1].uri)
+			kbps := float64(len(seg)*8) / pl.segs[1].dur / 1000
+			require.InDelta(t, tc.kbpsFrom, kbps, float64(tc.kbpsFrom)*0.5, "audio bitrate %.1f kb/s", kbps)
 		})
 	}
 }

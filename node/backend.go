@@ -26,6 +26,9 @@ func (n *Node) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) 
 func (n *Node) apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	res, err := n.clu.Apply(ctx, cmd)
 	if err != nil {
+		if errors.Is(err, cluster.ErrOutcomeUnknown) {
+			return nil, fmt.Errorf("%w: %v", httpapi.ErrOutcomeUnknown, err)
+		}
 		if errors.Is(err, cluster.ErrNoLeader) {
 			return nil, fmt.Errorf("%w: the cluster has no leader right now (is a majority of nodes up?): %v", httpapi.ErrUnavailable, err)
 		}

@@ -95,6 +95,13 @@ func TestIntegrationClusterJoinReplicate(t *testing.T) {
 		roles[nd.RaftRole]++
 	}
 	require.Equal(t, map[string]int{"leader": 1, "voter": 2}, roles)
+
+	// Every node counts failed polls of its mediamtx's API.
+	for _, n := range c.Running() {
+		r := n.MustDo(t, http.MethodGet, "/metrics", nil)
+		_, ok := metricValue(string(r.Body), "dionysia_ingest_poll_errors_total")
+		require.True(t, ok, "%s: no dionysia_ingest_poll_errors_total in /metrics", n.Name())
+	}
 }
 
 // roles picks, for an input, its owner, a node to publish to that is not

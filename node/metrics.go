@@ -13,6 +13,7 @@ type nodeCollector struct {
 	transFPS, transSpeed, transDrop, transRestarts *prometheus.Desc
 	transStarts                                    *prometheus.Desc
 	rendFPS, rendKbps, ingestBytes, shieldFetches  *prometheus.Desc
+	ingestPollErrors                               *prometheus.Desc
 }
 
 func (n *Node) registerMetrics() error {
@@ -40,12 +41,14 @@ func (n *Node) registerMetrics() error {
 		rendKbps:      d("rendition_bitrate_kbps", "Bitrate of the segments listed in a rendition's playlist.", "input", "rendition"),
 		ingestBytes:   d("ingest_bytes_total", "Bytes received from the publisher of an input on this node.", "input"),
 		shieldFetches: d("origin_internal_fetches_total", "/live files this node fetched from the owning node for its viewers (after coalescing)."),
+		ingestPollErrors: d("ingest_poll_errors_total",
+			"Failed polls of the co-located mediamtx's API: while they fail, publishes on this node neither go live nor end."),
 	})
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.members, c.leader, c.term, c.commit, c.lastContact, c.inputs, c.live,
-		c.owned, c.transcoders, c.mtxRestarts, c.transFPS, c.transSpeed, c.transDrop, c.transRestarts, c.transStarts, c.rendFPS, c.rendKbps, c.ingestBytes, c.shieldFetches} {
+		c.owned, c.transcoders, c.mtxRestarts, c.transFPS, c.transSpeed, c.transDrop, c.transRestarts, c.transStarts, c.rendFPS, c.rendKbps, c.ingestBytes, c.shieldFetches, c.ingestPollErrors} {
 		ch <- d
 	}
 }
@@ -113,4 +116,5 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.mtxRestarts, prometheus.CounterValue, float64(n.mtx.Restarts()))
 	ch <- prometheus.MustNewConstMetric(c.shieldFetches, prometheus.CounterValue, float64(n.shield.Fetches()))
+	ch <- prometheus.MustNewConstMetric(c.ingestPollErrors, prometheus.CounterValue, float64(n.ing.pollErrors.Load()))
 }

@@ -550,6 +550,7 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	ls.mu.Unlock()
 	t, err := media.NewTranscoder(media.TranscoderConfig{Spec: media.TranscodeSpec{
 		FFmpeg: n.cfg.FFmpeg, SourceURL: source, Profile: profile, HasVideo: hasVideo, HasAudio: hasAudio,
+		SourceAudioAAC: src.AudioAAC(), SourceAudioRate: src.AudioSampleRate,
 	}, Stream: st.stream, Logger: log, Held: held})
 	if err != nil {
 		log.Error("cannot transcode input", "err", err)

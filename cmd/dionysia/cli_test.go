@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -432,4 +434,56 @@ func TestTable(t *testing.T) {
 		"a1            short     yes\n"+
 		"b2-longer-id  -         no\n"+
 		"c3            tab here  no\n", b.String())
+}
+
+// TestCreateRetriedWhenTheAnswerIsLost: the server applies the first POST
+// but its answer is lost; the CLI sends it again under the same
+// Idempotency-Key and gets the first input back, not a second one.
+func TestCreateRetriedWhenTheAnswerIsLost(t *testing.T) {
+	fs := newFakeServer(t)
+	fs.mu.Lock()
+	fs.dropPosts = 2
+	fs.mu.Unlock()
+	r := against(fs.URL, "inputs", "create", "--name", "once", "--json")
+	require.Equal(t, 0, r.code, r.String())
+	var posts []recorded
+	for _, q := range fs.requests() {
+		if q.Method == http.MethodPost {
+			posts = append(posts, q)
+		}
+	}
+	require.Len(t, posts, 3, "two lost answers, then the stored one")
+	require.NotEmpty(t, posts[0].IdempotencyKey)
+	for _, p := range posts {
+		require.Equal(t, posts[0].IdempotencyKey, p.IdempotencyKey, "every try under the same key")
+	}
+	var named []string
+	for _, in := range fs.b.state.Inputs() {
+		if in.Name == "once" {
+			named = append(named, in.ID)
+		}
+	}
+	require.Len(t, named, 1)
+	require.Contains(t, r.stdout, named[0])
+}
+
+func TestOutcomeUnknown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"connection refused: nothing sent", &netError{Err: syscall.ECONNREFUSED}, false},
+		{"connection reset", &netError{Err: syscall.ECONNRESET}, true},
+		{"timeout", &netError{Err: context.DeadlineExceeded}, true},
+		{"504", &apiError{Status: http.StatusGatewayTimeout}, true},
+		{"in flight", &apiError{Status: http.StatusConflict, Field: "Idempotency-Key"}, true},
+		{"another conflict", &apiError{Status: http.StatusConflict, Field: "id"}, false},
+		{"503: not applied", &apiError{Status: http.StatusServiceUnavailable}, false},
+		{"400", &apiError{Status: http.StatusBadRequest, Field: "name"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, outcomeUnknown(tc.err))
+		})
+	}
 }

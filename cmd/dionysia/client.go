@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,27 +98,85 @@ func (e *netError) Error() string {
 
 func (e *netError) Unwrap() error { return e.Err }
 
+// writeAttempts bounds how often a POST is sent; retryPause is the pause
+// before the second try, doubled for each one after it.
+const (
+	writeAttempts = 4
+	retryPause    = 250 * time.Millisecond
+)
+
 // do sends one request with an optional JSON body and returns the response
 // body of a 2xx answer, or an *apiError / *netError.
+//
+// A POST goes out with an Idempotency-Key and is sent again, under the same
+// key, when its fate is unknown: no answer (the connection broke or timed
+// out after it was sent), a 504 (the node could not learn whether the
+// leader applied it) or a 409 saying the first try is still running. The
+// server applies it once and answers every try alike.
 func (c *client) do(ctx context.Context, method, path string, body any) ([]byte, error) {
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, fmt.Errorf("encode request: %w", err)
 		}
-		rd = bytes.NewReader(b)
+		payload = b
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
+	key := ""
+	if method == http.MethodPost {
+		key = rand.Text()
+	}
+	pause := retryPause
+	for attempt := 1; ; attempt++ {
+		b, err := c.send(ctx, method, path, payload, key)
+		if err == nil || key == "" || attempt == writeAttempts || !outcomeUnknown(err) {
+			return b, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		pause *= 2
+	}
+}
+
+// outcomeUnknown tells whether a failed write may have been applied, so
+// that it is worth sending again under its idempotency key.
+func outcomeUnknown(err error) bool {
+	var ne *netError
+	if errors.As(err, &ne) {
+		// A refused connection sent nothing; anything else may have.
+		return !errors.Is(ne.Err, syscall.ECONNREFUSED)
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusGatewayTimeout || (ae.Status == http.StatusConflict && ae.Field == "Idempotency-Key")
+	}
+	return false
+}
+
+// send makes one try of a request.
+func (c *client) send(ctx context.Context, method, path string, payload []byte, idempotencyKey string) ([]byte, error) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "dionysia-cli")
-	if body != nil {
+	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", idempotencyKey)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

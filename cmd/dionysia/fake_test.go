@@ -110,6 +110,7 @@ func (f *fakeBackend) Ready() error { return nil }
 type recorded struct {
 	Method, Path, Auth string
 	Body               string
+	IdempotencyKey     string
 }
 
 // fakeServer is an httptest server running the real API over a fakeBackend,
@@ -119,6 +120,9 @@ type fakeServer struct {
 	b    *fakeBackend
 	mu   sync.Mutex
 	reqs []recorded
+	// dropPosts is how many POST answers the server loses: it applies the
+	// request, then closes the connection instead of answering.
+	dropPosts int
 }
 
 func newFakeServer(t *testing.T, tokens ...string) *fakeServer {
@@ -131,8 +135,20 @@ func newFakeServer(t *testing.T, tokens ...string) *fakeServer {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		fs.mu.Lock()
-		fs.reqs = append(fs.reqs, recorded{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Body: string(body)})
+		fs.reqs = append(fs.reqs, recorded{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Body: string(body),
+			IdempotencyKey: r.Header.Get("Idempotency-Key")})
+		drop := r.Method == http.MethodPost && fs.dropPosts > 0
+		if drop {
+			fs.dropPosts--
+		}
 		fs.mu.Unlock()
+		if drop {
+			api.ServeHTTP(httptest.NewRecorder(), r)
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
 		api.ServeHTTP(w, r)
 	}))
 	t.Cleanup(fs.Close)
