@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -113,15 +114,29 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 		if started.IsZero() {
 			started = now
 		}
+		// The state machine places the stream (fsm.Place) on what this
+		// node knows: the serving members in the ring's order for the
+		// input, their capacity, and the stream's cost.
 		cmd := fsm.Command{Op: fsm.OpStartSession, At: now.UTC(), Session: &fsm.Session{
 			InputID: in.ID, ID: id, IngestNode: n.cfg.Name, Path: name,
 			Protocol: protocolOf(p.SourceType), Tracks: p.Tracks, StartedAt: started.UTC(),
-		}}
+		}, Placement: &fsm.Placement{Candidates: candidates(n.clu.Ring(), in.ID), Cost: n.streamCost(in)}}
 		res, err := n.apply(ctx, cmd)
 		if err == nil {
 			err = res.Err
 		}
+		var ferr *fsm.Error
 		switch {
+		case errors.As(err, &ferr) && ferr.Field == fsm.FieldCapacity:
+			// Admitted by the auth hook, but other streams took the room
+			// meanwhile: the publisher is told the same way as at the hook.
+			n.refused.add(in.ID, "capacity", ferr.Message)
+			n.log.Warn("publish refused: "+ferr.Message, "input", in.ID, "protocol", protocolOf(p.SourceType))
+			kctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := n.mtx.Kick(kctx, p.SourceType, p.SourceID); err != nil {
+				n.log.Warn("disconnect publisher", "input", in.ID, "err", err)
+			}
+			cancel()
 		case fsm.ErrorCode(err) == fsm.CodeConflict:
 			// Another node's publish was recorded first, after this poll
 			// read the state: wait like any second publisher.
@@ -131,7 +146,9 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 			n.log.Warn("record live session", "input", in.ID, "err", err)
 			delete(w.pending, "start "+id)
 		case res.Changed:
-			n.log.Info("stream live", "input", in.ID, "protocol", protocolOf(p.SourceType), "tracks", p.Tracks)
+			n.refused.clear(in.ID)
+			n.log.Info("stream live", "input", in.ID, "protocol", protocolOf(p.SourceType), "tracks", p.Tracks,
+				"owner", res.Session.Owner, "cost", res.Session.Cost, "passthrough", res.Session.Passthrough)
 		}
 	}
 	w.waiting = waiting

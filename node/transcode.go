@@ -277,8 +277,10 @@ func (n *Node) desiredStreams() map[string]desired {
 			members[m.Name] = m.Meta.RTSPAddr
 		}
 	}
-	for _, s := range n.state.Sessions() {
-		owner, ok := n.clu.Owner(s.InputID)
+	sessions := n.state.Sessions()
+	n.rememberOwners(sessions)
+	for _, s := range sessions {
+		owner, ok := n.clu.OwnerOf(s.InputID, s.Owner)
 		in := n.state.Input(s.InputID)
 		if in == nil {
 			continue
@@ -286,6 +288,12 @@ func (n *Node) desiredStreams() map[string]desired {
 		p := n.state.Profile(in.ProfileID)
 		if p == nil {
 			continue
+		}
+		variant := ""
+		if s.Passthrough {
+			// No node had room for the ladder: the input asked for the
+			// source as is rather than a refusal.
+			p, variant = passthroughOf(p), "|passthrough"
 		}
 		d := desired{session: s, input: in, profile: p}
 		d.want.owner = ok && owner.Name == n.cfg.Name
@@ -297,8 +305,8 @@ func (n *Node) desiredStreams() map[string]desired {
 			if rtsp != "" {
 				d.want.live = true
 				d.source = n.sourceURL(rtsp, s.Path)
-				d.want.key = s.ID + "|" + s.IngestNode + "|" + p.ID + "|" + p.UpdatedAt.UTC().Format(time.RFC3339Nano)
-				if sb, ok := n.clu.Standby(s.InputID); ok && in.HotStandby && !d.want.owner && sb.Name == n.cfg.Name {
+				d.want.key = s.ID + "|" + s.IngestNode + "|" + p.ID + "|" + p.UpdatedAt.UTC().Format(time.RFC3339Nano) + variant
+				if sb, ok := n.clu.StandbyOf(s.InputID, s.Owner); ok && in.HotStandby && !d.want.owner && sb.Name == n.cfg.Name {
 					d.want.hot = true
 				}
 			} else {
@@ -352,7 +360,7 @@ func (ls *liveStreams) reconcile(ctx context.Context) {
 		if !ok {
 			// No session any more: the show is over, and its owner (only)
 			// ends the playlists.
-			owner, known := ls.n.clu.Owner(id)
+			owner, known := ls.n.owner(id)
 			d.want.owner = known && owner.Name == ls.n.cfg.Name
 		}
 		st := ls.byID[id]
@@ -406,6 +414,13 @@ func (ls *liveStreams) reconcile(ctx context.Context) {
 	}
 	ls.warmLocked(ctx, want)
 	ls.n.clu.SetLoad(ls.countLocked())
+	cost := 0
+	for _, d := range want {
+		if d.want.owner {
+			cost += d.session.Cost
+		}
+	}
+	ls.n.clu.SetCost(cost)
 }
 
 func (ls *liveStreams) act(ctx context.Context, id string, a action, d desired, st *liveStream) *liveStream {
@@ -601,7 +616,7 @@ func (ls *liveStreams) warmLocked(ctx context.Context, want map[string]desired) 
 		if d.want.owner || !d.want.live {
 			continue
 		}
-		if sb, ok := n.clu.Standby(id); ok && sb.Name == n.cfg.Name {
+		if sb, ok := n.clu.StandbyOf(id, d.session.Owner); ok && sb.Name == n.cfg.Name {
 			keep[id] = d.source
 		}
 	}
