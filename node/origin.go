@@ -40,6 +40,10 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 				// it: the ring is converging. Never forward twice.
 				return packager.File{}, fmt.Errorf("%w: the cluster is moving this stream", httpapi.ErrUnavailable)
 			}
+			if n.streams.waitingForCopy(inputID) {
+				// Just given a running stream; its copy is on the way.
+				return packager.File{}, fmt.Errorf("%w: the stream is moving to this node", httpapi.ErrUnavailable)
+			}
 			return packager.File{}, packager.ErrNotFound
 		}
 		if n.streams.behind(inputID) {

@@ -42,6 +42,9 @@ type liveStreams struct {
 	// over (failover, drain).
 	warm   map[string]warmPull
 	slates *slateCache
+	// awaiting: since when this node has owned a stream that another node
+	// has been producing, without a copy of it (awaitCopy).
+	awaiting map[string]time.Time
 }
 
 // liveStream is one input's model and whatever feeds it.
@@ -98,7 +101,7 @@ type runningTranscoder struct {
 
 func newLiveStreams(n *Node) *liveStreams {
 	return &liveStreams{n: n, byID: map[string]*liveStream{}, probes: map[string]media.SourceInfo{}, warm: map[string]warmPull{},
-		slates: newSlateCache(n)}
+		slates: newSlateCache(n), awaiting: map[string]time.Time{}}
 }
 
 // idle: nothing of this node produces the stream.
@@ -330,6 +333,45 @@ func (n *Node) sourceURL(rtspAddr, path string) string {
 	return u.String()
 }
 
+// freshSession: a session younger than this has had no producer yet, so
+// its owner starts a new stream at once. An older one has been produced
+// somewhere: see awaitCopy.
+const freshSession = 10 * time.Second
+
+// awaitCopy tells reconcile to leave an input alone for now: this node
+// became the owner of a stream another node has been producing (a
+// rebalance move, an owner back from a restart) and has no copy of it
+// yet. The producing node hands over make-before-break and its first push
+// brings the copy, within a replication period; continuing that copy keeps
+// the media sequence going. A new stream is started only if no copy comes
+// within behindWait (the producer died too).
+func (ls *liveStreams) awaitCopy(id string, d desired, h have, st *liveStream, now time.Time) bool {
+	noCopy := st == nil || (st.idle() && st.hot == nil && (h.ended || h.stale))
+	if !d.want.owner || !d.want.live || d.session == nil || !noCopy || now.Sub(d.session.StartedAt) < freshSession {
+		delete(ls.awaiting, id)
+		return false
+	}
+	since, ok := ls.awaiting[id]
+	if !ok {
+		ls.awaiting[id] = now
+		ls.n.log.Info("owner of a running stream: waiting for the producing node's copy", "input", id)
+		return true
+	}
+	if now.Sub(since) < behindWait {
+		return true
+	}
+	ls.n.log.Warn("no copy of the stream came: starting a new one", "input", id, "waited", now.Sub(since).Round(time.Millisecond))
+	return false
+}
+
+// waitingForCopy reports whether awaitCopy holds an input.
+func (ls *liveStreams) waitingForCopy(id string) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	_, ok := ls.awaiting[id]
+	return ok
+}
+
 // reconcile makes what runs here match what is desired.
 func (ls *liveStreams) reconcile(ctx context.Context) {
 	want := ls.n.desiredStreams()
@@ -384,6 +426,9 @@ func (ls *liveStreams) reconcile(ctx context.Context) {
 				ls.n.log.Info("handing stream over", "input", id)
 			}
 			d.want.handover = now.Before(st.handoverUntil)
+		}
+		if ls.awaitCopy(id, d, h, st, now) {
+			continue
 		}
 		if st != nil && !st.behindSince.IsZero() {
 			switch {
