@@ -1,9 +1,6 @@
 package fsm
 
-import (
-	"maps"
-	"slices"
-)
+import "slices"
 
 // placeLocked chooses the owner of a starting session. A publish that
 // replaces a session of the same input (a reconnect, a backup encoder)
@@ -44,11 +41,13 @@ const FieldCapacity = "capacity"
 
 // loadsLocked sums the cost of every session (live or reconnecting: a
 // publisher coming back continues on the same owner) by recorded owner,
-// leaving out the input being placed.
+// leaving out the input being placed. Integer sums do not depend on the
+// map's order, so this is deterministic without sorting: one pass, which
+// matters at ten thousand sessions.
 func (s *State) loadsLocked(skip string) map[string]int {
 	loads := map[string]int{}
-	for _, id := range slices.Sorted(maps.Keys(s.d.Sessions)) {
-		if ss := s.d.Sessions[id]; id != skip && ss.Owner != "" {
+	for id, ss := range s.d.Sessions {
+		if id != skip && ss.Owner != "" {
 			loads[ss.Owner] += ss.Cost
 		}
 	}

@@ -41,7 +41,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		if rebalance {
 			rebalancedAt = time.Now()
 		}
-		n.placeSessions(ctx, rebalance)
+		n.placeSessions(ctx, rebalance, time.Since(leaderSince))
 	}
 }
 

@@ -79,16 +79,9 @@ func (n *Node) rememberOwners(sessions []*fsm.Session) {
 	}
 }
 
-// candidates are every serving member in the ring's order for an input,
-// with the capacity each advertises: fsm.Place takes the least loaded of
-// the first few, and the rest when those are full.
+// candidates are the placement candidates of an input on a ring.
 func candidates(r *cluster.Ring, inputID string) []fsm.Candidate {
-	ms := r.Candidates(inputID, len(r.Members()))
-	out := make([]fsm.Candidate, len(ms))
-	for i, m := range ms {
-		out[i] = fsm.Candidate{Name: m.Name, Capacity: m.Meta.Capacity}
-	}
-	return out
+	return r.PlacementCandidates(inputID)
 }
 
 // streamCost is what an input's stream costs with its current profile.
@@ -183,76 +176,39 @@ func (r *refusals) counts() map[string]uint64 {
 
 // placeSessions, on the leader, keeps the recorded owners true: a session
 // whose owner is dead or gone is given to the member that stands in for
-// it already (no stream moves: every node resolves to it), and streams on
-// nodes above the load bound are moved, a few per round. A draining owner
-// keeps its record: its standby stands in until it is undrained, and then
-// the stream goes back (make-before-break both ways).
-func (n *Node) placeSessions(ctx context.Context, rebalance bool) {
+// it already (cluster.Ring.StandIns: no stream moves), and streams on
+// nodes above the load bound are moved, a few per round
+// (cluster.Ring.PlanMoves). A draining owner keeps its record: its standby
+// stands in until it is undrained, and then the stream goes back
+// (make-before-break both ways).
+//
+// A member the leader has never heard of counts as gone only once it has
+// led for a while (gossip may still be filling in), like reapSessions.
+func (n *Node) placeSessions(ctx context.Context, rebalance bool, leaderFor time.Duration) {
 	r := n.clu.Ring()
 	if len(r.Members()) == 0 {
 		return
 	}
-	gone := map[string]bool{}
+	state := map[string]string{}
 	for _, m := range n.clu.Members() {
-		if m.State == cluster.StateDead || m.State == cluster.StateLeft {
-			gone[m.Name] = true
-		}
+		state[m.Name] = m.State
+	}
+	gone := func(name string) bool {
+		st, known := state[name]
+		return (known && (st == cluster.StateDead || st == cluster.StateLeft)) || (!known && leaderFor > 15*time.Second)
 	}
 	sessions := n.state.Sessions()
-	var moves []fsm.Move
-	for _, s := range sessions {
-		if s.Owner == "" || !gone[s.Owner] {
-			continue
-		}
-		if o, ok := r.OwnerOf(s.InputID, s.Owner); ok {
-			moves = append(moves, fsm.Move{InputID: s.InputID, SessionID: s.ID, Owner: o.Name})
-		}
-	}
-	if len(moves) > 0 {
+	if moves := r.StandIns(sessions, gone); len(moves) > 0 {
 		n.proposeMoves(ctx, moves, "owner gone: its standby is the owner now")
 		return // the next round plans on the new records
 	}
 	if !rebalance {
 		return
 	}
-	if moves = planMoves(r, sessions, time.Now()); len(moves) > 0 {
+	policy := cluster.RebalancePolicy{Bound: loadBound, MovesPerNode: movesPerNode, Settle: pinnedFor}
+	if moves := r.PlanMoves(sessions, time.Now(), policy); len(moves) > 0 {
 		n.proposeMoves(ctx, moves, "rebalance: moving streams off nodes above the load bound")
 	}
-}
-
-// planMoves turns the ring and the sessions into the rebalancer's view and
-// plans with fsm.Rebalance. Loads are by the member that produces each
-// stream now (a draining node's streams count on its stand-in).
-func planMoves(r *cluster.Ring, sessions []*fsm.Session, now time.Time) []fsm.Move {
-	members := r.Members()
-	load := map[string]int{}
-	var streams []fsm.PlacedStream
-	for _, s := range sessions {
-		if s.Owner == "" {
-			continue
-		}
-		o, ok := r.OwnerOf(s.InputID, s.Owner)
-		if !ok {
-			continue
-		}
-		load[o.Name] += s.Cost
-		var cands []string
-		for _, m := range r.Candidates(s.InputID, fsm.PlacementChoices) {
-			cands = append(cands, m.Name)
-		}
-		streams = append(streams, fsm.PlacedStream{
-			InputID: s.InputID, SessionID: s.ID, Owner: o.Name, Cost: s.Cost, Candidates: cands,
-			// A stream on a stand-in stays: its recorded owner comes back
-			// (undrain) or is re-recorded (death) first. A reconnecting one
-			// has no publisher to move with.
-			Pinned: o.Name != s.Owner || !s.Live() || now.Sub(s.PlacedAt) < pinnedFor,
-		})
-	}
-	nodes := make([]fsm.NodeLoad, 0, len(members))
-	for _, m := range members {
-		nodes = append(nodes, fsm.NodeLoad{Name: m.Name, Capacity: m.Meta.Capacity, Load: load[m.Name]})
-	}
-	return fsm.Rebalance(nodes, streams, loadBound, movesPerNode)
 }
 
 func (n *Node) proposeMoves(ctx context.Context, moves []fsm.Move, why string) {
