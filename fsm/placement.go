@@ -64,27 +64,63 @@ func lessUsed(la, ca, lb, cb, cost int) bool {
 	return (la+cost)*cb < (lb+cost)*ca
 }
 
+// PlacementBound is how far above the mean utilisation of the candidates
+// a node may go by taking a new stream while another candidate has room
+// under it: consistent hashing with bounded loads, applied to the cost of
+// live streams instead of to keys.
+const PlacementBound = 1.25
+
 // Place chooses the owner of a new stream of cost cost among candidates in
-// ring order: the least utilised (after placing it) of the first `first`
-// that have room, ties to the earlier one; when none of them has room, the
-// least utilised of the rest that has. ok is false when no candidate has
-// room. loads is what each node already carries, in cost units. Pure and
-// deterministic: the state machine calls it while applying StartSession.
+// ring order (every serving node). loads is what each node already
+// carries, in cost units. In order of preference:
+//
+//  1. the least utilised (after placing it) of the first `first`
+//     candidates that stays within its capacity and under the bound
+//     (PlacementBound times the mean utilisation with this stream),
+//     ties to the earlier one;
+//  2. else, walking on in ring order, the first candidate that does;
+//  3. else the least utilised candidate that has room at all.
+//
+// ok is false when no candidate has room. Pure and deterministic: the
+// state machine calls it while applying StartSession.
 func Place(cands []Candidate, loads map[string]int, cost, first int) (string, bool) {
 	first = max(0, min(first, len(cands)))
-	for _, group := range [][]Candidate{cands[:first], cands[first:]} {
+	total, capacity := cost, 0
+	for _, c := range cands {
+		total += loads[c.Name]
+		capacity += max(c.Capacity, 0)
+	}
+	under := func(c Candidate) bool {
+		l := loads[c.Name] + cost
+		if !fits(loads[c.Name], cost, c.Capacity) {
+			return false
+		}
+		if c.Capacity <= 0 || capacity <= 0 {
+			return true
+		}
+		// l/cap <= bound*total/capacity, cross-multiplied; a node may
+		// always take one stream when it has nothing.
+		return loads[c.Name] == 0 || float64(l)*float64(capacity) <= PlacementBound*float64(total)*float64(c.Capacity)
+	}
+	least := func(group []Candidate, ok func(Candidate) bool) int {
 		best := -1
 		for i, c := range group {
-			if !fits(loads[c.Name], cost, c.Capacity) {
-				continue
-			}
-			if best < 0 || lessUsed(loads[c.Name], c.Capacity, loads[group[best].Name], group[best].Capacity, cost) {
+			if ok(c) && (best < 0 || lessUsed(loads[c.Name], c.Capacity, loads[group[best].Name], group[best].Capacity, cost)) {
 				best = i
 			}
 		}
-		if best >= 0 {
-			return group[best].Name, true
+		return best
+	}
+	if i := least(cands[:first], under); i >= 0 {
+		return cands[i].Name, true
+	}
+	for _, c := range cands[first:] {
+		if under(c) {
+			return c.Name, true
 		}
+	}
+	if i := least(cands, func(c Candidate) bool { return fits(loads[c.Name], cost, c.Capacity) }); i >= 0 {
+		return cands[i].Name, true
 	}
 	return "", false
 }
@@ -114,8 +150,8 @@ type PlacedStream struct {
 // capacity. It only moves streams off a node above the bound, each to the
 // least utilised of its candidates that stays under the bound and ends up
 // less utilised than the node it leaves; at most maxPerNode streams leave
-// one node per call, so a change becomes a few make-before-break
-// handovers at a time. A node under the bound never loses a stream because
+// one node per call (more only while it is over its capacity), so a change
+// becomes a few make-before-break handovers at a time. A node under the bound never loses a stream because
 // another node joined. Pure: the leader runs it, and so does the scale
 // simulation.
 func Rebalance(nodes []NodeLoad, streams []PlacedStream, bound float64, maxPerNode int) []Move {
@@ -163,7 +199,11 @@ func Rebalance(nodes []NodeLoad, streams []PlacedStream, bound float64, maxPerNo
 		})
 		moved := 0
 		for _, s := range own {
-			if moved >= maxPerNode || !over(src.Name) {
+			// A node over its capacity sheds until it is within it: its
+			// streams fall behind realtime meanwhile. Above the bound only,
+			// a few per round.
+			overCapacity := load[src.Name] > capacity[src.Name]
+			if (moved >= maxPerNode && !overCapacity) || !over(src.Name) {
 				break
 			}
 			best := ""

@@ -29,13 +29,21 @@ func TestPlace(t *testing.T) {
 		{"empty cluster goes to the ring's first", cands("a", 100, "b", 100, "c", 100), nil, 10, 3, "a", true},
 		{"least loaded of the first three", cands("a", 100, "b", 100, "c", 100), map[string]int{"a": 20, "b": 10, "c": 30}, 10, 3, "b", true},
 		{"a tie goes to the earlier in ring order", cands("a", 100, "b", 100, "c", 100), map[string]int{"a": 20, "b": 10, "c": 10}, 10, 3, "b", true},
-		{"only the first few compete", cands("a", 100, "b", 100, "c", 100, "d", 100), map[string]int{"a": 20, "b": 20, "c": 20}, 10, 3, "a", true},
+		// mean with the stream 36/400: a ends at 0.11, under 1.25x that.
+		{"only the first few compete while under the bound", cands("a", 100, "b", 100, "c", 100, "d", 100),
+			map[string]int{"a": 10, "b": 10, "c": 10, "d": 5}, 1, 3, "a", true},
+		// mean 70/400: a would be at 0.3, above 1.25x that; d is not.
+		{"the first few above the bound: the next in ring order under it", cands("a", 100, "b", 100, "c", 100, "d", 100, "e", 100),
+			map[string]int{"a": 20, "b": 20, "c": 20, "e": 0, "d": 1}, 10, 3, "d", true},
+		{"everyone above the bound: the least utilised that fits", cands("a", 100, "b", 100),
+			map[string]int{"a": 90, "b": 80}, 15, 1, "b", true},
 		{"utilisation, not raw load: a bigger node takes more",
 			cands("small", 100, "big", 400), map[string]int{"small": 20, "big": 60}, 10, 3, "big", true},
 		{"a candidate without room is skipped", cands("a", 100, "b", 100, "c", 100), map[string]int{"a": 5, "b": 95, "c": 50}, 10, 3, "a", true},
 		{"exactly full fits", cands("a", 30, "b", 30), map[string]int{"a": 20, "b": 25}, 10, 3, "a", true},
-		{"the first few are full: the rest in ring order, least used", cands("a", 10, "b", 10, "c", 100, "d", 100),
-			map[string]int{"a": 10, "b": 10, "c": 50, "d": 40}, 10, 2, "d", true},
+		// mean 120/220: c ends at 0.6, under 1.25x that.
+		{"the first few are full: the next in ring order under the bound", cands("a", 10, "b", 10, "c", 100, "d", 100),
+			map[string]int{"a": 10, "b": 10, "c": 50, "d": 40}, 10, 2, "c", true},
 		{"fits nowhere", cands("a", 10, "b", 10), map[string]int{"a": 5, "b": 5}, 10, 3, "", false},
 		{"unknown capacity has no limit", cands("a", 0, "b", 10), map[string]int{"a": 500, "b": 5}, 10, 3, "a", true},
 		{"no candidates", nil, nil, 1, 3, "", false},
@@ -81,9 +89,11 @@ func TestRebalance(t *testing.T) {
 			// mean 2.4, bound 3: nobody is above it.
 			equal(3, 3, 3, 3, 0), append(append(append(unit("a", 3, "a", "e"), unit("b", 3, "b", "e")...), unit("c", 3, "c", "e")...), unit("d", 3, "d", "e")...), 2, nil, 0},
 		{"a single stream never ping-pongs", equal(1, 0, 0), unit("a", 1, "a", "b", "c"), 2, nil, 0},
-		{"over capacity sheds to candidates with room, a few at a time",
+		// a sheds past the 3 per round until it is within its capacity
+		// (10), then stops though it is still above the bound (8.3).
+		{"over capacity sheds until within it, then a few at a time",
 			[]NodeLoad{{Name: "a", Capacity: 10, Load: 16}, {Name: "b", Capacity: 10, Load: 2}, {Name: "c", Capacity: 10, Load: 2}},
-			unit("a", 16, "a", "b", "c"), 3, map[string]int{"b": 2, "c": 1}, 3},
+			unit("a", 16, "a", "b", "c"), 3, map[string]int{"b": 3, "c": 3}, 6},
 		// mean 5, bound 6.25: b takes 6, and a stays above the bound for want
 		// of another candidate.
 		{"only candidates are targets, up to the bound", equal(20, 0, 0, 0), unit("a", 20, "a", "b"), 20, map[string]int{"b": 6}, 6},
