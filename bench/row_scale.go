@@ -15,10 +15,13 @@ import (
 )
 
 const (
-	scaleCap      = 24 // streams in all: what fits the suite's time budget
-	scaleStep     = 3
-	scaleWindow   = 8 * time.Second
-	realtimeFloor = 0.9
+	scaleCap    = 24 // streams in all: what fits the suite's time budget
+	scaleStep   = 3
+	scaleWindow = 8 * time.Second
+	// scaleJoinWatch covers the settle time of streams placed at the
+	// ramp's last step (30 s) and a few of the leader's rounds (5 s each).
+	scaleJoinWatch = 45 * time.Second
+	realtimeFloor  = 0.9
 )
 
 type scaleStream struct {
@@ -27,7 +30,8 @@ type scaleStream struct {
 }
 
 // rowScale: passthrough streams a 3-node cluster carries before any falls
-// below realtime, and how evenly the ring places them.
+// below realtime, how evenly placement by load spreads them, and what a
+// fourth node joining moves.
 func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	src, err := e.Source(ctx, 1280, 720, transcodeSeconds)
 	if err != nil {
@@ -46,7 +50,10 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		"%d at a time up to a cap of %d. After each step every new stream must become playable, then each stream's transcoder "+
 		"frame counter (`/v1/inputs/<id>/status`, asked through the leader) is read twice %s apart: frames per second ÷ %d is its "+
 		"realtime ratio. A stream below %.2f× (or not playable within 30 s) ends the ramp. Evenness is the max/min of streams "+
-		"owned per node at the last step.", scaleStep, scaleCap, scaleWindow, SourceFPS, realtimeFloor)
+		"owned per node at the last step; cost against capacity is read from `/v1/nodes`. Then a fourth node joins: for %s the "+
+		"owner of every stream is read from `/v1/route` each second (a stream counts as moved once its owner changes) and each "+
+		"moved stream's first media playlist is checked to have gone on numbering forward through the node that answers.",
+		scaleStep, scaleCap, scaleWindow, SourceFPS, realtimeFloor, scaleJoinWatch)
 
 	var streams []*scaleStream
 	defer func() {
@@ -126,7 +133,8 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 			k := lastOwners[n.Name()]
 			lo, hi = min(lo, k), max(hi, k)
 		}
-		even := r.addValue("ring spread: max/min streams per node", "×", float64(hi)/float64(max(lo, 1)), 2).headline()
+		spread := float64(hi) / float64(max(lo, 1))
+		even := r.addValue("spread: max/min streams per node", "×", spread, 2).headline().goal("≤ 1.25", spread <= 1.25)
 		if lo == 0 {
 			even.Value = nil
 			r.note("one node owned no stream")
@@ -134,6 +142,16 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		r.note("streams per node at %d streams: %s", carried, fmtOwners(nodes, lastOwners))
 	}
 	r.note("ramp ended: %s", limitedBy)
+	if err := scaleCapacity(ctx, leader, r); err != nil {
+		return err
+	}
+	if carried > 0 && ctxLeft(ctx) > scaleJoinWatch+30*time.Second {
+		if err := scaleJoin(ctx, t, c, leader, streams, r); err != nil {
+			return err
+		}
+	} else {
+		r.note("the join phase did not run: no time left in the row's budget")
+	}
 	r.note("The cap keeps the row inside the 20-minute suite; the publishers (%d ffmpeg processes) run on the same 2 cores.", carried)
 	return nil
 }
@@ -201,4 +219,103 @@ func (c cpuTimes) since(prev cpuTimes) float64 {
 		return (c.busy - prev.busy) / d
 	}
 	return 0
+}
+
+// scaleCapacity records the busiest node's cost against its capacity.
+func scaleCapacity(ctx context.Context, leader *testcluster.Node, r *Row) error {
+	nodes, err := nodeCosts(ctx, leader.HTTPURL())
+	if err != nil {
+		return err
+	}
+	worst := 0.0
+	var parts []string
+	for _, n := range nodes {
+		if n.Capacity > 0 {
+			worst = max(worst, float64(n.Cost)/float64(n.Capacity))
+		}
+		parts = append(parts, fmt.Sprintf("%s %d/%d", n.Name, n.Cost, n.Capacity))
+	}
+	r.addValue("busiest node: cost / capacity", "%", worst*100, 0).goal("≤ 100 %", worst <= 1)
+	r.note("cost / capacity (units) per node: %s", strings.Join(parts, ", "))
+	return nil
+}
+
+type nodeCost struct {
+	Name     string `json:"name"`
+	Capacity int    `json:"capacity"`
+	Cost     int    `json:"cost"`
+}
+
+func nodeCosts(ctx context.Context, nodeURL string) ([]nodeCost, error) {
+	body, _, err := get(ctx, nodeURL+"/v1/nodes")
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Nodes []nodeCost `json:"nodes"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("decode /v1/nodes: %w", err)
+	}
+	return out.Nodes, nil
+}
+
+// scaleJoin adds a fourth node and counts the streams that move to it,
+// checking that each moved stream's numbering goes on.
+func scaleJoin(ctx context.Context, t *testing.T, c *testcluster.Cluster, leader *testcluster.Node, streams []*scaleStream, r *Row) error {
+	owner := map[string]string{}
+	msn := map[string]uint64{}
+	for _, s := range streams {
+		o, err := routeOwner(ctx, leader.HTTPURL(), s.id)
+		if err != nil {
+			return err
+		}
+		owner[s.id] = o
+		msn[s.id] = firstMSN(ctx, leader.HTTPURL(), s.id)
+	}
+	c.AddNode()
+	c.WaitMembers(4, 30*time.Second)
+	moved := map[string]string{}
+	deadline := time.Now().Add(scaleJoinWatch)
+	for time.Now().Before(deadline) {
+		for _, s := range streams {
+			if o, err := routeOwner(ctx, leader.HTTPURL(), s.id); err == nil && o != owner[s.id] {
+				moved[s.id] = o
+			}
+		}
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+	backwards := 0
+	for id := range moved {
+		if err := pollUntil(ctx, 20*time.Second, 500*time.Millisecond, func() bool { return firstMSN(ctx, leader.HTTPURL(), id) > msn[id] }); err != nil {
+			backwards++
+			t.Logf("scale: moved stream %s: numbering did not go past %d", id, msn[id])
+		}
+	}
+	n := len(streams)
+	r.addValue("a 4th node joins: streams moved", "streams", float64(len(moved)), 0).headline().
+		goal(fmt.Sprintf("≤ %d (a quarter)", n/4), len(moved) <= n/4)
+	r.addValue("moved streams whose numbering did not go on", "streams", float64(backwards), 0).goal("0", backwards == 0)
+	var to []string
+	for id, o := range moved {
+		to = append(to, id[:min(8, len(id))]+"→"+o)
+	}
+	r.note("moved within %s of the join: %s", scaleJoinWatch, strings.Join(to, ", "))
+	return scaleCapacity(ctx, leader, r)
+}
+
+// firstMSN is the newest media sequence number of an input's first
+// variant, through a node (0 when it cannot be read).
+func firstMSN(ctx context.Context, nodeURL, id string) uint64 {
+	u, err := firstVariant(ctx, nodeURL, id)
+	if err != nil {
+		return 0
+	}
+	mp, _, err := mediaPlaylist(ctx, u)
+	if err != nil || mp == nil {
+		return 0
+	}
+	return mp.MediaSequence + uint64(len(mp.Segments))
 }

@@ -43,7 +43,7 @@ type Cluster struct {
 	members    map[string]*memberInfo
 	localMeta  Meta
 	leaving    bool // set by Close: gossiped so that peers see a graceful leave
-	ring       atomic.Pointer[ring]
+	ring       atomic.Pointer[Ring]
 
 	// signals (cap 1, non-blocking sends)
 	changes    chan struct{}
@@ -70,7 +70,7 @@ func New(cfg Config) (*Cluster, error) {
 		metaUpdate: make(chan struct{}, 1),
 		client:     newForwardClient(),
 	}
-	c.ring.Store(newRing(nil))
+	c.ring.Store(NewRing(nil))
 	return c, nil
 }
 

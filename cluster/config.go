@@ -43,6 +43,11 @@ type Meta struct {
 	RTMPAddr string `json:"rtmp,omitempty"`
 	SRTAddr  string `json:"srt,omitempty"`
 	Load     int    `json:"l,omitempty"` // streams the node transcodes (SetLoad)
+	// Capacity is what the node can transcode, in fsm cost units (from its
+	// cores, or --transcode-capacity); Cost what the streams it owns cost
+	// now (SetCost). Placement reads Capacity; Cost is for operators.
+	Capacity int `json:"cap,omitempty"`
+	Cost     int `json:"c,omitempty"`
 	// Draining nodes own nothing on the ring: their streams move to other
 	// nodes (make-before-break) and new ones start elsewhere.
 	Draining bool `json:"dr,omitempty"`
@@ -176,6 +181,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	// Leave room for the largest Load and the raft address Start fills in.
 	probe := wireMeta{Meta: cfg.Meta, Leaving: true}
 	probe.Load = 1 << 62
+	probe.Capacity, probe.Cost = 1<<62, 1<<62
 	probe.RaftAddr = net.JoinHostPort(cfg.AdvertiseHost, "65535")
 	if b, err := probe.encode(); err != nil {
 		errs = append(errs, err)

@@ -16,7 +16,9 @@
 //   - membership.go: memberlist, its delegates, gossiped Meta, member events.
 //   - raft.go: raft transport, bolt stores, snapshots, bootstrap, RaftState.
 //   - voters.go: the leader turns members into raft voters and non-voters.
-//   - ring.go: the consistent ring (bounded loads) over alive members.
+//   - ring.go: the consistent ring (bounded loads) over serving members: the
+//     ring owner of a key, the candidate order of live streams (GetClosestN)
+//     and the resolution of a recorded owner (or its standby) to a member.
 //   - forward.go: Apply on the leader or forwarded to it, and Handler.
 //   - logging.go: hashicorp logging bridged into log/slog.
 //

@@ -191,6 +191,16 @@ func (c *Cluster) SetLoad(n int) {
 	})
 }
 
+// SetCost sets the local Meta.Cost (what the streams this node owns cost)
+// and gossips it when it changed.
+func (c *Cluster) SetCost(cost int) {
+	c.updateLocalMeta(func(m *Meta) bool {
+		changed := m.Cost != cost
+		m.Cost = cost
+		return changed
+	})
+}
+
 // updateLocalMeta changes this node's metadata; when change reports a
 // change, the ring is rebuilt and the new metadata gossiped.
 func (c *Cluster) updateLocalMeta(change func(*Meta) bool) {
@@ -323,7 +333,7 @@ func (c *Cluster) rebuildRingLocked() {
 	if len(serving) == 0 {
 		serving = alive
 	}
-	c.ring.Store(newRing(serving))
+	c.ring.Store(NewRing(serving))
 }
 
 // SetDraining marks this node as draining (or not) and gossips it: a

@@ -9,12 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func ringOf(names ...string) *ring {
+func ringOf(names ...string) *Ring {
 	ms := make([]Member, len(names))
 	for i, n := range names {
 		ms[i] = Member{Name: n, State: StateAlive}
 	}
-	return newRing(ms)
+	return NewRing(ms)
 }
 
 func testKeys(n int) []string {
@@ -25,7 +25,7 @@ func testKeys(n int) []string {
 	return keys
 }
 
-func owners(r *ring, keys []string) map[string]string {
+func owners(r *Ring, keys []string) map[string]string {
 	out := make(map[string]string, len(keys))
 	for _, k := range keys {
 		m, ok := r.locate(k)
@@ -37,7 +37,7 @@ func owners(r *ring, keys []string) map[string]string {
 }
 
 func TestRingEmpty(t *testing.T) {
-	_, ok := newRing(nil).locate("x")
+	_, ok := NewRing(nil).locate("x")
 	require.False(t, ok)
 }
 
@@ -153,7 +153,7 @@ func TestStandbyIsTheNextOwner(t *testing.T) {
 	for _, n := range []string{"a", "b", "c", "d"} {
 		members = append(members, Member{Name: n})
 	}
-	r := newRing(members)
+	r := NewRing(members)
 	for i := range 200 {
 		key := fmt.Sprintf("input-%d", i)
 		owner, ok := r.locate(key)
@@ -168,10 +168,76 @@ func TestStandbyIsTheNextOwner(t *testing.T) {
 				rest = append(rest, m)
 			}
 		}
-		next, ok := newRing(rest).locate(key)
+		next, ok := NewRing(rest).locate(key)
 		require.True(t, ok)
 		require.Equal(t, next.Name, standby.Name, "key %s", key)
 	}
-	single := newRing(members[:1])
+	single := NewRing(members[:1])
 	require.Equal(t, int32(-1), single.standby[0])
+}
+
+// The candidate order is consistent's GetClosestN, partition by partition.
+func TestRingCandidatesMatchGetClosestN(t *testing.T) {
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	r := ringOf(names...)
+	var cm []consistent.Member
+	for _, n := range names {
+		cm = append(cm, ringMember(n))
+	}
+	c := consistent.New(cm, consistent.Config{PartitionCount: ringPartitions, ReplicationFactor: ringReplication, Load: ringLoad, Hasher: xxHasher{}})
+	for _, k := range testKeys(300) {
+		want, err := c.GetClosestN([]byte(k), 4)
+		require.NoError(t, err)
+		got := r.Candidates(k, 4)
+		require.Len(t, got, 4)
+		for i := range want {
+			require.Equal(t, want[i].String(), got[i].Name, "key %s candidate %d", k, i)
+		}
+		require.Equal(t, got[0].Name, owners(r, []string{k})[k], "the first candidate is the ring owner")
+	}
+	require.Len(t, r.Candidates("x", 10), len(names), "never more than the members")
+	require.Empty(t, NewRing(nil).Candidates("x", 3))
+}
+
+func TestRingOwnerOfAndStandbyOf(t *testing.T) {
+	all := []string{"a", "b", "c", "d", "e"}
+	r := ringOf(all...)
+	key := "input-7"
+	order := r.Candidates(key, len(all))
+	name := func(m Member, ok bool) string {
+		require.True(t, ok)
+		return m.Name
+	}
+	// Without a recorded owner: the ring's owner and the partition standby.
+	require.Equal(t, order[0].Name, name(r.OwnerOf(key, "")))
+	sb, _ := r.StandbyOf(key, "")
+	require.Equal(t, sb.Name, name(r.StandbyOf(key, "")))
+
+	for i := range order {
+		rec := order[i].Name
+		next := order[(i+1)%len(order)].Name
+		t.Run("recorded "+rec, func(t *testing.T) {
+			require.Equal(t, rec, name(r.OwnerOf(key, rec)), "a recorded owner on the ring owns it")
+			require.Equal(t, next, name(r.StandbyOf(key, rec)), "the standby is the candidate after the owner")
+			// The owner leaves (dies or drains): its standby stands in, on
+			// every node's ring alike.
+			var rest []string
+			for _, n := range all {
+				if n != rec {
+					rest = append(rest, n)
+				}
+			}
+			without := ringOf(rest...)
+			require.Equal(t, next, name(without.OwnerOf(key, rec)))
+			// and the stand-in's standby is the one after it.
+			require.Equal(t, order[(i+2)%len(order)].Name, name(without.StandbyOf(key, rec)))
+		})
+	}
+	// A recorded owner nobody has heard of still resolves, the same way on
+	// every ring with the same members.
+	require.Equal(t, name(r.OwnerOf(key, "zz")), name(ringOf("e", "d", "c", "b", "a").OwnerOf(key, "zz")))
+	_, ok := ringOf("a").StandbyOf(key, "a")
+	require.False(t, ok, "one member has no standby")
+	_, ok = NewRing(nil).OwnerOf(key, "a")
+	require.False(t, ok)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dionysia/dionysia/dashboard"
+	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/testcluster"
 )
 
@@ -59,6 +61,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitJS(10*time.Second, "the node listed in the cluster view",
 		`document.getElementById('nodes-body').innerText.includes('`+n.Name()+`')`)
 	b.waitJS(5*time.Second, "a leader shown", `document.getElementById('fact-leader').innerText === '`+n.Name()+`'`)
+
+	// Cost against capacity per node, and the drain button (issue 11).
+	capacity := fmt.Sprint(fsm.CostUnitsPerCore * goruntime.NumCPU())
+	b.waitJS(5*time.Second, "cost against capacity", `document.getElementById('nodes-body').innerText.includes('0 / `+capacity+` (0%)')`)
+	b.run(chromedp.Click(`#nodes-body button`, chromedp.ByQuery))
+	b.waitJS(10*time.Second, "the button offers Undrain", `document.querySelector('#nodes-body button').innerText === 'Undrain'`)
+	require.True(t, n.ClusterHandle().Draining(), "the button drained the node")
+	b.run(chromedp.Click(`#nodes-body button`, chromedp.ByQuery))
+	b.waitJS(10*time.Second, "the button offers Drain again", `document.querySelector('#nodes-body button').innerText === 'Drain'`)
+	require.False(t, n.ClusterHandle().Draining(), "the button undrained the node")
 
 	var h264 bool
 	b.run(chromedp.Evaluate(h264Probe, &h264))

@@ -28,6 +28,7 @@ const (
 	// requests (see idempotency.go).
 	OpBeginRequest  Op = "begin_request"
 	OpFinishRequest Op = "finish_request"
+	OpPlaceSessions Op = "place_sessions"
 )
 
 // Command is the envelope of every raft log entry. Everything random or
@@ -42,6 +43,10 @@ type Command struct {
 	Input   *Input      `json:"input,omitempty"`
 	Patch   *InputPatch `json:"patch,omitempty"`
 	Session *Session    `json:"session,omitempty"`
+	// Placement comes with StartSession: the candidates for the owner.
+	Placement *Placement `json:"placement,omitempty"`
+	// Moves are PlaceSessions' new owners.
+	Moves []Move `json:"moves,omitempty"`
 
 	// ID names the profile or input for deletes, updates and rotations, and
 	// the input for EndSession and ExpireSession (Session.ID then names the
@@ -75,8 +80,9 @@ type InputPatch struct {
 	PlaybackPolicy *string `json:"playback_policy,omitempty"`
 	// ReconnectWindowSeconds applies from the next decision on: a session
 	// already reconnecting expires at its EndedAt plus the new window.
-	ReconnectWindowSeconds *int  `json:"reconnect_window_seconds,omitempty"`
-	HotStandby             *bool `json:"hot_standby,omitempty"`
+	ReconnectWindowSeconds *int    `json:"reconnect_window_seconds,omitempty"`
+	HotStandby             *bool   `json:"hot_standby,omitempty"`
+	Overload               *string `json:"overload,omitempty"`
 }
 
 // Encode serialises the command for the raft log.

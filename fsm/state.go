@@ -112,6 +112,8 @@ func (s *State) apply(c Command) *Result {
 		return s.applyClearNodeSessions(c)
 	case OpExpireSession:
 		return s.applyExpireSession(c)
+	case OpPlaceSessions:
+		return s.applyPlaceSessions(c)
 	default:
 		return &Result{Err: invalid("op", "unknown command %q", c.Op)}
 	}
@@ -239,6 +241,9 @@ func (s *State) applyUpdateInput(c Command) *Result {
 	if p := c.Patch; p.HotStandby != nil {
 		in.HotStandby = *p.HotStandby
 	}
+	if p := c.Patch; p.Overload != nil {
+		in.Overload = *p.Overload
+	}
 	in.UpdatedAt = c.At
 	s.d.Inputs[in.ID] = in
 	if p := c.Patch; p.Enabled != nil && !*p.Enabled {
@@ -304,6 +309,11 @@ func (s *State) applyStartSession(c Command) *Result {
 	}
 	if ss.StartedAt.IsZero() {
 		ss.StartedAt = c.At
+	}
+	if c.Placement != nil {
+		if err := s.placeLocked(ss, c); err != nil {
+			return &Result{Err: err}
+		}
 	}
 	s.d.Sessions[ss.InputID] = ss
 	return &Result{Changed: true, Session: ss.Clone()}

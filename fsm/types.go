@@ -93,9 +93,13 @@ type Input struct {
 	ReconnectWindowSeconds int `json:"reconnect_window_seconds"`
 	// HotStandby asks the ring successor of the owner to transcode too, so
 	// that a failover costs only the detection time.
-	HotStandby bool      `json:"hot_standby"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	HotStandby bool `json:"hot_standby"`
+	// Overload is what happens to a publish whose ladder fits on no node:
+	// OverloadRefuse ("" in inputs stored before the field existed) or
+	// OverloadPassthrough.
+	Overload  string    `json:"overload,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Clone returns a copy of the input.
@@ -124,6 +128,21 @@ type Session struct {
 	// window kept the session: the session is then reconnecting until a new
 	// publish replaces it or the leader expires it. Zero while live.
 	EndedAt time.Time `json:"ended_at,omitzero"`
+
+	// Owner is the node that transcodes and packages the stream, chosen by
+	// load when the session started (Place) and sticky: every node routes
+	// to it without asking anyone. Empty for sessions recorded before
+	// placement existed; the ring's owner serves those. While the owner is
+	// dead or draining, the next serving node after it in the ring's order
+	// stands in (its standby), until the leader records a new owner.
+	Owner string `json:"owner,omitempty"`
+	// Cost is what the stream costs its owner, in cost units (Cost).
+	Cost int `json:"cost,omitempty"`
+	// Passthrough: no node had room for the input's ladder and its
+	// overload policy asked for the source to be carried as is.
+	Passthrough bool `json:"passthrough,omitempty"`
+	// PlacedAt is when Owner was last chosen.
+	PlacedAt time.Time `json:"placed_at,omitzero"`
 }
 
 // Live reports whether the publisher is still there (the session is not

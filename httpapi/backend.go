@@ -66,15 +66,19 @@ type PlaybackLinks struct {
 
 // NodeInfo is one member as /v1/nodes shows it.
 type NodeInfo struct {
-	Name       string   `json:"name"`
-	State      string   `json:"state"`
-	RaftRole   string   `json:"raft_role"`
-	HTTPAddr   string   `json:"http_addr"`
-	RaftAddr   string   `json:"raft_addr"`
-	RTMPAddr   string   `json:"rtmp_addr"`
-	RTSPAddr   string   `json:"rtsp_addr"`
-	SRTAddr    string   `json:"srt_addr"`
-	Load       int      `json:"load"`
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	RaftRole string `json:"raft_role"`
+	HTTPAddr string `json:"http_addr"`
+	RaftAddr string `json:"raft_addr"`
+	RTMPAddr string `json:"rtmp_addr"`
+	RTSPAddr string `json:"rtsp_addr"`
+	SRTAddr  string `json:"srt_addr"`
+	Load     int    `json:"load"`
+	// Capacity and Cost are in fsm cost units: what the node offers for
+	// transcoding, and what the streams it owns cost now.
+	Capacity   int      `json:"capacity"`
+	Cost       int      `json:"cost"`
 	Draining   bool     `json:"draining"`
 	Local      bool     `json:"local"`
 	Owned      []string `json:"owned_streams"`
@@ -114,6 +118,19 @@ type InputStatus struct {
 	Renditions        []RenditionStatus `json:"renditions,omitempty"`
 	// Packaging is how the owner packages the stream.
 	Packaging *PackagingStatus `json:"packaging,omitempty"`
+	// Cost is what the stream costs its owner (fsm cost units);
+	// Passthrough says it is carried untranscoded because no node had
+	// room for its ladder (the input's overload policy).
+	Cost        int  `json:"cost,omitempty"`
+	Passthrough bool `json:"overload_passthrough,omitempty"`
+	// Refused is why this node last refused a publish of the input.
+	Refused *Refusal `json:"refused,omitempty"`
+}
+
+// Refusal is a publish the node refused, and why.
+type Refusal struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
 }
 
 // PackagingStatus says how viewers get a stream and which renditions of

@@ -44,6 +44,12 @@ type inputView struct {
 
 func (a *API) view(in *fsm.Input) inputView {
 	state, deadline := SessionState(a.b.State().Session(in.ID), in)
+	if in.Overload == "" {
+		// Stored before the field existed: it means refuse.
+		c := *in
+		c.Overload = fsm.OverloadRefuse
+		in = &c
+	}
 	return inputView{Input: in, Links: a.b.Links(in), Live: state == StateLive, State: state, ReconnectDeadline: deadline}
 }
 

@@ -86,6 +86,13 @@ func checkPolicy(v string) error {
 	return nil
 }
 
+func checkOverload(v string) error {
+	if v != fsm.OverloadRefuse && v != fsm.OverloadPassthrough {
+		return badRequest("overload", `overload must be "refuse" (a publish that fits on no node is refused) or "passthrough" (it is carried as the source, untranscoded)`)
+	}
+	return nil
+}
+
 func checkReconnectWindow(v int) error {
 	if v < 0 || v > fsm.MaxReconnectWindowSeconds {
 		return badRequest("reconnect_window_seconds", fmt.Sprintf("reconnect_window_seconds must be between 0 (off) and %d", fsm.MaxReconnectWindowSeconds))
@@ -103,6 +110,8 @@ type inputBody struct {
 	// absent means the default.
 	ReconnectWindowSeconds *int `json:"reconnect_window_seconds"`
 	HotStandby             bool `json:"hot_standby"`
+	// Overload: what a publish gets when its ladder fits on no node.
+	Overload string `json:"overload"`
 }
 
 // inputPatchBody is the JSON for PATCH: only the fields present change.
@@ -113,6 +122,7 @@ type inputPatchBody struct {
 	PlaybackPolicy         *string `json:"playback_policy"`
 	ReconnectWindowSeconds *int    `json:"reconnect_window_seconds"`
 	HotStandby             *bool   `json:"hot_standby"`
+	Overload               *string `json:"overload"`
 }
 
 func (b inputBody) toInput() (*fsm.Input, error) {
@@ -123,6 +133,13 @@ func (b inputBody) toInput() (*fsm.Input, error) {
 		PlaybackPolicy:         b.PlaybackPolicy,
 		ReconnectWindowSeconds: fsm.DefaultReconnectWindowSeconds,
 		HotStandby:             b.HotStandby,
+		Overload:               b.Overload,
+	}
+	if in.Overload == "" {
+		in.Overload = fsm.OverloadRefuse
+	}
+	if err := checkOverload(in.Overload); err != nil {
+		return nil, err
 	}
 	if err := fsm.CheckName("name", in.Name); err != nil {
 		return nil, err
@@ -144,7 +161,12 @@ func (b inputBody) toInput() (*fsm.Input, error) {
 
 func (b inputPatchBody) toPatch() (*fsm.InputPatch, error) {
 	p := &fsm.InputPatch{Name: b.Name, ProfileID: b.ProfileID, Enabled: b.Enabled, PlaybackPolicy: b.PlaybackPolicy,
-		ReconnectWindowSeconds: b.ReconnectWindowSeconds, HotStandby: b.HotStandby}
+		ReconnectWindowSeconds: b.ReconnectWindowSeconds, HotStandby: b.HotStandby, Overload: b.Overload}
+	if p.Overload != nil {
+		if err := checkOverload(*p.Overload); err != nil {
+			return nil, err
+		}
+	}
 	if p.Name != nil {
 		n := strings.TrimSpace(*p.Name)
 		if err := fsm.CheckName("name", n); err != nil {
@@ -163,7 +185,7 @@ func (b inputPatchBody) toPatch() (*fsm.InputPatch, error) {
 		}
 	}
 	if *p == (fsm.InputPatch{}) {
-		return nil, badRequest("", "nothing to change: send at least one of name, profile_id, enabled, playback_policy, reconnect_window_seconds, hot_standby")
+		return nil, badRequest("", "nothing to change: send at least one of name, profile_id, enabled, playback_policy, reconnect_window_seconds, hot_standby, overload")
 	}
 	return p, nil
 }

@@ -264,14 +264,17 @@ func TestInputBodyValidation(t *testing.T) {
 		field string // "" = accepted
 		want  fsm.Input
 	}{
-		{"defaults", inputBody{Name: "Main"}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30}},
-		{"disabled", inputBody{Name: "Main", Enabled: &no}, "", fsm.Input{Name: "Main", PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30}},
-		{"enabled", inputBody{Name: "Main", Enabled: &yes}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30}},
+		{"defaults", inputBody{Name: "Main"}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30, Overload: fsm.OverloadRefuse}},
+		{"disabled", inputBody{Name: "Main", Enabled: &no}, "", fsm.Input{Name: "Main", PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30, Overload: fsm.OverloadRefuse}},
+		{"enabled", inputBody{Name: "Main", Enabled: &yes}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30, Overload: fsm.OverloadRefuse}},
 		{"signed", inputBody{Name: " Main ", PlaybackPolicy: "signed", ProfileID: "p"}, "",
-			fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackSigned, ProfileID: "p", ReconnectWindowSeconds: 30}},
-		{"reconnect window off", inputBody{Name: "Main", ReconnectWindowSeconds: n(0)}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic}},
+			fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackSigned, ProfileID: "p", ReconnectWindowSeconds: 30, Overload: fsm.OverloadRefuse}},
+		{"reconnect window off", inputBody{Name: "Main", ReconnectWindowSeconds: n(0)}, "", fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, Overload: fsm.OverloadRefuse}},
 		{"longest reconnect window and hot standby", inputBody{Name: "Main", ReconnectWindowSeconds: n(3600), HotStandby: true}, "",
-			fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 3600, HotStandby: true}},
+			fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 3600, HotStandby: true, Overload: fsm.OverloadRefuse}},
+		{"passthrough on overload", inputBody{Name: "Main", Overload: "passthrough"}, "",
+			fsm.Input{Name: "Main", Enabled: true, PlaybackPolicy: fsm.PlaybackPublic, ReconnectWindowSeconds: 30, Overload: fsm.OverloadPassthrough}},
+		{"bad overload", inputBody{Name: "Main", Overload: "drop"}, "overload", fsm.Input{}},
 		{"missing name", inputBody{}, "name", fsm.Input{}},
 		{"blank name", inputBody{Name: "   "}, "name", fsm.Input{}},
 		{"control character", inputBody{Name: "a\tb"}, "name", fsm.Input{}},
@@ -318,6 +321,9 @@ func TestInputPatchValidation(t *testing.T) {
 		{"empty profile id means default", inputPatchBody{ProfileID: s("")}, "", true},
 		{"enabled only", inputPatchBody{Enabled: &off}, "", true},
 		{"policy only", inputPatchBody{PlaybackPolicy: s("signed")}, "", true},
+		{"overload passthrough", inputPatchBody{Overload: s("passthrough")}, "", true},
+		{"overload refuse", inputPatchBody{Overload: s("refuse")}, "", true},
+		{"bad overload", inputPatchBody{Overload: s("")}, "overload", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

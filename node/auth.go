@@ -36,11 +36,18 @@ func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 		}
 		switch {
 		case in == nil:
+			n.refused.add("", "unknown_key", "")
 			n.log.Info("publish refused: unknown stream key", "protocol", req.Protocol, "ip", req.IP, "key", fsm.KeyHint(key))
 			return errUnknownKey
 		case !in.Enabled:
+			n.refused.add(in.ID, "disabled", errDisabled.Error())
 			n.log.Info("publish refused: input disabled", "input", in.ID, "protocol", req.Protocol, "ip", req.IP)
 			return errDisabled
+		}
+		if err := n.admit(in); err != nil {
+			n.refused.add(in.ID, "capacity", err.Error())
+			n.log.Warn("publish refused: "+err.Error(), "input", in.ID, "protocol", req.Protocol, "ip", req.IP)
+			return err
 		}
 		n.log.Info("publish accepted", "input", in.ID, "protocol", req.Protocol, "ip", req.IP)
 		n.prewarm(in.ID, req.Path)

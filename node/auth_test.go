@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dionysia/dionysia/cluster"
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/media"
 )
@@ -20,10 +21,17 @@ import (
 func authTestNode(t *testing.T, clusterKey []byte) *Node {
 	t.Helper()
 	n := &Node{
-		cfg:   Config{Name: "a", ClusterKey: clusterKey},
-		state: fsm.New(nil),
-		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		cfg:     Config{Name: "a", ClusterKey: clusterKey},
+		state:   fsm.New(nil),
+		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		refused: newRefusals(),
 	}
+	// Not started: its ring is empty, so admission is left to the state
+	// machine (placement_test covers it).
+	clu, err := cluster.New(cluster.Config{Name: "a", DataDir: t.TempDir(), GossipAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		AdvertiseHost: "127.0.0.1", FSM: fsm.FSM{State: n.state}, Logger: n.log})
+	require.NoError(t, err)
+	n.clu = clu
 	now := time.Now().UTC()
 	init := n.initCommand()
 	init.Init.DemoInput = nil

@@ -39,7 +39,7 @@ func (n *Node) apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) 
 
 // Route names the owner of an input and its origin URL.
 func (n *Node) Route(inputID string) (httpapi.Route, error) {
-	m, ok := n.clu.Owner(inputID)
+	m, ok := n.owner(inputID)
 	if !ok {
 		return httpapi.Route{}, fmt.Errorf("%w: no alive node on the ring", httpapi.ErrUnavailable)
 	}
@@ -109,7 +109,7 @@ func (n *Node) Nodes() []httpapi.NodeInfo {
 		}
 	}
 	for _, in := range n.state.Inputs() {
-		if m, ok := n.clu.Owner(in.ID); ok {
+		if m, ok := n.owner(in.ID); ok {
 			owned[m.Name] = append(owned[m.Name], in.ID)
 			if sessions[in.ID] {
 				live[m.Name] = append(live[m.Name], in.ID)
@@ -122,6 +122,7 @@ func (n *Node) Nodes() []httpapi.NodeInfo {
 			Name: m.Name, State: m.State, RaftRole: m.RaftRole,
 			HTTPAddr: m.Meta.HTTPAddr, RaftAddr: m.Meta.RaftAddr, RTMPAddr: m.Meta.RTMPAddr,
 			RTSPAddr: m.Meta.RTSPAddr, SRTAddr: m.Meta.SRTAddr, Load: m.Meta.Load, Draining: m.Meta.Draining, Local: m.Local,
+			Capacity: m.Meta.Capacity, Cost: m.Meta.Cost,
 			Owned: nonNil(owned[m.Name]), LiveOwned: nonNil(live[m.Name]), IngestLive: nonNil(ingesting[m.Name]),
 		})
 	}

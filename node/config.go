@@ -9,11 +9,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dionysia/dionysia/cluster"
+	"github.com/dionysia/dionysia/fsm"
 )
 
 // Config is everything a node is built from. Zero values mean defaults.
@@ -43,7 +45,10 @@ type Config struct {
 	// RedirectOrigin answers /live requests for streams other nodes own
 	// with a 307 (--origin-mode redirect) instead of fetching them.
 	RedirectOrigin bool
-	Logger         *slog.Logger
+	// TranscodeCapacity is what this node offers for transcoding, in fsm
+	// cost units (--transcode-capacity); 0 = fsm.CostUnitsPerCore per core.
+	TranscodeCapacity int
+	Logger            *slog.Logger
 	// Banner, when set, receives a human-readable "where to publish, where
 	// to watch" text once the node is ready.
 	Banner io.Writer
@@ -100,6 +105,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.AdvertiseHost == "" {
 		c.AdvertiseHost = defaultAdvertiseHost(c.HTTPAddr)
+	}
+	if c.TranscodeCapacity < 0 {
+		return fmt.Errorf("transcode-capacity: must be 0 (from the cores) or more, not %d", c.TranscodeCapacity)
+	}
+	if c.TranscodeCapacity == 0 {
+		c.TranscodeCapacity = fsm.CostUnitsPerCore * runtime.NumCPU()
 	}
 	if n := len(c.ClusterKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return fmt.Errorf("cluster-key: must decode to 16, 24 or 32 bytes, not %d", n)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -266,11 +267,27 @@ func (w *ingestWatcher) start(ctx context.Context, a sessionAction, now time.Tim
 	n := w.n
 	key := startKey(a.session.ID)
 	w.pending[key] = now
-	res, err := n.apply(ctx, fsm.Command{Op: fsm.OpStartSession, At: now.UTC(), Session: a.session})
+	// The state machine places the stream (fsm.Place) on what this node
+	// knows: the serving members in the ring's order for the input, their
+	// capacity, and the stream's cost.
+	cmd := fsm.Command{Op: fsm.OpStartSession, At: now.UTC(), Session: a.session,
+		Placement: &fsm.Placement{Candidates: candidates(n.clu.Ring(), a.input.ID), Cost: n.streamCost(a.input)}}
+	res, err := n.apply(ctx, cmd)
 	if err == nil {
 		err = res.Err
 	}
+	var ferr *fsm.Error
 	switch {
+	case errors.As(err, &ferr) && ferr.Field == fsm.FieldCapacity:
+		// Admitted by the auth hook, but other streams took the room
+		// meanwhile: the publisher is told the same way as at the hook.
+		n.refused.add(a.input.ID, "capacity", ferr.Message)
+		n.log.Warn("publish refused: "+ferr.Message, "input", a.input.ID, "protocol", a.session.Protocol)
+		kctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := n.mtx.Kick(kctx, a.path.SourceType, a.path.SourceID); err != nil {
+			n.log.Warn("disconnect publisher", "input", a.input.ID, "err", err)
+		}
+		cancel()
 	case fsm.ErrorCode(err) == fsm.CodeConflict:
 		// Another node's publish was recorded first, after this poll
 		// read the state: wait like any second publisher.

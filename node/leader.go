@@ -9,13 +9,13 @@ import (
 
 // leaderLoop does what only the leader should: seed a brand-new cluster,
 // end the live sessions of ingest nodes that died (their publishers are gone
-// and may reconnect anywhere), and expire reconnecting sessions whose window
-// has run out. One proposer keeps the expiry from being proposed by every
+// and may reconnect anywhere), expire reconnecting sessions whose window
+// has run out, and keep the recorded owners of streams true (placement.go). One proposer keeps the expiry from being proposed by every
 // node, and the tick bounds how late a stream ends (500 ms).
 func (n *Node) leaderLoop(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	var leaderSince time.Time
+	var leaderSince, rebalancedAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -35,6 +35,13 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		}
 		n.reapSessions(ctx, time.Since(leaderSince))
 		n.expireSessions(ctx)
+		// Give gossip a few seconds after taking over before moving
+		// anything: a new leader's member view may still be filling in.
+		rebalance := time.Since(leaderSince) > rebalanceEvery && time.Since(rebalancedAt) >= rebalanceEvery
+		if rebalance {
+			rebalancedAt = time.Now()
+		}
+		n.placeSessions(ctx, rebalance, time.Since(leaderSince))
 	}
 }
 

@@ -12,6 +12,7 @@ type nodeCollector struct {
 	inputs, live, owned, transcoders, mtxRestarts  *prometheus.Desc
 	transFPS, transSpeed, transDrop, transRestarts *prometheus.Desc
 	transStarts                                    *prometheus.Desc
+	capacity, cost, refused                        *prometheus.Desc
 	rendFPS, rendKbps, ingestBytes, shieldFetches  *prometheus.Desc
 	ingestPollErrors                               *prometheus.Desc
 }
@@ -40,6 +41,9 @@ func (n *Node) registerMetrics() error {
 		rendFPS:       d("rendition_fps", "Output frame rate per rendition.", "input", "rendition"),
 		rendKbps:      d("rendition_bitrate_kbps", "Bitrate of the segments listed in a rendition's playlist.", "input", "rendition"),
 		ingestBytes:   d("ingest_bytes_total", "Bytes received from the publisher of an input on this node.", "input"),
+		capacity:      d("transcode_capacity_units", "What this node offers for transcoding, in cost units."),
+		cost:          d("transcode_cost_units", "What the streams this node owns cost, in cost units."),
+		refused:       d("publish_refused_total", "Publishes this node refused, by reason (capacity: no node had room).", "reason"),
 		shieldFetches: d("origin_internal_fetches_total", "/live files this node fetched from the owning node for its viewers (after coalescing)."),
 		ingestPollErrors: d("ingest_poll_errors_total",
 			"Failed polls of the co-located mediamtx's API: while they fail, publishes on this node neither go live nor end."),
@@ -48,7 +52,8 @@ func (n *Node) registerMetrics() error {
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.members, c.leader, c.term, c.commit, c.lastContact, c.inputs, c.live,
-		c.owned, c.transcoders, c.mtxRestarts, c.transFPS, c.transSpeed, c.transDrop, c.transRestarts, c.transStarts, c.rendFPS, c.rendKbps, c.ingestBytes, c.shieldFetches, c.ingestPollErrors} {
+		c.owned, c.transcoders, c.mtxRestarts, c.transFPS, c.transSpeed, c.transDrop, c.transRestarts, c.transStarts, c.rendFPS, c.rendKbps, c.ingestBytes, c.shieldFetches, c.ingestPollErrors,
+		c.capacity, c.cost, c.refused} {
 		ch <- d
 	}
 }
@@ -85,7 +90,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	g(c.live, float64(live))
 	owned := 0
 	for _, in := range ins {
-		if m, ok := n.clu.Owner(in.ID); ok && m.Name == n.cfg.Name {
+		if m, ok := n.owner(in.ID); ok && m.Name == n.cfg.Name {
 			owned++
 		}
 	}
@@ -115,6 +120,16 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.ingestBytes, prometheus.CounterValue, float64(b), id)
 	}
 	ch <- prometheus.MustNewConstMetric(c.mtxRestarts, prometheus.CounterValue, float64(n.mtx.Restarts()))
+	for _, m := range n.clu.Members() {
+		if m.Local {
+			g(c.capacity, float64(m.Meta.Capacity))
+			g(c.cost, float64(m.Meta.Cost))
+		}
+	}
+	refused := n.refused.counts()
+	for _, reason := range []string{"capacity", "disabled", "unknown_key"} {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(refused[reason]), reason)
+	}
 	ch <- prometheus.MustNewConstMetric(c.shieldFetches, prometheus.CounterValue, float64(n.shield.Fetches()))
 	ch <- prometheus.MustNewConstMetric(c.ingestPollErrors, prometheus.CounterValue, float64(n.ing.pollErrors.Load()))
 }

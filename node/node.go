@@ -48,6 +48,13 @@ type Node struct {
 	// starts on a keyframe at once instead of waiting for the next one.
 	relay *relay.Relay
 	ing   *ingestWatcher
+	// refused counts publishes the auth hook refused, and remembers why
+	// per input (status).
+	refused *refusals
+	// lastOwner is the owner each input's session last recorded
+	// (recordedOwner).
+	lastOwnerMu sync.RWMutex
+	lastOwner   map[string]string
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -82,6 +89,7 @@ func New(cfg Config) (*Node, error) {
 			RTSPAddr: cfg.advertise(cfg.RTSPAddr),
 			RTMPAddr: cfg.advertise(cfg.RTMPAddr),
 			SRTAddr:  cfg.advertise(cfg.SRTAddr),
+			Capacity: cfg.TranscodeCapacity,
 		},
 		FSM:            fsm.FSM{State: n.state},
 		ClusterKey:     cfg.ClusterKey,
@@ -118,6 +126,8 @@ func New(cfg Config) (*Node, error) {
 	n.streams = newLiveStreams(n)
 	n.shield = newShield(n)
 	n.ing = newIngestWatcher(n)
+	n.refused = newRefusals()
+	n.lastOwner = map[string]string{}
 
 	internal := http.NewServeMux()
 	internal.Handle("/internal/apply", clu.Handler())

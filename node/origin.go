@@ -40,6 +40,10 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 				// it: the ring is converging. Never forward twice.
 				return packager.File{}, fmt.Errorf("%w: the cluster is moving this stream", httpapi.ErrUnavailable)
 			}
+			if n.streams.waitingForCopy(inputID) {
+				// Just given a running stream; its copy is on the way.
+				return packager.File{}, fmt.Errorf("%w: the stream is moving to this node", httpapi.ErrUnavailable)
+			}
 			return packager.File{}, packager.ErrNotFound
 		}
 		if n.streams.behind(inputID) {
@@ -66,7 +70,7 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 	// node still produces it (handing it over); any other copy here (one
 	// kept from when this node was the standby, or one it handed over) may
 	// be behind what players have seen, and is not served.
-	sb, hasStandby := n.clu.Standby(inputID)
+	sb, hasStandby := n.standby(inputID)
 	if stream != nil && (cur != nil || (hasStandby && sb.Name == n.cfg.Name && !n.streams.behind(inputID))) {
 		return stream.Serve(ctx, file, q)
 	}

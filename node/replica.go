@@ -60,13 +60,13 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 		}
 		// The copy goes to the standby; while a stream is handed over, to
 		// its new owner.
-		owner, ok := n.clu.Owner(id)
+		owner, ok := n.owner(id)
 		if !ok {
 			continue
 		}
 		sb := owner
 		if owner.Name == n.cfg.Name {
-			if sb, ok = n.clu.Standby(id); !ok || sb.Name == n.cfg.Name {
+			if sb, ok = n.standby(id); !ok || sb.Name == n.cfg.Name {
 				continue
 			}
 		} else if st.cur == nil || st.repl.takenOver {

@@ -44,18 +44,26 @@ func (n *Node) InputStatus(ctx context.Context, inputID string) (*httpapi.InputS
 		n.log.Warn("status from owner", "input", inputID, "owner", rt.Owner, "err", err)
 		return st, nil
 	}
+	if remote.Refused == nil {
+		// A refusal is known where the encoder was refused: this node.
+		remote.Refused = st.Refused
+	}
 	return remote, nil
 }
 
 func (n *Node) baseStatus(inputID string) *httpapi.InputStatus {
 	st := &httpapi.InputStatus{InputID: inputID}
-	if m, ok := n.clu.Owner(inputID); ok {
+	if m, ok := n.owner(inputID); ok {
 		st.OwnerNode = m.Name
 	}
 	s := n.state.Session(inputID)
 	st.State, st.ReconnectDeadline = httpapi.SessionState(s, n.state.Input(inputID))
 	st.Live = st.State == httpapi.StateLive
+	if r, ok := n.refused.last(inputID); ok {
+		st.Refused = &httpapi.Refusal{Reason: r.Reason, At: r.At}
+	}
 	if s != nil {
+		st.Cost, st.Passthrough = s.Cost, s.Passthrough
 		st.IngestNode = s.IngestNode
 		st.Protocol = s.Protocol
 		t := s.StartedAt

@@ -44,6 +44,9 @@ type liveStreams struct {
 	// over (failover, drain).
 	warm   map[string]warmPull
 	slates *slateCache
+	// awaiting: since when this node has owned a stream that another node
+	// has been producing, without a copy of it (awaitCopy).
+	awaiting map[string]time.Time
 }
 
 // liveStream is one input's model and whatever feeds it.
@@ -100,7 +103,7 @@ type runningTranscoder struct {
 
 func newLiveStreams(n *Node) *liveStreams {
 	return &liveStreams{n: n, byID: map[string]*liveStream{}, probes: map[string]media.SourceInfo{}, warm: map[string]warmPull{},
-		slates: newSlateCache(n)}
+		slates: newSlateCache(n), awaiting: map[string]time.Time{}}
 }
 
 // idle: nothing of this node produces the stream.
@@ -279,8 +282,10 @@ func (n *Node) desiredStreams() map[string]desired {
 			members[m.Name] = m.Meta.RTSPAddr
 		}
 	}
-	for _, s := range n.state.Sessions() {
-		owner, ok := n.clu.Owner(s.InputID)
+	sessions := n.state.Sessions()
+	n.rememberOwners(sessions)
+	for _, s := range sessions {
+		owner, ok := n.clu.OwnerOf(s.InputID, s.Owner)
 		in := n.state.Input(s.InputID)
 		if in == nil {
 			continue
@@ -288,6 +293,12 @@ func (n *Node) desiredStreams() map[string]desired {
 		p := n.state.Profile(in.ProfileID)
 		if p == nil {
 			continue
+		}
+		variant := ""
+		if s.Passthrough {
+			// No node had room for the ladder: the input asked for the
+			// source as is rather than a refusal.
+			p, variant = passthroughOf(p), "|passthrough"
 		}
 		d := desired{session: s, input: in, profile: p}
 		d.want.owner = ok && owner.Name == n.cfg.Name
@@ -299,8 +310,8 @@ func (n *Node) desiredStreams() map[string]desired {
 			if rtsp != "" {
 				d.want.live = true
 				d.source = n.sourceURL(rtsp, s.Path)
-				d.want.key = s.ID + "|" + s.IngestNode + "|" + p.ID + "|" + p.UpdatedAt.UTC().Format(time.RFC3339Nano)
-				if sb, ok := n.clu.Standby(s.InputID); ok && in.HotStandby && !d.want.owner && sb.Name == n.cfg.Name {
+				d.want.key = s.ID + "|" + s.IngestNode + "|" + p.ID + "|" + p.UpdatedAt.UTC().Format(time.RFC3339Nano) + variant
+				if sb, ok := n.clu.StandbyOf(s.InputID, s.Owner); ok && in.HotStandby && !d.want.owner && sb.Name == n.cfg.Name {
 					d.want.hot = true
 				}
 			} else {
@@ -322,6 +333,45 @@ func (n *Node) desiredStreams() map[string]desired {
 func (n *Node) sourceURL(rtspAddr, path string) string {
 	u := url.URL{Scheme: "rtsp", User: url.UserPassword(internalUser, n.mediaSecret()), Host: rtspAddr, Path: "/" + path}
 	return u.String()
+}
+
+// freshSession: a session younger than this has had no producer yet, so
+// its owner starts a new stream at once. An older one has been produced
+// somewhere: see awaitCopy.
+const freshSession = 10 * time.Second
+
+// awaitCopy tells reconcile to leave an input alone for now: this node
+// became the owner of a stream another node has been producing (a
+// rebalance move, an owner back from a restart) and has no copy of it
+// yet. The producing node hands over make-before-break and its first push
+// brings the copy, within a replication period; continuing that copy keeps
+// the media sequence going. A new stream is started only if no copy comes
+// within behindWait (the producer died too).
+func (ls *liveStreams) awaitCopy(id string, d desired, h have, st *liveStream, now time.Time) bool {
+	noCopy := st == nil || (st.idle() && st.hot == nil && (h.ended || h.stale))
+	if !d.want.owner || !d.want.live || d.session == nil || !noCopy || now.Sub(d.session.StartedAt) < freshSession {
+		delete(ls.awaiting, id)
+		return false
+	}
+	since, ok := ls.awaiting[id]
+	if !ok {
+		ls.awaiting[id] = now
+		ls.n.log.Info("owner of a running stream: waiting for the producing node's copy", "input", id)
+		return true
+	}
+	if now.Sub(since) < behindWait {
+		return true
+	}
+	ls.n.log.Warn("no copy of the stream came: starting a new one", "input", id, "waited", now.Sub(since).Round(time.Millisecond))
+	return false
+}
+
+// waitingForCopy reports whether awaitCopy holds an input.
+func (ls *liveStreams) waitingForCopy(id string) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	_, ok := ls.awaiting[id]
+	return ok
 }
 
 // reconcile makes what runs here match what is desired.
@@ -354,7 +404,7 @@ func (ls *liveStreams) reconcile(ctx context.Context) {
 		if !ok {
 			// No session any more: the show is over, and its owner (only)
 			// ends the playlists.
-			owner, known := ls.n.clu.Owner(id)
+			owner, known := ls.n.owner(id)
 			d.want.owner = known && owner.Name == ls.n.cfg.Name
 		}
 		st := ls.byID[id]
@@ -378,6 +428,9 @@ func (ls *liveStreams) reconcile(ctx context.Context) {
 				ls.n.log.Info("handing stream over", "input", id)
 			}
 			d.want.handover = now.Before(st.handoverUntil)
+		}
+		if ls.awaitCopy(id, d, h, st, now) {
+			continue
 		}
 		if st != nil && !st.behindSince.IsZero() {
 			switch {
@@ -408,6 +461,13 @@ func (ls *liveStreams) reconcile(ctx context.Context) {
 	}
 	ls.warmLocked(ctx, want)
 	ls.n.clu.SetLoad(ls.countLocked())
+	cost := 0
+	for _, d := range want {
+		if d.want.owner {
+			cost += d.session.Cost
+		}
+	}
+	ls.n.clu.SetCost(cost)
 }
 
 func (ls *liveStreams) act(ctx context.Context, id string, a action, d desired, st *liveStream) *liveStream {
@@ -632,7 +692,7 @@ func (ls *liveStreams) warmLocked(ctx context.Context, want map[string]desired) 
 		if d.want.owner || !d.want.live {
 			continue
 		}
-		if sb, ok := n.clu.Standby(id); ok && sb.Name == n.cfg.Name {
+		if sb, ok := n.clu.StandbyOf(id, d.session.Owner); ok && sb.Name == n.cfg.Name {
 			keep[id] = d.source
 		}
 	}

@@ -106,6 +106,7 @@ type Input struct {
 	StreamKey string `json:"stream_key"`
 	Enabled   bool   `json:"enabled"`
 	Live      bool   `json:"live"`
+	Overload  string `json:"overload"`
 	Ingest    struct {
 		RTMP string `json:"rtmp"`
 		SRT  string `json:"srt"`

@@ -341,9 +341,9 @@ func TestClusterCommandsAgainstFake(t *testing.T) {
 
 	r := against(srv.URL, "nodes")
 	require.Equal(t, 0, r.code, "%s", r)
-	require.Regexp(t, `(?m)^NAME\s+STATE\s+RAFT\s+HTTP\s+RTMP\s+SRT\s+RTSP\s+LOAD\s+OWNED\s+LIVE\s+INGESTING$`, r.stdout)
-	require.Regexp(t, `(?m)^n0 \(this\)\s+alive\s+leader\s+127\.0\.0\.1:8080\s+127\.0\.0\.1:1935\s+-\s+-\s+2\s+2\s+1\s+0$`, r.stdout)
-	require.Regexp(t, `(?m)^n1\s+suspect\s+follower\s+127\.0\.0\.1:8081\s+127\.0\.0\.1:1936\s+-\s+-\s+0\s+0\s+0\s+1$`, r.stdout)
+	require.Regexp(t, `(?m)^NAME\s+STATE\s+RAFT\s+HTTP\s+RTMP\s+SRT\s+RTSP\s+LOAD\s+COST/CAPACITY\s+OWNED\s+LIVE\s+INGESTING$`, r.stdout)
+	require.Regexp(t, `(?m)^n0 \(this\)\s+alive\s+leader\s+127\.0\.0\.1:8080\s+127\.0\.0\.1:1935\s+-\s+-\s+2\s+50/200 \(25%\)\s+2\s+1\s+0$`, r.stdout)
+	require.Regexp(t, `(?m)^n1\s+suspect\s+follower\s+127\.0\.0\.1:8081\s+127\.0\.0\.1:1936\s+-\s+-\s+0\s+0/\?\s+0\s+0\s+1$`, r.stdout)
 
 	r = against(srv.URL, "cluster")
 	require.Equal(t, 0, r.code, "%s", r)

@@ -88,7 +88,7 @@ func runNodesCmd(c *cli, args []string) error {
 // writeMembers is the members table of `nodes` and `cluster`. Stream lists
 // are counted: `--json` has the ids.
 func writeMembers(w io.Writer, nodes []httpapi.NodeInfo) error {
-	t := newTable(w, "NAME", "STATE", "RAFT", "HTTP", "RTMP", "SRT", "RTSP", "LOAD", "OWNED", "LIVE", "INGESTING")
+	t := newTable(w, "NAME", "STATE", "RAFT", "HTTP", "RTMP", "SRT", "RTSP", "LOAD", "COST/CAPACITY", "OWNED", "LIVE", "INGESTING")
 	for _, n := range nodes {
 		name := n.Name
 		if n.Local {
@@ -99,9 +99,18 @@ func writeMembers(w io.Writer, nodes []httpapi.NodeInfo) error {
 			state += ",draining"
 		}
 		t.row(name, state, n.RaftRole, n.HTTPAddr, n.RTMPAddr, n.SRTAddr, n.RTSPAddr, itoa(n.Load),
-			itoa(len(n.Owned)), itoa(len(n.LiveOwned)), itoa(len(n.IngestLive)))
+			costOf(n), itoa(len(n.Owned)), itoa(len(n.LiveOwned)), itoa(len(n.IngestLive)))
 	}
 	return t.flush()
+}
+
+// costOf shows what a node's streams cost against what it offers, in cost
+// units, with the share.
+func costOf(n httpapi.NodeInfo) string {
+	if n.Capacity <= 0 {
+		return itoa(n.Cost) + "/?"
+	}
+	return fmt.Sprintf("%d/%d (%d%%)", n.Cost, n.Capacity, n.Cost*100/n.Capacity)
 }
 
 func runClusterCmd(c *cli, args []string) error {
@@ -165,6 +174,16 @@ func runStatusCmd(c *cli, args []string) error {
 	}
 	f.add("Ingest node", st.IngestNode)
 	f.add("Owner node", st.OwnerNode)
+	if st.Cost > 0 {
+		cost := itoa(st.Cost) + " units"
+		if st.Passthrough {
+			cost += " (carried as passthrough: no node had room for the ladder)"
+		}
+		f.add("Cost", cost)
+	}
+	if st.Refused != nil {
+		f.add("Last refused", fmt.Sprintf("%s: %s", formatTime(st.Refused.At), st.Refused.Reason))
+	}
 	f.add("Protocol", st.Protocol)
 	if st.StartedAt != nil {
 		f.add("Started", fmt.Sprintf("%s (%s ago)", formatTime(*st.StartedAt), time.Since(*st.StartedAt).Round(time.Second)))

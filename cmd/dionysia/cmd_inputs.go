@@ -25,7 +25,7 @@ var inputCommands = []subcommand{
 	{name: "create", summary: "create an input (prints its stream key and URLs)", run: inputsCreate},
 	{name: "list", summary: "list inputs", run: inputsList},
 	{name: "get", args: "<id>", summary: "show one input", run: inputsGet},
-	{name: "update", args: "<id>", summary: "change an input's name, profile, enabled state, playback policy, reconnect window or hot standby", run: inputsUpdate},
+	{name: "update", args: "<id>", summary: "change an input's name, profile, enabled state, playback policy, reconnect window, hot standby or overload policy", run: inputsUpdate},
 	{name: "delete", args: "<id>", summary: "delete an input", run: inputsDelete},
 	{name: "rotate-key", args: "<id>", summary: "give an input a new stream key; the old one stops working", run: inputsRotateKey},
 }
@@ -41,6 +41,7 @@ func inputsCreate(c *cli, args []string) error {
 	policy := c.fs.String("playback-policy", "", `"public" or "signed" (default public)`)
 	window := c.fs.Int("reconnect-window", 0, "seconds the stream waits for a publisher that went away, 0-3600, 0 = off (default 30)")
 	standby := c.fs.Bool("hot-standby", false, "a second node transcodes too, so a failover costs only detection time")
+	overload := c.fs.String("overload", "", `when the ladder fits on no node: "refuse" the publish (default) or carry it as "passthrough"`)
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
@@ -64,6 +65,9 @@ func inputsCreate(c *cli, args []string) error {
 	}
 	if c.isSet("hot-standby") {
 		body["hot_standby"] = *standby
+	}
+	if *overload != "" {
+		body["overload"] = *overload
 	}
 	return c.showInput(http.MethodPost, "/v1/inputs", body)
 }
@@ -106,6 +110,7 @@ func inputsUpdate(c *cli, args []string) error {
 	policy := c.fs.String("playback-policy", "", `"public" or "signed"`)
 	window := c.fs.Int("reconnect-window", 0, "seconds the stream waits for a publisher that went away, 0-3600, 0 = off")
 	standby := c.fs.Bool("hot-standby", false, "a second node transcodes too (--hot-standby=false turns it off)")
+	overload := c.fs.String("overload", "", `when the ladder fits on no node: "refuse" the publish or carry it as "passthrough"`)
 	pos, err := c.parse(args, "<id>")
 	if err != nil {
 		return err
@@ -136,8 +141,11 @@ func inputsUpdate(c *cli, args []string) error {
 	if c.isSet("hot-standby") {
 		body["hot_standby"] = *standby
 	}
+	if c.isSet("overload") {
+		body["overload"] = *overload
+	}
 	if len(body) == 0 {
-		return usagef("nothing to change: give at least one of --name, --profile, --enable, --disable, --playback-policy, --reconnect-window, --hot-standby")
+		return usagef("nothing to change: give at least one of --name, --profile, --enable, --disable, --playback-policy, --reconnect-window, --hot-standby, --overload")
 	}
 	return c.showInput(http.MethodPatch, "/v1/inputs/"+pathID(pos[0]), body)
 }
@@ -182,6 +190,7 @@ func (c *cli) showInput(method, path string, body any) error {
 	f.add("Playback policy", in.PlaybackPolicy)
 	f.add("Reconnect window", reconnectWindow(in.ReconnectWindowSeconds))
 	f.add("Hot standby", yesNo(in.HotStandby))
+	f.add("When full", in.Overload)
 	f.add("State", in.State)
 	if in.ReconnectDeadline != nil {
 		f.add("Reconnect until", formatTime(*in.ReconnectDeadline))

@@ -60,7 +60,7 @@ func (f *fakeBackend) Route(id string) (httpapi.Route, error) {
 
 func (f *fakeBackend) Nodes() []httpapi.NodeInfo {
 	return []httpapi.NodeInfo{
-		{Name: "n0", State: "alive", RaftRole: "leader", HTTPAddr: "127.0.0.1:8080", RTMPAddr: "127.0.0.1:1935", Load: 2, Local: true, Owned: []string{"a", "b"}, LiveOwned: []string{"a"}},
+		{Name: "n0", State: "alive", RaftRole: "leader", HTTPAddr: "127.0.0.1:8080", RTMPAddr: "127.0.0.1:1935", Load: 2, Capacity: 200, Cost: 50, Local: true, Owned: []string{"a", "b"}, LiveOwned: []string{"a"}},
 		{Name: "n1", State: "suspect", RaftRole: "follower", HTTPAddr: "127.0.0.1:8081", RTMPAddr: "127.0.0.1:1936", IngestLive: []string{"a"}},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -74,6 +75,7 @@ func runNode(args []string, stderr io.Writer) int {
 		logLevel                            string
 		noDemo                              bool
 		originMode                          string
+		capacity                            string
 	)
 	f.str(&cfg.Name, "name", "", "unique node name (default: the hostname)")
 	f.str(&cfg.DataDir, "data-dir", "./data", "raft log, snapshots, HLS output, mediamtx config")
@@ -94,6 +96,7 @@ func runNode(args []string, stderr io.Writer) int {
 	f.str(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.boolean(&noDemo, "no-demo", false, "do not create the demo input in a new cluster")
 	f.str(&originMode, "origin-mode", "proxy", "how a node answers /live for a stream another node owns: proxy (fetch it from the owner; works behind any CDN) or redirect (307 to the owner; only for CDNs that follow redirects)")
+	f.str(&capacity, "transcode-capacity", "0", "what this node may transcode, in cost units (100 per core is the default; the default 720p ladder costs 48, a passthrough stream 1; see README)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -113,6 +116,10 @@ func runNode(args []string, stderr io.Writer) int {
 	}
 	cfg.Logger = logger
 	cfg.NoDemo = noDemo
+	if cfg.TranscodeCapacity, err = strconv.Atoi(strings.TrimSpace(capacity)); err != nil || cfg.TranscodeCapacity < 0 {
+		fmt.Fprintf(stderr, "dionysia node: --transcode-capacity must be a whole number of cost units (0 = from the cores), not %q\n", capacity)
+		return 2
+	}
 	switch originMode {
 	case "proxy":
 	case "redirect":

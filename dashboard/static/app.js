@@ -258,10 +258,28 @@
     const nodes = state.nodes.slice().sort((a, b) => a.name.localeCompare(b.name));
     syncChildren($('nodes-body'), nodes, (n) => n.name, () => {
       const tr = el('tr');
-      for (let i = 0; i < 8; i++) tr.append(el(i === 0 ? 'th' : 'td', i === 0 ? { scope: 'row', class: 'nowrap' } : (i === 5 ? { class: 'num' } : {})));
+      for (let i = 0; i < 10; i++) tr.append(el(i === 0 ? 'th' : 'td', i === 0 ? { scope: 'row', class: 'nowrap' } : (i === 5 ? { class: 'num' } : {})));
       tr.cells[0].append(el('span'), ' ', el('span', { class: 'note' }));
       tr.cells[1].append(el('span', { class: 'badge' }));
       tr.cells[2].classList.add('nowrap');
+      // Cost against capacity: a bar and the figures (cost units).
+      tr.cells[6].classList.add('nowrap');
+      tr.cells[6].append(el('meter', { min: 0, max: 1, low: 0.8, high: 0.95, optimum: 0.2, value: 0 }), ' ', el('span'));
+      tr.cells[9].append(el('button', {
+        type: 'button', class: 'small',
+        onclick: async (ev) => {
+          const node = state.nodes.find((x) => x.name === ev.currentTarget.dataset.node);
+          if (!node) return;
+          // No confirmation: a drain costs viewers nothing (streams move
+          // make-before-break) and Undrain takes it back.
+          const verb = node.draining ? 'undrain' : 'drain';
+          try {
+            await api('POST', '/v1/nodes/' + encodeURIComponent(node.name) + '/' + verb);
+            notice((verb === 'drain' ? 'Draining ' : 'Undrained ') + node.name + '.');
+            refreshNow();
+          } catch (e) { notice(verb + ' failed: ' + e.message, 'error'); }
+        },
+      }));
       return tr;
     }, (tr, n) => {
       const cells = tr.cells;
@@ -275,8 +293,18 @@
       setText(cells[3], n.http_addr || '—');
       setText(cells[4], [n.rtmp_addr, n.srt_addr, n.rtsp_addr].filter(Boolean).join(' · ') || '—');
       setText(cells[5], n.load);
-      setText(cells[6], streamNames(n.owned_streams));
-      setText(cells[7], streamNames(n.live_streams));
+      const meter = cells[6].firstChild;
+      const cap = n.capacity || 0;
+      meter.value = cap > 0 ? Math.min(1, (n.cost || 0) / cap) : 0;
+      setText(cells[6].lastChild, cap > 0 ? (n.cost || 0) + ' / ' + cap + ' (' + Math.round(100 * (n.cost || 0) / cap) + '%)' : (n.cost || 0) + ' / ?');
+      meter.title = 'cost of the streams this node owns against what it offers, in cost units';
+      setText(cells[7], streamNames(n.owned_streams));
+      setText(cells[8], streamNames(n.live_streams));
+      const btn = cells[9].firstChild;
+      btn.dataset.node = n.name;
+      setText(btn, n.draining ? 'Undrain' : 'Drain');
+      btn.setAttribute('aria-label', (n.draining ? 'Undrain' : 'Drain') + ' node ' + n.name);
+      btn.disabled = n.state !== 'alive';
     });
   }
 

@@ -1,0 +1,57 @@
+package node
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dionysia/dionysia/fsm"
+)
+
+func TestAdmission(t *testing.T) {
+	three := []fsm.Candidate{{Name: "a", Capacity: 10}, {Name: "b", Capacity: 10}, {Name: "c", Capacity: 10}}
+	refuse := &fsm.Input{ID: "i", Overload: fsm.OverloadRefuse}
+	pass := &fsm.Input{ID: "i", Overload: fsm.OverloadPassthrough}
+	full := map[string]int{"a": 10, "b": 9, "c": 10}
+	for _, tc := range []struct {
+		name    string
+		cands   []fsm.Candidate
+		loads   map[string]int
+		session *fsm.Session
+		in      *fsm.Input
+		cost    int
+		refused bool
+	}{
+		{"room on one node", three, map[string]int{"a": 10, "b": 10, "c": 5}, nil, refuse, 5, false},
+		{"full: refused", three, full, nil, refuse, 2, true},
+		{"full: passthrough allowed", three, full, nil, pass, 2, false},
+		{"full even for passthrough", three, map[string]int{"a": 10, "b": 10, "c": 10}, nil, pass, 2, true},
+		{"a reconnect of a placed stream is admitted", three, full, &fsm.Session{Owner: "a"}, refuse, 2, false},
+		{"a session without placement does not count", three, full, &fsm.Session{}, refuse, 2, true},
+		{"no serving member known: the state machine decides", nil, nil, nil, refuse, 2, false},
+		{"unknown capacity never refuses", []fsm.Candidate{{Name: "a"}}, map[string]int{"a": 1000}, nil, refuse, 50, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := admission(tc.cands, tc.loads, tc.session, tc.in, tc.cost)
+			if !tc.refused {
+				require.NoError(t, err)
+				return
+			}
+			require.True(t, errors.Is(err, errNoCapacity), "%v", err)
+			require.Contains(t, err.Error(), "the stream costs 2 units", "the refusal says why")
+		})
+	}
+}
+
+func TestPassthroughOf(t *testing.T) {
+	p := &fsm.Profile{ID: "p", Name: "ladder", SegmentSeconds: 2, VideoPreset: "veryfast", Renditions: []fsm.Rendition{
+		{Name: "360p", Width: 640, Height: 360, VideoBitrateKbps: 700, AudioBitrateKbps: 96},
+		{Name: "720p", Width: 1280, Height: 720, VideoBitrateKbps: 2800, AudioBitrateKbps: 128},
+	}}
+	pt := passthroughOf(p)
+	require.Equal(t, []fsm.Rendition{{Name: "source", Passthrough: true, Width: 1280, Height: 720, VideoBitrateKbps: 2800, AudioBitrateKbps: 128}}, pt.Renditions)
+	require.Equal(t, fsm.PassthroughCost, pt.Cost())
+	require.Len(t, p.Renditions, 2, "the stored profile is left alone")
+	require.NoError(t, pt.Validate(), "what the transcoder gets is a valid profile")
+}
