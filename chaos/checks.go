@@ -194,31 +194,51 @@ func leadersPerTerm(claims map[uint64]map[string]bool) []string {
 
 // minorityAnswers checks what the victims of a partition answered while cut
 // off: nothing acknowledged, and every refusal a 503 that says there is no
-// leader (no quorum) or names the leader it could not reach. Timeouts are
-// allowed: a node that forwards to an unreachable leader may outlast the
-// client.
+// leader (no quorum) or names the leader it could not reach. Only operations
+// that began and ended while the fault lasted count: one still waiting for a
+// leader when the network heals may rightly succeed. Timeouts are allowed: a
+// node that forwards to an unreachable leader may outlast the client.
 func minorityAnswers(ops []Op, victims map[int]bool, from, to time.Duration, leaderHosts []string) []string {
 	var bad []string
 	for _, op := range ops {
-		if !victims[op.Node] || op.Call < from || op.Call > to {
+		if !victims[op.Node] || op.Call < from || op.Return > to {
 			continue
 		}
 		switch {
 		case op.Result == OK:
-			bad = append(bad, fmt.Sprintf("%s through cut-off n%d acknowledged at %s: %s", op.Kind, op.Node, op.Call.Round(time.Millisecond), op.Body))
+			bad = append(bad, fmt.Sprintf("%s through cut-off n%d acknowledged (called %s, returned %s, fault %s–%s): %s",
+				op.Kind, op.Node, op.Call.Round(time.Millisecond), op.Return.Round(time.Millisecond), from.Round(time.Millisecond), to.Round(time.Millisecond), firstLine(op.Body)))
 		case op.Status == 0:
 			// a client timeout: allowed
 		case op.Status != 503:
-			bad = append(bad, fmt.Sprintf("%s through cut-off n%d answered %d: %s", op.Kind, op.Node, op.Status, op.Body))
+			bad = append(bad, fmt.Sprintf("%s through cut-off n%d answered %d: %s", op.Kind, op.Node, op.Status, firstLine(op.Body)))
 		default:
 			ok := strings.Contains(op.Body, "no leader") || strings.Contains(op.Body, "no quorum")
 			for _, h := range leaderHosts {
 				ok = ok || strings.Contains(op.Body, h)
 			}
 			if !ok {
-				bad = append(bad, fmt.Sprintf("%s through cut-off n%d: 503 without the leader or 'no quorum': %s", op.Kind, op.Node, op.Body))
+				bad = append(bad, fmt.Sprintf("%s through cut-off n%d: 503 without the leader or 'no quorum': %s", op.Kind, op.Node, firstLine(op.Body)))
 			}
 		}
 	}
 	return bad
+}
+
+// firstLine shortens an answer for a violation message.
+func firstLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// countLines counts the lines of a file that contain s.
+func countLines(path, s string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(strings.ToLower(string(b)), strings.ToLower(s))
 }

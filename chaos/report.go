@@ -36,8 +36,13 @@ type FaultResult struct {
 	WritesBack    time.Duration `json:"writes_back_ns"`
 	StreamChecked bool          `json:"stream_checked"`
 	Stream        Playability   `json:"stream"`
-	Skipped       string        `json:"skipped,omitempty"`
-	Violations    []string      `json:"violations,omitempty"`
+	// Recovered: after the heal and the workload's end, until every node
+	// was back and listed every acked write. CheckTime: porcupine's run.
+	Recovered  time.Duration `json:"recovered_ns"`
+	CheckTime  time.Duration `json:"check_ns"`
+	Skipped    string        `json:"skipped,omitempty"`
+	Note       string        `json:"note,omitempty"`
+	Violations []string      `json:"violations,omitempty"`
 }
 
 func (r *FaultResult) violate(format string, args ...any) {
@@ -106,6 +111,9 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 			fmt.Fprintf(&b, " (hit: %s; leader before: %s)", strings.Join(r.Victims, ", "), r.OldLeader)
 		}
 		b.WriteString(".")
+		if r.Note != "" {
+			b.WriteString(" " + r.Note + ".")
+		}
 		for _, v := range r.Violations {
 			fmt.Fprintf(&b, "\n  - violation: %s", v)
 		}

@@ -153,7 +153,11 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 			_ = heal(ctx)
 		}
 	}()
-	phase(tm.Fault)
+	faultFor := tm.Fault
+	if f.Duration > 0 {
+		faultFor = f.Duration
+	}
+	phase(faultFor)
 	faultEnd := time.Since(s.start)
 	require.NoError(t, heal(ctx), "heal %s", f.Name)
 	healed = true
@@ -166,11 +170,12 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	res.Attempted, res.Acked, res.Failed, res.Unknown = c.Attempted, c.Acked, c.Failed, c.Unknown
 
 	// Every node back, and every acked create listed by every node.
+	checks := time.Now()
 	if err := s.waitConverged(tm.Converge); err != nil {
 		res.violate("the cluster did not recover within %s of the heal: %v", tm.Converge, err)
 	}
 	var lost, doubled []string
-	_ = s.waitFor(tm.Converge, "every acked write on every node", func() error {
+	listErr := s.waitFor(tm.Converge, "every acked write on every node", func() error {
 		lost, doubled = nil, nil
 		for i := range s.Procs {
 			listed, err := s.listInputs(ctx, i)
@@ -185,6 +190,10 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		}
 		return nil
 	})
+	res.Recovered = time.Since(checks)
+	if listErr != nil && len(lost) == 0 {
+		res.violate("could not list every node's inputs after the heal: %v", listErr)
+	}
 	res.Lost, res.Doubled = len(dedupe(lost)), len(dedupe(doubled))
 	if res.Lost > 0 {
 		res.violate("acked creates missing after the heal: %v", dedupe(lost))
@@ -194,8 +203,10 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	}
 
 	viz := filepath.Join(s.base, f.Name+"-porcupine.html")
+	checked := time.Now()
 	lin, err := checkLinearizable(ops, tm.Checker, viz)
 	require.NoError(t, err)
+	res.CheckTime = time.Since(checked)
 	res.Linearizable = string(lin)
 	switch lin {
 	case porcupine.Illegal:
@@ -211,8 +222,13 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	}
 
 	views := s.viewsBetween(faultStart, faultEnd+tm.Recover)
-	res.NewLeader, res.NewLeaderName, res.Terms = leaderTimes(views, s.Procs, majoritySide, leader, isVictim[leader], faultStart)
+	res.NewLeader, res.NewLeaderName, res.Terms = leaderTimes(views, s.Procs, majoritySide, leader, f.LeaderLost, faultStart)
 	res.WritesBack = writesBack(ops, isVictim, faultStart, faultEnd)
+	for _, v := range victims {
+		if n := countLines(s.Procs[v].LogPath, "no space left on device"); n > 0 {
+			res.Note += fmt.Sprintf("%s logged %d 'no space left on device' errors. ", s.Procs[v].Name, n)
+		}
+	}
 	if f.Minority {
 		var hosts []string
 		for _, v := range views {
@@ -230,7 +246,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		}
 	}
 	if s.watcher != nil {
-		res.Stream = judgeStream(s.watcher.Samples(faultStart, faultEnd), faultStart, faultEnd, min(6*time.Second, tm.Fault/2))
+		res.Stream = judgeStream(s.watcher.Samples(faultStart, faultEnd), faultStart, faultEnd, min(6*time.Second, faultFor/2))
 		res.StreamChecked = true
 		if !res.Stream.Playable {
 			res.violate("the stream stopped on the majority side: %s", res.Stream.Why)

@@ -33,6 +33,9 @@ type Suite struct {
 	claims map[uint64]map[string]bool // term -> nodes seen as leader in it
 	views  []clusterView
 
+	// netemErr is why tc netem cannot be used here (nil: it can).
+	netemErr error
+
 	// the live stream
 	input     string
 	streamKey string
@@ -171,7 +174,8 @@ func (s *Suite) waitFor(timeout time.Duration, what string, cond func() error) e
 }
 
 func (s *Suite) getJSON(ctx context.Context, i int, path string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	// Generous: the list of inputs grows by hundreds per fault.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	status, b, err := s.do(ctx, http.MethodGet, s.Procs[i].HTTP()+path, nil)
 	if err != nil {
