@@ -130,7 +130,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	require.NoError(t, err)
 
 	hist := &History{}
-	w := &Workload{s: s, keys: keys, hist: hist, start: s.start}
+	w := &Workload{s: s, keys: keys, hist: hist, start: s.start, tag: f.Name}
 	wctx, stopClients := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i := range s.Procs {
@@ -264,14 +264,15 @@ func phase(d time.Duration) {
 }
 
 // leaderTimes is when, after the fault began, every majority-side node
-// followed one leader on the majority side (0 when the old leader kept its
-// place throughout), who, and how many terms the window saw.
-func leaderTimes(views []clusterView, procs []*Proc, majority []int, old int, oldCut bool, from time.Duration) (time.Duration, string, int) {
+// followed one leader (0 when the old leader kept its place throughout),
+// who, and how many terms the window saw. When the fault takes the old
+// leader away (leaderLost), only another leader on the majority side counts.
+func leaderTimes(views []clusterView, procs []*Proc, majority []int, old int, leaderLost bool, from time.Duration) (time.Duration, string, int) {
 	terms := map[uint64]bool{}
 	latest := map[int]clusterView{}
-	inMajority := map[string]bool{}
-	for _, i := range majority {
-		inMajority[procs[i].Name] = true
+	eligible := map[string]bool{}
+	for i, p := range procs {
+		eligible[p.Name] = !leaderLost || (slices.Contains(majority, i) && i != old)
 	}
 	found := time.Duration(-1)
 	name := ""
@@ -292,11 +293,11 @@ func leaderTimes(views []clusterView, procs []*Proc, majority []int, old int, ol
 			}
 			l = lv.Leader
 		}
-		if agreed && inMajority[l] && (!oldCut || l != procs[old].Name) {
+		if agreed && eligible[l] {
 			found, name = v.At-from, l
 		}
 	}
-	if found >= 0 && name == procs[old].Name && !oldCut {
+	if found >= 0 && name == procs[old].Name && !leaderLost {
 		// The leader was never in question: it is not a new one.
 		found = 0
 	}

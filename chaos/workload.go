@@ -134,6 +134,9 @@ type Workload struct {
 	keys  []string
 	hist  *History
 	start time.Time
+	// tag makes the names this workload creates unique across the run
+	// (the doubled-write check looks for names listed twice).
+	tag string
 }
 
 func (w *Workload) since() time.Duration { return time.Since(w.start) }
@@ -158,7 +161,7 @@ func (w *Workload) run(ctx context.Context, c, n int) {
 			op.Kind, op.Key = OpRead, w.keys[rng.IntN(len(w.keys))]
 			method, url, body = http.MethodPatch, base+"/v1/inputs/"+op.Key, map[string]any{"enabled": true}
 		default:
-			op.Kind, op.Value = OpCreate, fmt.Sprintf("chaos-c%d-%d-%d", c, w.start.UnixMilli()%100000, seq)
+			op.Kind, op.Value = OpCreate, fmt.Sprintf("chaos-%s-c%d-%d", w.tag, c, seq)
 			method, url, body = http.MethodPost, base+"/v1/inputs", map[string]any{"name": op.Value}
 		}
 		// The operation's own deadline, not ctx's: an operation in flight
