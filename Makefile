@@ -11,7 +11,7 @@ export DIONYSIA_HLSJS := $(CURDIR)/$(BIN)/hls.min.js
 # The test player (testcluster/player) plays DASH with dash.js from here.
 export DIONYSIA_DASHJS := $(CURDIR)/$(BIN)/dash.all.min.js
 
-.PHONY: all deps build run test test-short lint fmt vet bench clean
+.PHONY: all deps build run test test-short lint fmt vet bench chaos clean
 
 all: build
 
@@ -52,6 +52,14 @@ fmt:
 bench: deps build
 	@scripts/bench-deps.sh
 	DIONYSIA_BENCH=1 ROW="$(ROW)" BENCH_OUT="$(CURDIR)/bench/results" $(GO) test -count=1 -v -timeout 25m -run '^TestBench$$' ./bench
+
+## chaos: the full chaos suite (root): 5 nodes in network namespaces through every fault; report in bench/results/chaos-<date>.md
+# `make test` runs its short subset (isolated leader, frozen leader) by itself.
+chaos: build
+	@scripts/deps.sh --test
+	DIONYSIA_CHAOS=1 DIONYSIA_REQUIRE_CHAOS=1 DIONYSIA_BIN="$(CURDIR)/$(BIN)/dionysia" \
+	  DIONYSIA_CHAOS_REPORT="$(CURDIR)/bench/results" \
+	  $(GO) test -count=1 -v -timeout 30m -run '^TestChaos$$' ./chaos
 
 clean:
 	rm -rf $(BIN) .build

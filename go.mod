@@ -3,6 +3,7 @@ module github.com/dionysia/dionysia
 go 1.26
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/bluenviron/gortsplib/v5 v5.1.1
 	github.com/bluenviron/mediacommon/v2 v2.5.1
 	github.com/buraksezer/consistent v0.10.0
@@ -19,6 +20,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 	go.etcd.io/bbolt v1.3.5
 	go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/sys v0.38.0
 )
 
 require (
@@ -59,7 +61,6 @@ require (
 	golang.org/x/mod v0.28.0 // indirect
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
-	golang.org/x/sys v0.38.0 // indirect
 	golang.org/x/tools v0.37.0 // indirect
 	google.golang.org/protobuf v1.36.8 // indirect
 )

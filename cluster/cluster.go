@@ -109,6 +109,7 @@ func (c *Cluster) Start(ctx context.Context) error {
 	c.goLoop(c.observeLeader)
 	c.goLoop(c.reconcileLoop)
 	c.goLoop(c.membershipLoop)
+	c.goLoop(c.reconnectLoop)
 	if len(c.cfg.Join) > 0 {
 		c.goLoop(c.joinLoop)
 	}

@@ -40,6 +40,17 @@
 // suspicion to its event delegate, so Members shows a suspected member as
 // "alive" until it is declared dead, and it stays on the ring meanwhile.
 //
+// # Partitions
+//
+// memberlist neither probes nor syncs with a member it holds dead, so once a
+// partition has lasted past the suspicion timeout each side holds the other
+// dead for good, even after the network heals, and the leader would reap the
+// other side from raft after ReapTimeout. Every node therefore tries to join
+// the members it holds dead every 2 s (reconnectLoop, as Serf's reconnect
+// does): the push/pull of that join lets both sides refute the deaths. The
+// chaos suite (package chaos, isolated leader) found this; with the loop a
+// node cut off for 8 s is alive and a voter again within seconds of the heal.
+//
 // # Elections (raft)
 //
 // HeartbeatTimeout and ElectionTimeout 1000ms (raft's defaults, which stay

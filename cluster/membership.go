@@ -29,6 +29,14 @@ const (
 	// deadNodeReclaim lets a node that restarts on another address take its
 	// name back this long after it was declared dead.
 	deadNodeReclaim = 5 * time.Second
+	// reconnectInterval is how often a node tries to reach the members it
+	// holds dead. memberlist never probes or syncs with a dead member, so
+	// after a partition heals each side would hold the other dead for good
+	// (and the leader would reap the other side from raft): like Serf's
+	// reconnect, a join to the dead members' addresses makes both sides
+	// exchange state, refute the deaths and see each other alive again.
+	// It must be well under the reap timeout.
+	reconnectInterval = 2 * time.Second
 )
 
 // Member is a node as this node sees it.
@@ -47,6 +55,7 @@ type memberInfo struct {
 	State   string
 	Since   time.Time // when State was entered, by this node's clock
 	Leaving bool      // the member announced it is leaving gracefully
+	Gossip  string    // host:port of its memberlist, for reconnects
 }
 
 // startMemberlist creates the memberlist with the tuned LAN configuration.
@@ -137,6 +146,46 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 		}
 		backoff = min(2*backoff, joinBackoffMax)
 	}
+}
+
+// reconnectLoop tries every reconnectInterval to join the members this node
+// holds dead (not those that left). A join in flight to a member still cut
+// off lasts up to memberlist's TCP timeout; it runs apart from
+// membershipLoop so that nothing else waits for it.
+func (c *Cluster) reconnectLoop(ctx context.Context) {
+	t := time.NewTicker(reconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		addrs := c.reconnectTargets()
+		if len(addrs) == 0 {
+			continue
+		}
+		if n, err := c.ml.Join(addrs); n > 0 {
+			c.log.Info("reconnected to members held dead", "contacted", n, "tried", addrs)
+		} else if err != nil {
+			c.log.Debug("reconnect to members held dead failed", "tried", addrs,
+				"err", strings.Join(strings.Fields(err.Error()), " "))
+		}
+	}
+}
+
+// reconnectTargets is the gossip address of every member held dead, sorted.
+func (c *Cluster) reconnectTargets() []string {
+	c.memMu.Lock()
+	defer c.memMu.Unlock()
+	var out []string
+	for _, m := range c.members {
+		if m.State == StateDead && m.Name != c.cfg.Name && m.Gossip != "" {
+			out = append(out, m.Gossip)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // membershipLoop pushes local metadata changes to the cluster, forgets
@@ -286,6 +335,7 @@ func (c *Cluster) setMember(n *memberlist.Node, gone bool) {
 		}
 	}
 	m.Meta, m.Leaving = wm.Meta, wm.Leaving
+	m.Gossip = n.Address()
 	if n.Name == c.cfg.Name {
 		m.Meta = c.localMeta
 	}

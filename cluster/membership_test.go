@@ -87,3 +87,15 @@ func TestIntegrationWrongClusterKeyCannotJoin(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestReconnectTargetsAreTheDeadNotTheLeft(t *testing.T) {
+	c := &Cluster{cfg: Config{Name: "a"}, members: map[string]*memberInfo{
+		"a": {Name: "a", State: StateDead, Gossip: "10.0.0.1:7946"}, // never itself
+		"b": {Name: "b", State: StateAlive, Gossip: "10.0.0.2:7946"},
+		"c": {Name: "c", State: StateDead, Gossip: "10.0.0.3:7946"},
+		"d": {Name: "d", State: StateLeft, Gossip: "10.0.0.4:7946"}, // left on purpose
+		"e": {Name: "e", State: StateDead, Gossip: "10.0.0.5:7946"},
+		"f": {Name: "f", State: StateDead}, // no address known
+	}}
+	require.Equal(t, []string{"10.0.0.3:7946", "10.0.0.5:7946"}, c.reconnectTargets())
+}

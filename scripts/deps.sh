@@ -7,6 +7,7 @@
 #   chromium          (Debian package, via apt-get; the browser tests drive it)
 #   nginx             (Debian package nginx-light, via apt-get; the CDN in front of test clusters)
 #   bin/dash.all.min.js (dash.js from the npm registry, for testcluster/player)
+#   ip, tc, nft       (Debian packages iproute2 and nftables: the chaos suite's network faults)
 # Usage: scripts/deps.sh [--test]
 set -euo pipefail
 
@@ -64,6 +65,18 @@ fi
 # testcluster.StartNginxCache runs a real nginx as the CDN in front of test clusters.
 if [ "$with_test" = 1 ] && [ ! -x /usr/sbin/nginx ]; then
   apt_install nginx-light
+fi
+
+# The chaos suite (package chaos) puts nodes in network namespaces (ip) and
+# breaks the network with nftables (nft) and qdiscs (tc). Only root can use
+# them, so a non-root machine just skips the suite and needs none of them.
+if [ "$with_test" = 1 ] && [ "$(id -u)" = 0 ]; then
+  if ! command -v ip >/dev/null || ! command -v tc >/dev/null; then
+    apt_install iproute2
+  fi
+  if ! command -v nft >/dev/null; then
+    apt_install nftables
+  fi
 fi
 
 # hls.js from the npm registry: one version for the dashboard and the

@@ -24,6 +24,9 @@ type PublishOptions struct {
 	Width, Height, FPS int           // 0 = 640x360 at 25
 	Duration           time.Duration // 0 = 3 minutes: a leaked publisher still ends by itself
 	NoAudio            bool
+	// Wrap runs ffmpeg under this command, e.g. {"ip", "netns", "exec",
+	// "ns"} to publish from inside a network namespace.
+	Wrap []string
 }
 
 // Publisher is an ffmpeg process pushing a test pattern (testsrc2 + sine) at
@@ -72,7 +75,8 @@ func Publish(t testing.TB, target string, o PublishOptions) *Publisher {
 		t.Fatalf("publish: unsupported URL %q", target)
 	}
 	p := &Publisher{done: make(chan struct{}), start: time.Now()}
-	p.cmd = exec.Command("ffmpeg", args...)
+	argv := append(append(append([]string(nil), o.Wrap...), "ffmpeg"), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stderr = lockedWriter{p}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start publisher: %v", err)

@@ -1,0 +1,101 @@
+package chaos
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestChaosShort is the subset `make test` runs: three nodes, an isolated
+// leader and a frozen leader, about a minute of wall time.
+func TestChaosShort(t *testing.T) {
+	if os.Getenv("DIONYSIA_CHAOS") == "1" {
+		t.Skip("DIONYSIA_CHAOS=1: TestChaos runs every fault instead")
+	}
+	if testing.Short() {
+		t.Skip("chaos suite: starts real nodes and a stream; skipped with -short")
+	}
+	Requirements(t)
+	runSuite(t, 3, ShortFaults(), Timing{
+		Warm: 1 * time.Second, Fault: 8 * time.Second, Recover: 3 * time.Second,
+		Checker: 20 * time.Second, Converge: 30 * time.Second,
+	}, "")
+}
+
+// TestChaos is the full suite (make chaos): five nodes, every fault. With
+// DIONYSIA_CHAOS_REPORT set it writes the report there.
+func TestChaos(t *testing.T) {
+	if os.Getenv("DIONYSIA_CHAOS") != "1" {
+		t.Skip("the full chaos suite runs with DIONYSIA_CHAOS=1 (make chaos)")
+	}
+	Requirements(t)
+	runSuite(t, 5, Faults(), Timing{
+		Warm: 2 * time.Second, Fault: 12 * time.Second, Recover: 4 * time.Second,
+		Checker: 60 * time.Second, Converge: 60 * time.Second,
+	}, os.Getenv("DIONYSIA_CHAOS_REPORT"))
+}
+
+func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir string) {
+	began := time.Now()
+	bin, err := buildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Setup(t, nodes, bin)
+	t.Logf("cluster of %d up after %s", nodes, time.Since(began).Round(100*time.Millisecond))
+
+	ctx, stopObserving := context.WithCancel(context.Background())
+	observed := make(chan struct{})
+	go func() {
+		defer close(observed)
+		s.observe(ctx)
+	}()
+	t.Cleanup(func() { stopObserving(); <-observed })
+
+	// Publish for longer than the run can last: a leaked publisher still
+	// ends by itself.
+	publishFor := time.Duration(len(faults)+2) * (tm.Warm + tm.Fault + tm.Recover + time.Minute)
+	s.StartStream(ctx, 0, nodes-1, publishFor)
+	t.Logf("stream playing after %s", time.Since(began).Round(100*time.Millisecond))
+
+	s.netemErr = netemAvailable(ctx, s.Net.Client)
+	var results []*FaultResult
+	for _, f := range faults {
+		var res *FaultResult
+		t.Run(f.Name, func(t *testing.T) {
+			note := ""
+			if f.NeedsNetem && s.netemErr != nil {
+				if os.Getenv("CI") != "" || os.Getenv("DIONYSIA_REQUIRE_CHAOS") != "" {
+					t.Errorf("%s needs tc netem for its latency (running it with loss only): %v", f.Name, s.netemErr)
+				}
+				note = "loss only: this kernel has no sch_netem, so the 200 ms latency was not applied"
+				t.Log(note)
+			}
+			started := time.Now()
+			res = s.RunFault(t, f, tm, publishFor)
+			res.Note = strings.TrimSpace(note + " " + res.Note)
+			t.Logf("%s: %d writes, %d acked, %d failed, %d unknown, %d lost; linearizable %s; new leader %s; writes back %s; stream %v (stall %.1fs); converged in %s, porcupine %s; %s",
+				f.Name, res.Attempted, res.Acked, res.Failed, res.Unknown, res.Lost, res.Linearizable,
+				secs(res.NewLeader, "kept", "never"), secs(res.WritesBack, "never failed", "not back"),
+				res.Stream.Playable, res.Stream.LongestStall.Seconds(), res.Recovered.Round(100*time.Millisecond), res.CheckTime.Round(time.Millisecond), time.Since(started).Round(100*time.Millisecond))
+			for _, v := range res.Violations {
+				t.Errorf("%s: %s", f.Name, v)
+			}
+		})
+		if res != nil {
+			results = append(results, res)
+		}
+	}
+	took := time.Since(began)
+	t.Logf("chaos report:\n%s", Markdown(results, nodes, took, ""))
+	if reportDir != "" {
+		path, err := WriteReport(reportDir, results, nodes, took, "")
+		if err != nil {
+			t.Error(err)
+		} else {
+			t.Logf("report written to %s", path)
+		}
+	}
+}
