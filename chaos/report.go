@@ -96,7 +96,12 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 		} else {
 			lin = "**" + lin + "**"
 		}
-		leader := secs(r.NewLeader, "kept ("+r.OldLeader+")", "**never**")
+		kept := "kept (" + r.OldLeader + ")"
+		if r.Terms > 1 {
+			// It lost leadership and won it back.
+			kept = fmt.Sprintf("%s, re-elected %d×", r.OldLeader, r.Terms-1)
+		}
+		leader := secs(r.NewLeader, kept, "**never**")
 		if r.NewLeader > 0 {
 			leader += " (" + r.NewLeaderName + ")"
 		}
