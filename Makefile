@@ -55,9 +55,11 @@ bench: deps build
 
 ## chaos: the full chaos suite (root): 5 nodes in network namespaces through every fault; report in bench/results/chaos-<date>.md
 # `make test` runs its short subset (isolated leader, frozen leader) by itself.
+# A kernel without sch_netem runs the latency fault with loss only and says so in
+# the report; with CI or DIONYSIA_REQUIRE_CHAOS set that is a failure.
 chaos: build
 	@scripts/deps.sh --test
-	DIONYSIA_CHAOS=1 DIONYSIA_REQUIRE_CHAOS=1 DIONYSIA_BIN="$(CURDIR)/$(BIN)/dionysia" \
+	DIONYSIA_CHAOS=1 DIONYSIA_BIN="$(CURDIR)/$(BIN)/dionysia" \
 	  DIONYSIA_CHAOS_REPORT="$(CURDIR)/bench/results" \
 	  $(GO) test -count=1 -v -timeout 30m -run '^TestChaos$$' ./chaos
 

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,12 @@ func TestChaos(t *testing.T) {
 		t.Skip("the full chaos suite runs with DIONYSIA_CHAOS=1 (make chaos)")
 	}
 	Requirements(t)
-	runSuite(t, 5, Faults(), Timing{
+	faults := Faults()
+	if only := os.Getenv("DIONYSIA_CHAOS_FAULTS"); only != "" {
+		// A comma-separated subset, to rerun one fault while working on it.
+		faults = slices.DeleteFunc(faults, func(f Fault) bool { return !slices.Contains(strings.Split(only, ","), f.Name) })
+	}
+	runSuite(t, 5, faults, Timing{
 		Warm: 2 * time.Second, Fault: 12 * time.Second, Recover: 4 * time.Second,
 		Checker: 60 * time.Second, Converge: 60 * time.Second,
 	}, os.Getenv("DIONYSIA_CHAOS_REPORT"))

@@ -242,3 +242,36 @@ func countLines(path, s string) int {
 	}
 	return strings.Count(strings.ToLower(string(b)), strings.ToLower(s))
 }
+
+// sampleRefusals is one of each kind of 503 the victims answered during the
+// fault (the message up to its first colon-separated detail), for the report.
+func sampleRefusals(ops []Op, victims map[int]bool, from, to time.Duration) []string {
+	return sampleFailures(ops, func(n int) bool { return victims[n] }, from, to)
+}
+
+// sampleFailures is one of each kind of failure (up to three) of the
+// operations through the nodes pick selects that ran inside [from, to].
+func sampleFailures(ops []Op, pick func(node int) bool, from, to time.Duration) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, op := range ops {
+		if !pick(op.Node) || op.Call < from || op.Return > to || op.Result == OK {
+			continue
+		}
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal([]byte(op.Body), &body) != nil || body.Error == "" {
+			body.Error = fmt.Sprintf("%d %s", op.Status, op.Body)
+		}
+		kind := body.Error
+		if i := strings.Index(kind, "apply "); i > 0 {
+			kind = kind[:i]
+		}
+		if !seen[kind] && len(out) < 3 {
+			seen[kind] = true
+			out = append(out, firstLine(body.Error))
+		}
+	}
+	return out
+}

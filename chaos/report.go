@@ -31,18 +31,22 @@ type FaultResult struct {
 	NewLeader     time.Duration `json:"new_leader_ns"`
 	NewLeaderName string        `json:"new_leader_name"`
 	Terms         int           `json:"terms_seen"`
-	// WritesBack: from the fault's start until majority-side writes
+	// WritesBack: from the first failed majority-side write until writes
 	// succeeded again; 0 = they never failed; -1 = not during the run.
 	WritesBack    time.Duration `json:"writes_back_ns"`
 	StreamChecked bool          `json:"stream_checked"`
 	Stream        Playability   `json:"stream"`
 	// Recovered: after the heal and the workload's end, until every node
 	// was back and listed every acked write. CheckTime: porcupine's run.
-	Recovered  time.Duration `json:"recovered_ns"`
-	CheckTime  time.Duration `json:"check_ns"`
-	Skipped    string        `json:"skipped,omitempty"`
-	Note       string        `json:"note,omitempty"`
-	Violations []string      `json:"violations,omitempty"`
+	Recovered time.Duration `json:"recovered_ns"`
+	CheckTime time.Duration `json:"check_ns"`
+	Skipped   string        `json:"skipped,omitempty"`
+	Note      string        `json:"note,omitempty"`
+	// MinorityAnswers samples what cut-off nodes answered (503 bodies).
+	MinorityAnswers []string `json:"minority_answers,omitempty"`
+	// MajorityFailures samples why writes through the majority side failed.
+	MajorityFailures []string `json:"majority_failures,omitempty"`
+	Violations       []string `json:"violations,omitempty"`
 }
 
 func (r *FaultResult) violate(format string, args ...any) {
@@ -73,7 +77,7 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 	fmt.Fprintf(&b, "%d nodes, each a `dionysia node` process in its own network namespace; %d CPUs, %s; whole run %.0f s. "+
 		"One client per node writes through that node (register writes, register reads through the raft log, creates) during each fault. "+
 		"Lost = acked creates missing after the heal; linearizable = porcupine over the register history (writes of unknown outcome may take effect any time after their call). "+
-		"New leader = fault start until every majority node follows one leader on the majority side; writes back = fault start until the first acked majority-side write after the last failed one. "+
+		"New leader = fault start until every majority node follows one leader on the majority side; writes back = from the first failed majority-side write until the first acked one after the last failure. "+
 		"Stream = the playlist of a live stream, read through a majority node, still advances at the end of the fault.\n\n",
 		nodes, runtime.NumCPU(), runtime.Version(), took.Seconds())
 	if note != "" {
@@ -92,7 +96,12 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 		} else {
 			lin = "**" + lin + "**"
 		}
-		leader := secs(r.NewLeader, "kept ("+r.OldLeader+")", "**never**")
+		kept := "kept (" + r.OldLeader + ")"
+		if r.Terms > 1 {
+			// It lost leadership and won it back.
+			kept = fmt.Sprintf("%s, re-elected %d×", r.OldLeader, r.Terms-1)
+		}
+		leader := secs(r.NewLeader, kept, "**never**")
 		if r.NewLeader > 0 {
 			leader += " (" + r.NewLeaderName + ")"
 		}
@@ -112,7 +121,13 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 		}
 		b.WriteString(".")
 		if r.Note != "" {
-			b.WriteString(" " + r.Note + ".")
+			b.WriteString(" " + strings.TrimSuffix(r.Note, ".") + ".")
+		}
+		for _, a := range r.MinorityAnswers {
+			fmt.Fprintf(&b, "\n  - a cut-off node answered 503 `%s`", a)
+		}
+		for _, a := range r.MajorityFailures {
+			fmt.Fprintf(&b, "\n  - a majority-side operation failed: `%s`", a)
 		}
 		for _, v := range r.Violations {
 			fmt.Fprintf(&b, "\n  - violation: %s", v)

@@ -224,6 +224,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	views := s.viewsBetween(faultStart, faultEnd+tm.Recover)
 	res.NewLeader, res.NewLeaderName, res.Terms = leaderTimes(views, s.Procs, majoritySide, leader, f.LeaderLost, faultStart)
 	res.WritesBack = writesBack(ops, isVictim, faultStart, faultEnd)
+	res.MajorityFailures = sampleFailures(ops, func(n int) bool { return !isVictim[n] }, faultStart, faultEnd+tm.Recover)
 	for _, v := range victims {
 		if n := countLines(s.Procs[v].LogPath, "no space left on device"); n > 0 {
 			res.Note += fmt.Sprintf("%s logged %d 'no space left on device' errors. ", s.Procs[v].Name, n)
@@ -241,6 +242,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 				}
 			}
 		}
+		res.MinorityAnswers = sampleRefusals(ops, isVictim, injected, faultEnd)
 		for _, b := range minorityAnswers(ops, isVictim, injected, faultEnd, dedupe(hosts)) {
 			res.violate("%s", b)
 		}
@@ -304,14 +306,19 @@ func leaderTimes(views []clusterView, procs []*Proc, majority []int, old int, le
 	return found, name, len(terms)
 }
 
-// writesBack is how long after the fault began majority-side writes
-// succeeded again: the call time of the first acked write after the last
-// failed one (0 when none failed; -1 when none succeeded after it).
+// writesBack is how long majority-side writes failed: from the call of the
+// first failed one to the call of the first acked write after the last
+// failed one (0 when none failed; -1 when none succeeded after it). It is
+// counted from the first failure, not the fault's start, because some
+// faults bite late (a full disk only once raft needs new pages).
 func writesBack(ops []Op, victim map[int]bool, from, to time.Duration) time.Duration {
-	lastFail := time.Duration(-1)
+	firstFail, lastFail := time.Duration(-1), time.Duration(-1)
 	for _, op := range ops {
 		if op.Kind != OpRead && !victim[op.Node] && op.Result != OK && op.Call >= from && op.Call <= to {
 			lastFail = max(lastFail, op.Call)
+			if firstFail < 0 || op.Call < firstFail {
+				firstFail = op.Call
+			}
 		}
 	}
 	if lastFail < 0 {
@@ -326,7 +333,7 @@ func writesBack(ops []Op, victim map[int]bool, from, to time.Duration) time.Dura
 	if first < 0 {
 		return -1
 	}
-	return first - from
+	return first - firstFail
 }
 
 func names(procs []*Proc, idx []int) []string {
