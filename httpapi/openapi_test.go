@@ -48,7 +48,6 @@ func routerRoutes(t *testing.T) []string {
 		Backend:  newFakeBackend(t),
 		Logger:   quietLogger(),
 		Metrics:  http.NotFoundHandler(),
-		Internal: http.NotFoundHandler(),
 	})
 	require.NoError(t, err)
 	var out []string

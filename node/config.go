@@ -33,7 +33,11 @@ type Config struct {
 	// cluster-internal calls; without it the secret chosen at bootstrap and
 	// replicated through raft authenticates them.
 	ClusterKey []byte
-	MediaMTX   string // mediamtx binary
+	// TLSCert, TLSKey and TLSCA are the operator's PEM files for mutual TLS
+	// between nodes (all three or none); without them a cluster key makes
+	// the nodes issue their own certificates (package peer, ADR 0006).
+	TLSCert, TLSKey, TLSCA string
+	MediaMTX               string // mediamtx binary
 	// MediaMTXAPIAddr is mediamtx's loopback control API; "" = a free port.
 	MediaMTXAPIAddr string
 	FFmpeg          string // ffmpeg binary

@@ -21,6 +21,7 @@ import (
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/httpapi"
 	"github.com/dionysia/dionysia/media"
+	"github.com/dionysia/dionysia/peer"
 	"github.com/dionysia/dionysia/relay"
 )
 
@@ -30,6 +31,7 @@ type Node struct {
 	log   *slog.Logger
 	state *fsm.State
 	clu   *cluster.Cluster
+	peer  *peer.Peer
 	mtx   *media.MediaMTX
 	api   *httpapi.API
 	reg   *prometheus.Registry
@@ -69,6 +71,26 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	pr, err := peer.New(peer.Config{
+		ClusterKey: cfg.ClusterKey,
+		CertFile:   cfg.TLSCert, KeyFile: cfg.TLSKey, CAFile: cfg.TLSCA,
+		Name:  cfg.Name,
+		Hosts: []string{cfg.AdvertiseHost},
+		// Without a cluster key, the secret chosen at bootstrap (replicated
+		// by raft) is the root of the derived keys.
+		Secret: n.state.Secret,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.peer = pr
+	// Internal endpoints live on the cluster port (raft's), behind peer's
+	// authentication; the public port serves players, CDNs and the API only.
+	internal := http.NewServeMux()
+	internal.HandleFunc("/internal/status/", n.serveInternalStatus)
+	internal.HandleFunc("/internal/live/", n.serveInternalLive)
+	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
+	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
 	clu, err := cluster.New(cluster.Config{
 		Name:          cfg.Name,
 		DataDir:       cfg.DataDir,
@@ -85,7 +107,8 @@ func New(cfg Config) (*Node, error) {
 		},
 		FSM:            fsm.FSM{State: n.state},
 		ClusterKey:     cfg.ClusterKey,
-		InternalSecret: n.internalSecret,
+		Peer:           pr,
+		Internal:       internal,
 		ReapTimeout:    cfg.ReapTimeout,
 		Gossip:         cfg.Gossip,
 		Raft:           cfg.Raft,
@@ -119,16 +142,9 @@ func New(cfg Config) (*Node, error) {
 	n.shield = newShield(n)
 	n.ing = newIngestWatcher(n)
 
-	internal := http.NewServeMux()
-	internal.Handle("/internal/apply", clu.Handler())
-	internal.HandleFunc("/internal/status/", n.serveInternalStatus)
-	internal.HandleFunc("/internal/live/", n.serveInternalLive)
-	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
-	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
 	api, err := httpapi.New(httpapi.Config{
 		Backend:        n,
 		Tokens:         cfg.APITokens,
-		Internal:       internal,
 		Metrics:        promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
 		Registerer:     n.reg,
 		Dashboard:      dashboard.Handler(dashboard.Config{HLSJSPath: cfg.HLSJS}),
@@ -267,11 +283,3 @@ func (n *Node) HTTPURL() string { return "http://" + n.cfg.advertise(n.cfg.HTTPA
 
 // ClusterHandle exposes the cluster, for tests and tools.
 func (n *Node) ClusterHandle() *cluster.Cluster { return n.clu }
-
-// internalSecret authenticates cluster-internal calls and media reads.
-func (n *Node) internalSecret() string {
-	if len(n.cfg.ClusterKey) > 0 {
-		return derivedSecret(n.cfg.ClusterKey)
-	}
-	return n.state.Secret()
-}

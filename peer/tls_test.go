@@ -231,3 +231,17 @@ func TestPlainClientCannotReachTLSHTTP(t *testing.T) {
 	require.NotContains(t, string(b), "hello peer")
 	require.NotContains(t, string(b), "HTTP/1.1 200")
 }
+
+// TestClientBypassesProxy: internal calls carry credentials (the token in
+// plain mode), so they go straight to the peer, never through a proxy named
+// by HTTP_PROXY (net/http reads the environment once per process, so the
+// transport's Proxy is checked rather than the environment changed).
+func TestClientBypassesProxy(t *testing.T) {
+	for _, cfg := range []Config{{}, {ClusterKey: keyA}} {
+		p, err := New(cfg)
+		require.NoError(t, err)
+		tr, ok := p.Client().Transport.(*http.Transport)
+		require.True(t, ok)
+		require.Nil(t, tr.Proxy, "internal calls must not use the environment's proxy")
+	}
+}

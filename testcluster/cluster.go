@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,9 +23,14 @@ import (
 // cluster with no demo input.
 type Options struct {
 	// Nodes to start; 0 = 1.
-	Nodes      int
-	APITokens  []string
+	Nodes     int
+	APITokens []string
+	// ClusterKey is shared by every node; nil = a random one per cluster,
+	// so nodes talk mutual TLS as a production cluster should.
 	ClusterKey []byte
+	// Plain runs the cluster without a cluster key (plain node-to-node
+	// traffic, the zero-config mode).
+	Plain bool
 	// Demo seeds the demo input like a real first start.
 	Demo bool
 	// HLSListSize for every node; 0 = node default.
@@ -67,6 +73,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	// The base dir is made before the stop cleanup is registered, so it is
 	// removed after the nodes stop and their logs can still be shown.
+	if opts.ClusterKey == nil && !opts.Plain {
+		opts.ClusterKey = make([]byte, 32)
+		_, _ = rand.Read(opts.ClusterKey)
+	}
 	c := &Cluster{t: t, opts: opts, base: t.TempDir()}
 	t.Cleanup(c.stopAll)
 	for range opts.Nodes {
