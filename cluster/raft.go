@@ -34,8 +34,15 @@ const (
 // state yet.
 func (c *Cluster) openRaft(ctx context.Context) (err error) {
 	dir := filepath.Join(c.cfg.DataDir, "raft")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create raft dir: %w", err)
+	}
+	// Whatever a previous version or an operator left readable is fixed
+	// before raft opens it: the log and snapshots hold every stream key.
+	if fixed, err := FixPrivate(dir); err != nil {
+		return fmt.Errorf("raft dir: %w", err)
+	} else if len(fixed) > 0 {
+		c.log.Warn("raft files were readable by other users; made private (0700 dirs, 0600 files)", "fixed", fixed)
 	}
 	bolt, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(dir, "raft.db"),
@@ -54,10 +61,15 @@ func (c *Cluster) openRaft(ctx context.Context) (err error) {
 		return fmt.Errorf("log cache: %w", err)
 	}
 	hlog := newHCLog(c.log, "raft")
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, retainSnapshots, hlog)
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(dir, retainSnapshots, hlog)
 	if err != nil {
 		return fmt.Errorf("snapshot store: %w", err)
 	}
+	snapDir := filepath.Join(dir, "snapshots")
+	if _, err := FixPrivate(snapDir); err != nil {
+		return fmt.Errorf("snapshot store: %w", err)
+	}
+	snaps := &privateSnapshots{SnapshotStore: fileSnaps, dir: snapDir}
 
 	ln, err := net.Listen("tcp", c.cfg.RaftAddr)
 	if err != nil {

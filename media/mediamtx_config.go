@@ -89,7 +89,9 @@ func writeMediaMTXConfig(dir string, s mediamtxSettings) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The config names the auth hook's address and, with TLS, the key
+	// file: the node's user only.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("write mediamtx config: %w", err)
 	}
 	path := filepath.Join(dir, mediamtxConfigName)

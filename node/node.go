@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -24,6 +23,9 @@ import (
 	"github.com/dionysia/dionysia/peer"
 	"github.com/dionysia/dionysia/relay"
 )
+
+// mediamtxDir is the data dir's subdirectory of mediamtx's config.
+const mediamtxDir = "mediamtx"
 
 // Node is one running Dionysia process.
 type Node struct {
@@ -68,8 +70,8 @@ func New(cfg Config) (*Node, error) {
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := secureDataDir(cfg.DataDir, n.log); err != nil {
+		return nil, err
 	}
 	pr, err := peer.New(peer.Config{
 		ClusterKey: cfg.ClusterKey,
@@ -121,7 +123,7 @@ func New(cfg Config) (*Node, error) {
 
 	mtx, err := media.NewMediaMTX(media.MediaMTXConfig{
 		Binary:    cfg.MediaMTX,
-		Dir:       filepath.Join(cfg.DataDir, "mediamtx"),
+		Dir:       filepath.Join(cfg.DataDir, mediamtxDir),
 		RTMPAddr:  cfg.RTMPAddr,
 		RTSPAddr:  cfg.RTSPAddr,
 		SRTAddr:   cfg.SRTAddr,
