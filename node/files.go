@@ -1,10 +1,12 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dionysia/dionysia/cluster"
 )
@@ -35,4 +37,40 @@ func secureDataDir(dir string, log *slog.Logger) error {
 		log.Warn("mediamtx files were readable by other users; made private", "fixed", fixed)
 	}
 	return nil
+}
+
+// logSecurity says how this node talks to the others and, in plain mode,
+// warns once the cluster has more than one member: plain mode is safe on
+// one node only (ADR 0006).
+func (n *Node) logSecurity(ctx context.Context) {
+	mode := n.peer.Mode()
+	if n.peer.TLS() {
+		n.log.Info("node-to-node traffic: mutual TLS", "certificates", string(mode))
+		if len(n.cfg.ClusterKey) == 0 {
+			n.log.Warn("no --cluster-key: gossip is not encrypted (TLS covers raft, internal calls and media reads only)")
+		}
+		return
+	}
+	const warning = "node-to-node traffic is NOT encrypted or authenticated (no --cluster-key, no --tls-* files): " +
+		"raft, internal calls and media reads travel in clear, and anyone who can reach the cluster port can join. " +
+		"Give every node the same --cluster-key (`openssl rand -base64 32`)"
+	if len(n.cfg.Join) > 0 {
+		n.log.Warn(warning)
+		return
+	}
+	n.goRun("security", func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			if len(n.clu.Members()) > 1 {
+				n.log.Warn(warning, "members", len(n.clu.Members()))
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
 }

@@ -107,14 +107,14 @@ func New(cfg Config) (*Node, error) {
 			RTMPAddr: cfg.advertise(cfg.RTMPAddr),
 			SRTAddr:  cfg.advertise(cfg.SRTAddr),
 		},
-		FSM:            fsm.FSM{State: n.state},
-		ClusterKey:     cfg.ClusterKey,
-		Peer:           pr,
-		Internal:       internal,
-		ReapTimeout:    cfg.ReapTimeout,
-		Gossip:         cfg.Gossip,
-		Raft:           cfg.Raft,
-		Logger:         cfg.Logger,
+		FSM:         fsm.FSM{State: n.state},
+		ClusterKey:  cfg.ClusterKey,
+		Peer:        pr,
+		Internal:    internal,
+		ReapTimeout: cfg.ReapTimeout,
+		Gossip:      cfg.Gossip,
+		Raft:        cfg.Raft,
+		Logger:      cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -212,6 +212,7 @@ func (n *Node) Start(ctx context.Context) error {
 
 	n.log.Info("node started", "http", n.cfg.advertise(n.cfg.HTTPAddr), "gossip", n.cfg.GossipAddr,
 		"raft", n.cfg.RaftAddr, "join", n.cfg.Join, "data_dir", n.cfg.DataDir)
+	n.logSecurity(runCtx)
 	if len(n.cfg.APITokens) == 0 {
 		n.log.Warn("no --api-token set: the /v1 management API is open to anyone who can reach " + n.cfg.HTTPAddr)
 	}
