@@ -43,6 +43,9 @@ type Meta struct {
 	HTTPAddr string `json:"h,omitempty"` // advertised host:port of the HTTP API and origin
 	RaftAddr string `json:"r,omitempty"` // advertised host:port of raft (set by Start)
 	RTSPAddr string `json:"rtsp,omitempty"`
+	// RTSPSAddr is mediamtx's RTSPS listener, where other nodes read this
+	// node's ingest in TLS mode; "" in plain mode.
+	RTSPSAddr string `json:"rtsps,omitempty"`
 	RTMPAddr string `json:"rtmp,omitempty"`
 	SRTAddr  string `json:"srt,omitempty"`
 	Load     int    `json:"l,omitempty"` // streams the node transcodes (SetLoad)
