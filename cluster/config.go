@@ -46,9 +46,9 @@ type Meta struct {
 	// RTSPSAddr is mediamtx's RTSPS listener, where other nodes read this
 	// node's ingest in TLS mode; "" in plain mode.
 	RTSPSAddr string `json:"rtsps,omitempty"`
-	RTMPAddr string `json:"rtmp,omitempty"`
-	SRTAddr  string `json:"srt,omitempty"`
-	Load     int    `json:"l,omitempty"` // streams the node transcodes (SetLoad)
+	RTMPAddr  string `json:"rtmp,omitempty"`
+	SRTAddr   string `json:"srt,omitempty"`
+	Load      int    `json:"l,omitempty"` // streams the node transcodes (SetLoad)
 	// Draining nodes own nothing on the ring: their streams move to other
 	// nodes (make-before-break) and new ones start elsewhere.
 	Draining bool `json:"dr,omitempty"`

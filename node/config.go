@@ -18,13 +18,16 @@ import (
 
 // Config is everything a node is built from. Zero values mean defaults.
 type Config struct {
-	Name          string
-	DataDir       string
-	HTTPAddr      string
-	GossipAddr    string
-	RaftAddr      string
-	RTMPAddr      string
-	RTSPAddr      string
+	Name       string
+	DataDir    string
+	HTTPAddr   string
+	GossipAddr string
+	RaftAddr   string
+	RTMPAddr   string
+	RTSPAddr   string
+	// RTSPSAddr is mediamtx's RTSPS listener in TLS mode, where other
+	// nodes read this node's ingest.
+	RTSPSAddr     string
 	SRTAddr       string
 	AdvertiseHost string
 	Join          []string
@@ -85,6 +88,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RaftAddr, ":7947")
 	def(&c.RTMPAddr, ":1935")
 	def(&c.RTSPAddr, ":8554")
+	def(&c.RTSPSAddr, ":8322")
 	def(&c.SRTAddr, ":8890")
 	def(&c.MediaMTX, "mediamtx")
 	def(&c.FFmpeg, "ffmpeg")
@@ -96,7 +100,7 @@ func (c *Config) setDefaults() error {
 	}
 	for name, addr := range map[string]string{
 		"http-addr": c.HTTPAddr, "gossip-addr": c.GossipAddr, "raft-addr": c.RaftAddr,
-		"rtmp-addr": c.RTMPAddr, "rtsp-addr": c.RTSPAddr, "srt-addr": c.SRTAddr,
+		"rtmp-addr": c.RTMPAddr, "rtsp-addr": c.RTSPAddr, "srt-addr": c.SRTAddr, "rtsps-addr": c.RTSPSAddr,
 	} {
 		if _, err := portOf(addr); err != nil {
 			return fmt.Errorf("%s: %w", name, err)

@@ -93,35 +93,14 @@ func New(cfg Config) (*Node, error) {
 	internal.HandleFunc("/internal/live/", n.serveInternalLive)
 	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
 	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
-	clu, err := cluster.New(cluster.Config{
-		Name:          cfg.Name,
-		DataDir:       cfg.DataDir,
-		GossipAddr:    cfg.GossipAddr,
-		RaftAddr:      cfg.RaftAddr,
-		AdvertiseHost: cfg.AdvertiseHost,
-		Join:          cfg.Join,
-		Meta: cluster.Meta{
-			HTTPAddr: cfg.advertise(cfg.HTTPAddr),
-			RaftAddr: cfg.advertise(cfg.RaftAddr),
-			RTSPAddr: cfg.advertise(cfg.RTSPAddr),
-			RTMPAddr: cfg.advertise(cfg.RTMPAddr),
-			SRTAddr:  cfg.advertise(cfg.SRTAddr),
-		},
-		FSM:         fsm.FSM{State: n.state},
-		ClusterKey:  cfg.ClusterKey,
-		Peer:        pr,
-		Internal:    internal,
-		ReapTimeout: cfg.ReapTimeout,
-		Gossip:      cfg.Gossip,
-		Raft:        cfg.Raft,
-		Logger:      cfg.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cluster: %w", err)
+	meta := cluster.Meta{
+		HTTPAddr: cfg.advertise(cfg.HTTPAddr),
+		RaftAddr: cfg.advertise(cfg.RaftAddr),
+		RTSPAddr: cfg.advertise(cfg.RTSPAddr),
+		RTMPAddr: cfg.advertise(cfg.RTMPAddr),
+		SRTAddr:  cfg.advertise(cfg.SRTAddr),
 	}
-	n.clu = clu
-
-	mtx, err := media.NewMediaMTX(media.MediaMTXConfig{
+	mtxCfg := media.MediaMTXConfig{
 		Binary:    cfg.MediaMTX,
 		Dir:       filepath.Join(cfg.DataDir, mediamtxDir),
 		RTMPAddr:  cfg.RTMPAddr,
@@ -130,12 +109,45 @@ func New(cfg Config) (*Node, error) {
 		APIAddr:   cfg.MediaMTXAPIAddr,
 		Authorize: n.authorize,
 		Logger:    n.log,
+	}
+	if pr.TLS() {
+		// Other nodes read this node's ingest over RTSPS, authenticated
+		// by the node certificate (and the read password inside TLS).
+		chain, key, err := pr.CertPEM()
+		if err != nil {
+			return nil, err
+		}
+		mtxCfg.RTSPSAddr, mtxCfg.TLSCert, mtxCfg.TLSKey = cfg.RTSPSAddr, chain, key
+		meta.RTSPSAddr = cfg.advertise(cfg.RTSPSAddr)
+	}
+	clu, err := cluster.New(cluster.Config{
+		Name:          cfg.Name,
+		DataDir:       cfg.DataDir,
+		GossipAddr:    cfg.GossipAddr,
+		RaftAddr:      cfg.RaftAddr,
+		AdvertiseHost: cfg.AdvertiseHost,
+		Join:          cfg.Join,
+		Meta:          meta,
+		FSM:           fsm.FSM{State: n.state},
+		ClusterKey:    cfg.ClusterKey,
+		Peer:          pr,
+		Internal:      internal,
+		ReapTimeout:   cfg.ReapTimeout,
+		Gossip:        cfg.Gossip,
+		Raft:          cfg.Raft,
+		Logger:        cfg.Logger,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	n.clu = clu
+
+	mtx, err := media.NewMediaMTX(mtxCfg)
 	if err != nil {
 		return nil, fmt.Errorf("mediamtx: %w", err)
 	}
 	n.mtx = mtx
-	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay")})
+	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay"), TLS: pr.ClientTLS()})
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}

@@ -271,10 +271,13 @@ type desired struct {
 
 func (n *Node) desiredStreams() map[string]desired {
 	out := map[string]desired{}
-	members := map[string]string{} // name -> advertised RTSP addr
+	members := map[string]string{} // name -> advertised RTSP(S) addr
 	for _, m := range n.clu.Members() {
 		if m.State == "alive" || m.State == "suspect" {
 			members[m.Name] = m.Meta.RTSPAddr
+			if n.peer.TLS() {
+				members[m.Name] = m.Meta.RTSPSAddr
+			}
 		}
 	}
 	for _, s := range n.state.Sessions() {
@@ -293,6 +296,9 @@ func (n *Node) desiredStreams() map[string]desired {
 			rtsp := members[s.IngestNode]
 			if s.IngestNode == n.cfg.Name {
 				rtsp = loopback(n.cfg.RTSPAddr)
+				if n.peer.TLS() {
+					rtsp = loopback(n.cfg.RTSPSAddr)
+				}
 			}
 			if rtsp != "" {
 				d.want.live = true
@@ -314,11 +320,16 @@ func (n *Node) desiredStreams() map[string]desired {
 	return out
 }
 
-// sourceURL is where ffmpeg reads a live path: the ingest node's mediamtx,
-// with the cluster-internal read credentials (mediaSecret, never the
-// internal secret itself: the URL is on ffmpeg's command line).
+// sourceURL is where the relay reads a live path: the ingest node's
+// mediamtx with the media read password, over RTSPS in TLS mode (even on
+// loopback: a local user sniffing lo must not read it either). It never
+// reaches a command line: children read the relay.
 func (n *Node) sourceURL(rtspAddr, path string) string {
-	u := url.URL{Scheme: "rtsp", User: url.UserPassword(internalUser, n.mediaSecret()), Host: rtspAddr, Path: "/" + path}
+	scheme := "rtsp"
+	if n.peer.TLS() {
+		scheme = "rtsps"
+	}
+	u := url.URL{Scheme: scheme, User: url.UserPassword(internalUser, n.mediaSecret()), Host: rtspAddr, Path: "/" + path}
 	return u.String()
 }
 
@@ -511,31 +522,32 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 		n.poke()
 	}()
 	log := n.log.With("input", d.input.ID)
+	// ffmpeg and ffprobe read through the relay, never mediamtx: the read
+	// password (and, across nodes, TLS) stays in this process, and a
+	// child's command line holds only a loopback URL with a token good for
+	// this pull. The relay starts every run on the newest keyframe; a
+	// passthrough rendition copies packets, and ffmpeg 5.1's mp4 muxer
+	// refuses the cached burst ("pts has no value"), so it starts live.
+	passthrough := false
+	for _, rd := range d.profile.Renditions {
+		passthrough = passthrough || rd.Passthrough
+	}
+	pull := n.relay.Pull
+	if passthrough {
+		pull = n.relay.PullLive
+	}
+	source, release, err := pull(ctx, d.source)
+	if err != nil {
+		log.Error("cannot read the source through the relay", "err", err)
+		return
+	}
+	defer release()
 	src, err := ls.probe(ctx, d.session.ID, d.source)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
 		log.Warn("cannot probe the source; transcoding the whole ladder", "err", err)
-	}
-	// Read through the relay: it starts every run of this transcoder on
-	// the newest keyframe. Without it, read mediamtx directly.
-	source := d.source
-	passthrough := false
-	for _, rd := range d.profile.Renditions {
-		passthrough = passthrough || rd.Passthrough
-	}
-	// A passthrough rendition copies the relay's burst of cached packets,
-	// which ffmpeg 5.1's mp4 muxer refuses ("pts has no value"): such
-	// profiles read mediamtx directly until the relay restamps its burst.
-	if !passthrough {
-		u, release, err := n.relay.Pull(ctx, d.source)
-		if err == nil {
-			source = u
-			defer release()
-		} else {
-			log.Warn("relay unavailable; reading the source directly", "err", err)
-		}
 	}
 	profile, skipped := media.FitLadder(*d.profile, src)
 	for _, sk := range skipped {
@@ -630,7 +642,14 @@ func (ls *liveStreams) probe(ctx context.Context, session, source string) (media
 	if ok {
 		return info, nil
 	}
-	info, err := media.ProbeSource(ctx, ls.n.cfg.FFmpeg, source)
+	// A pull of its own: ffprobe needs the session description, which a
+	// live pull (no burst) may hold back until the next keyframe.
+	u, release, err := ls.n.relay.Pull(ctx, source)
+	if err != nil {
+		return media.SourceInfo{}, err
+	}
+	info, err = media.ProbeSource(ctx, ls.n.cfg.FFmpeg, u)
+	release()
 	if err != nil {
 		return media.SourceInfo{}, err
 	}

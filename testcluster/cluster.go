@@ -106,7 +106,7 @@ func (c *Cluster) AddNode() *Node {
 
 func (c *Cluster) newConfig(i int, join []string) node.Config {
 	t := c.t
-	ports := make([]int, 7)
+	ports := make([]int, 8)
 	for j := range ports {
 		p, err := FreePort()
 		if err != nil {
@@ -128,6 +128,7 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 		// Picked here, not by mediamtx, so no two nodes of a test binary
 		// can be handed the same port.
 		MediaMTXAPIAddr: addr(ports[6]),
+		RTSPSAddr:       addr(ports[7]),
 		AdvertiseHost:   "127.0.0.1",
 		Join:            join,
 		APITokens:       c.opts.APITokens,
