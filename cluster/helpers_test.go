@@ -221,6 +221,9 @@ func waitVoters(t *testing.T, d time.Duration, n *testNode, want ...string) {
 				got = append(got, s.ID)
 			}
 		}
+		// The configuration lists servers in the order they were added,
+		// which is the order their joins happened to land.
+		slices.Sort(got)
 		return strings.Join(got, ",") == strings.Join(slices.Sorted(slices.Values(want)), ","), fmt.Sprintf("%v", n.c.RaftState().Servers)
 	})
 }
