@@ -65,7 +65,7 @@ WORKDIR /opt/dionysia
 ENV DIONYSIA_HLSJS=/opt/dionysia/bin/hls.min.js
 USER dionysia
 # HTTP API/origin, gossip (TCP+UDP), raft, RTMP, RTSP, SRT: the node's defaults.
-EXPOSE 8080 7946/tcp 7946/udp 7947 1935 8554 8890/udp
+EXPOSE 8080 7946/tcp 7946/udp 7947 8322 1935 8554 8890/udp
 # Raft log and snapshots, HLS output, mediamtx config. A named volume
 # created from this image is owned by the dionysia user.
 VOLUME /data

@@ -33,6 +33,7 @@ type Cluster struct {
 	raft          *raft.Raft
 	bolt          *raftboltdb.BoltStore
 	raftAdvertise string
+	internalSrv   *http.Server // internal HTTP on the cluster port
 	observer      *raft.Observer
 	observations  chan raft.Observation
 
@@ -49,9 +50,6 @@ type Cluster struct {
 	changes    chan struct{}
 	reconcile  chan struct{}
 	metaUpdate chan struct{}
-
-	// forwarding (forward.go)
-	client *http.Client
 }
 
 // New validates cfg. Nothing listens until Start.
@@ -68,7 +66,6 @@ func New(cfg Config) (*Cluster, error) {
 		changes:    make(chan struct{}, 1),
 		reconcile:  make(chan struct{}, 1),
 		metaUpdate: make(chan struct{}, 1),
-		client:     newForwardClient(),
 	}
 	c.ring.Store(NewRing(nil))
 	return c, nil
@@ -163,7 +160,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	if err := c.shutdownRaft(); err != nil {
 		errs = append(errs, err)
 	}
-	c.client.CloseIdleConnections()
+	c.cfg.Peer.Close()
 	c.log.Info("cluster closed")
 	return errors.Join(errs...)
 }
@@ -195,13 +192,16 @@ func (c *Cluster) Kill() {
 	c.stopped = true
 	// Stop talking first, so that peers see the death at once.
 	_ = c.ml.Shutdown()
+	if c.internalSrv != nil {
+		_ = c.internalSrv.Close()
+	}
 	if c.raft != nil {
 		_ = c.raft.Shutdown().Error()
 	}
 	c.cancel()
 	c.wg.Wait()
 	_ = c.shutdownRaft()
-	c.client.CloseIdleConnections()
+	c.cfg.Peer.Close()
 	c.log.Info("cluster killed")
 }
 

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
+
+	"github.com/dionysia/dionysia/peer"
 )
 
 // Defaults for zero Config fields. See doc.go for why these numbers.
@@ -40,9 +43,12 @@ type Meta struct {
 	HTTPAddr string `json:"h,omitempty"` // advertised host:port of the HTTP API and origin
 	RaftAddr string `json:"r,omitempty"` // advertised host:port of raft (set by Start)
 	RTSPAddr string `json:"rtsp,omitempty"`
-	RTMPAddr string `json:"rtmp,omitempty"`
-	SRTAddr  string `json:"srt,omitempty"`
-	Load     int    `json:"l,omitempty"` // streams the node transcodes (SetLoad)
+	// RTSPSAddr is mediamtx's RTSPS listener, where other nodes read this
+	// node's ingest in TLS mode; "" in plain mode.
+	RTSPSAddr string `json:"rtsps,omitempty"`
+	RTMPAddr  string `json:"rtmp,omitempty"`
+	SRTAddr   string `json:"srt,omitempty"`
+	Load      int    `json:"l,omitempty"` // streams the node transcodes (SetLoad)
 	// Capacity is what the node can transcode, in fsm cost units (from its
 	// cores, or --transcode-capacity); Cost what the streams it owns cost
 	// now (SetCost). Placement reads Capacity; Cost is for operators.
@@ -125,9 +131,14 @@ type Config struct {
 	// ClusterKey, when set, encrypts and authenticates gossip (16, 24 or 32
 	// bytes): a node with another key cannot join.
 	ClusterKey []byte
-	// InternalSecret returns the secret that authenticates forwarded
-	// applies. While it returns "" forwarding is refused.
-	InternalSecret func() string
+	// Peer authenticates the other nodes on the cluster port (raft and
+	// internal HTTP share it) and is the client of forwarded writes. nil:
+	// plain mode without a secret, so forwarding is refused.
+	Peer *peer.Peer
+	// Internal serves the internal HTTP endpoints on the cluster port
+	// besides ApplyPath, which the cluster mounts itself; requests reach it
+	// only once Peer authenticated them.
+	Internal http.Handler
 	// MaxVoters caps raft voters (0 = 5); further members are non-voters.
 	MaxVoters int
 	// ReapTimeout is how long a dead member stays in the raft configuration
@@ -192,8 +203,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		return Config{}, fmt.Errorf("cluster config: %w", err)
 	}
 
-	if cfg.InternalSecret == nil {
-		cfg.InternalSecret = func() string { return "" }
+	if cfg.Peer == nil {
+		p, err := peer.New(peer.Config{})
+		if err != nil {
+			return Config{}, fmt.Errorf("cluster config: %w", err)
+		}
+		cfg.Peer = p
 	}
 	if cfg.MaxVoters == 0 {
 		cfg.MaxVoters = DefaultMaxVoters

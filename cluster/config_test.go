@@ -27,7 +27,8 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, GossipTuning{ProbeInterval: 500 * time.Millisecond, ProbeTimeout: 300 * time.Millisecond, GossipInterval: 100 * time.Millisecond, SuspicionMult: 3}, cfg.Gossip)
 	require.Equal(t, RaftTuning{HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 50 * time.Millisecond}, cfg.Raft)
 	require.NotNil(t, cfg.Logger)
-	require.Empty(t, cfg.InternalSecret())
+	require.NotNil(t, cfg.Peer)
+	require.False(t, cfg.Peer.TLS(), "no key, no files: plain mode")
 }
 
 func TestConfigInvalid(t *testing.T) {

@@ -4,17 +4,21 @@
 // every stream on one node, the leader's reconciliation of gossip members into
 // raft voters, and the forwarding of writes from followers to the leader.
 //
-// It owns no application state: the raft.FSM (package fsm) is passed in, and
-// the HTTP server that serves Handler belongs to the caller (package node).
-// It must not know about media, HTTP routes other than /internal/apply, or the
-// meaning of commands.
+// It owns no application state: the raft.FSM (package fsm) is passed in. It
+// serves the cluster port: raft and the internal HTTP endpoints share it
+// (package peer splits and authenticates the connections); it mounts
+// /internal/apply there and the caller's Config.Internal for the rest. It
+// must not know about media, other internal routes, or the meaning of
+// commands.
 //
 // # Files
 //
 //   - cluster.go: Cluster, New, Start, Close, Kill, Changes.
 //   - config.go: Config, Meta, defaults and validation.
 //   - membership.go: memberlist, its delegates, gossiped Meta, member events.
-//   - raft.go: raft transport, bolt stores, snapshots, bootstrap, RaftState.
+//   - raft.go: raft transport on the cluster port, the internal HTTP server,
+//     bolt stores, bootstrap, RaftState.
+//   - snapshots.go: raft snapshots and files kept private (0600/0700).
 //   - voters.go: the leader turns members into raft voters and non-voters.
 //   - ring.go: the consistent ring (bounded loads) over serving members: the
 //     ring owner of a key, the candidate order of live streams (GetClosestN)
@@ -77,17 +81,18 @@
 //
 // # Forwarding
 //
-// Apply on a follower POSTs the encoded command to the leader's Handler
-// (ApplyPath, secret in InternalHeader); the leader applies it and answers the
-// FSM's result in fsm's encoding (fsm.EncodeResult), which this package
-// moves as bytes. Every command carries an idempotency key (its own, or one
-// Apply makes up), so it applies at most once however often it is sent: a
-// try that certainly did not apply (a dial failure, a 421 from a node that
-// is no longer leader, a 503 that says not_applied) goes to the next leader;
-// a try whose fate is unknown (the answer lost, leadership lost during the
-// apply) is sent again under the same key, and the leader answers with the
-// result of the copy that applied. Only when that finds no answer in time
-// does Apply give up, with ErrOutcomeUnknown rather than ErrNoLeader.
+// Apply on a follower POSTs the encoded command to ApplyPath on the leader's
+// cluster port, through Config.Peer (mutual TLS, or a derived token in plain
+// mode); the leader applies it and answers the FSM's result in fsm's encoding
+// (fsm.EncodeResult), which this package moves as bytes. Every command
+// carries an idempotency key (its own, or one Apply makes up), so it applies
+// at most once however often it is sent: a try that certainly did not apply
+// (a dial failure, a 421 from a node that is no longer leader, a 503 that
+// says not_applied) goes to the next leader; a try whose fate is unknown (the
+// answer lost, leadership lost during the apply) is sent again under the same
+// key, and the leader answers with the result of the copy that applied. Only
+// when that finds no answer in time does Apply give up, with
+// ErrOutcomeUnknown rather than ErrNoLeader.
 //
 // # Lifetimes
 //

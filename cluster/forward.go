@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,15 +14,15 @@ import (
 
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/hashicorp/raft"
+
+	"github.com/dionysia/dionysia/peer"
 )
 
 // ErrNoLeader is returned (wrapped) when no raft leader is known in time.
 var ErrNoLeader = errors.New("no raft leader")
 
 const (
-	// InternalHeader carries the internal secret of a forwarded apply.
-	InternalHeader = "X-Dionysia-Internal"
-	// ApplyPath is where Handler is mounted on every node's HTTP server.
+	// ApplyPath is where forwarded writes go on every node's cluster port.
 	ApplyPath = "/internal/apply"
 
 	defaultApplyTimeout = 5 * time.Second
@@ -150,7 +149,7 @@ func (c *Cluster) waitForLeader(ctx context.Context, exclude string) (string, er
 	defer t.Stop()
 	for {
 		if name, ok := c.Leader(); ok && name != exclude {
-			if name == c.cfg.Name || c.httpAddr(name) != "" {
+			if name == c.cfg.Name || c.PeerAddr(name) != "" {
 				return name, nil
 			}
 		}
@@ -165,11 +164,13 @@ func (c *Cluster) waitForLeader(ctx context.Context, exclude string) (string, er
 	}
 }
 
-func (c *Cluster) httpAddr(name string) string {
+// PeerAddr is the cluster port (raft and internal HTTP) of a live member,
+// "" when name is not one.
+func (c *Cluster) PeerAddr(name string) string {
 	c.memMu.Lock()
 	defer c.memMu.Unlock()
 	if m, ok := c.members[name]; ok && m.State != StateDead && m.State != StateLeft {
-		return m.Meta.HTTPAddr
+		return m.Meta.RaftAddr
 	}
 	return ""
 }
@@ -212,22 +213,13 @@ type errorBody struct {
 	NotApplied bool   `json:"not_applied,omitempty"`
 }
 
-func newForwardClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil // node-to-node traffic never goes through an HTTP proxy
-	tr.MaxIdleConnsPerHost = 16
-	tr.ResponseHeaderTimeout = defaultApplyTimeout + 2*time.Second
-	return &http.Client{Transport: tr}
-}
-
 // forward sends an encoded command to the leader's Handler.
 func (c *Cluster) forward(ctx context.Context, leader string, data []byte) (*fsm.Result, error) {
-	addr := c.httpAddr(leader)
+	addr := c.PeerAddr(leader)
 	if addr == "" {
-		return nil, fmt.Errorf("forward to %s: no http address: %w", leader, errLeaderMoved)
+		return nil, fmt.Errorf("forward to %s: no cluster address: %w", leader, errLeaderMoved)
 	}
-	secret := c.cfg.InternalSecret()
-	if secret == "" {
+	if !c.cfg.Peer.TLS() && c.cfg.Peer.Key(peer.InternalToken) == nil {
 		return nil, fmt.Errorf("forward to %s: no internal secret yet", leader)
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -235,13 +227,12 @@ func (c *Cluster) forward(ctx context.Context, leader string, data []byte) (*fsm
 		ctx, cancel = context.WithTimeout(ctx, defaultApplyTimeout+time.Second)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+ApplyPath, bytes.NewReader(data))
+	req, err := c.cfg.Peer.NewRequest(ctx, http.MethodPost, addr, ApplyPath, bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("forward to %s: %w", leader, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(InternalHeader, secret)
-	resp, err := c.client.Do(req)
+	resp, err := c.cfg.Peer.Client().Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("forward to %s: %w", leader, err)
 	}
@@ -276,23 +267,16 @@ func (c *Cluster) forward(ctx context.Context, leader string, data []byte) (*fsm
 }
 
 // Handler serves POST /internal/apply: a follower's forwarded command,
-// authenticated by the InternalHeader secret. Other nodes than the leader
-// answer 421 Misdirected Request. It ignores the request path, so it can be
-// mounted with or without a prefix strip.
+// authenticated by Peer. Other nodes than the leader answer 421 Misdirected
+// Request. The cluster port serves it already; Handler is for tests.
 func (c *Cluster) Handler() http.Handler {
-	return http.HandlerFunc(c.serveApply)
+	return c.cfg.Peer.Authenticate(http.HandlerFunc(c.serveApply))
 }
 
 func (c *Cluster) serveApply(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed"})
-		return
-	}
-	secret := c.cfg.InternalSecret()
-	got := r.Header.Get(InternalHeader)
-	if secret == "" || subtle.ConstantTimeCompare([]byte(got), []byte(secret)) != 1 {
-		writeJSON(w, http.StatusForbidden, errorBody{Error: "forbidden"})
 		return
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxApplyBody))

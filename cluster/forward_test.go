@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/peer"
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/require"
 )
@@ -32,7 +33,7 @@ func requireFSMError(t *testing.T, err error) {
 func newUnstarted(t *testing.T) *Cluster {
 	c, err := New(Config{
 		Name: "u", DataDir: t.TempDir(), GossipAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		FSM: fsm.FSM{State: fsm.New(nil)}, InternalSecret: func() string { return testSecret },
+		FSM: fsm.FSM{State: fsm.New(nil)}, Peer: testPeer(t, nil),
 	})
 	require.NoError(t, err)
 	return c
@@ -42,24 +43,29 @@ func TestHandlerRefuses(t *testing.T) {
 	c := newUnstarted(t)
 	cmd, err := profileCmd("p").Encode()
 	require.NoError(t, err)
+	same := testPeer(t, nil)
+	other, err := peer.New(peer.Config{Secret: func() string { return "another cluster's secret" }})
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name   string
 		method string
-		secret string
+		from   *peer.Peer // nil: a request without any credential
 		body   []byte
 		want   int
 	}{
-		{"get", http.MethodGet, testSecret, nil, http.StatusMethodNotAllowed},
-		{"no secret", http.MethodPost, "", cmd, http.StatusForbidden},
-		{"wrong secret", http.MethodPost, "nope", cmd, http.StatusForbidden},
-		{"too large", http.MethodPost, testSecret, bytes.Repeat([]byte("x"), maxApplyBody+1), http.StatusRequestEntityTooLarge},
-		{"garbage", http.MethodPost, testSecret, []byte("{"), http.StatusBadRequest},
-		{"not leader", http.MethodPost, testSecret, cmd, http.StatusMisdirectedRequest},
+		{"get", http.MethodGet, same, nil, http.StatusMethodNotAllowed},
+		{"no secret", http.MethodPost, nil, cmd, http.StatusForbidden},
+		{"wrong secret", http.MethodPost, other, cmd, http.StatusForbidden},
+		{"too large", http.MethodPost, same, bytes.Repeat([]byte("x"), maxApplyBody+1), http.StatusRequestEntityTooLarge},
+		{"garbage", http.MethodPost, same, []byte("{"), http.StatusBadRequest},
+		{"not leader", http.MethodPost, same, cmd, http.StatusMisdirectedRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(tc.method, ApplyPath, bytes.NewReader(tc.body))
-			if tc.secret != "" {
-				r.Header.Set(InternalHeader, tc.secret)
+			if tc.from != nil {
+				pr, err := tc.from.NewRequest(context.Background(), tc.method, "x", ApplyPath, bytes.NewReader(tc.body))
+				require.NoError(t, err)
+				r.Header = pr.Header
 			}
 			w := httptest.NewRecorder()
 			c.Handler().ServeHTTP(w, r)
@@ -70,10 +76,18 @@ func TestHandlerRefuses(t *testing.T) {
 
 func TestHandlerRefusesWhenSecretEmpty(t *testing.T) {
 	c := newUnstarted(t)
-	c.cfg.InternalSecret = func() string { return "" }
-	r := httptest.NewRequest(http.MethodPost, ApplyPath, strings.NewReader("{}"))
+	p, err := peer.New(peer.Config{})
+	require.NoError(t, err)
+	c.cfg.Peer = p
+	r, err := p.NewRequest(context.Background(), http.MethodPost, "x", ApplyPath, strings.NewReader("{}"))
+	require.NoError(t, err)
 	w := httptest.NewRecorder()
-	c.Handler().ServeHTTP(w, r)
+	c.Handler().ServeHTTP(w, httptest.NewRequest(r.Method, ApplyPath, strings.NewReader("{}")))
+	require.Equal(t, http.StatusForbidden, w.Code)
+	r2 := httptest.NewRequest(http.MethodPost, ApplyPath, strings.NewReader("{}"))
+	r2.Header = r.Header // an empty token must not match an empty secret
+	w = httptest.NewRecorder()
+	c.Handler().ServeHTTP(w, r2)
 	require.Equal(t, http.StatusForbidden, w.Code)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/peer"
 	"github.com/stretchr/testify/require"
 )
 
@@ -58,6 +59,15 @@ func withSnapshots(interval time.Duration, threshold uint64) nodeOpt {
 
 func withKey(key []byte) nodeOpt { return func(cfg *Config) { cfg.ClusterKey = key } }
 
+// testPeer authenticates with key (mutual TLS) or, without one, with the
+// internal token derived from testSecret.
+func testPeer(t *testing.T, key []byte) *peer.Peer {
+	t.Helper()
+	p, err := peer.New(peer.Config{ClusterKey: key, Secret: func() string { return testSecret }})
+	require.NoError(t, err)
+	return p
+}
+
 // startNode starts a node with a fresh data dir.
 func startNode(t *testing.T, name string, opts ...nodeOpt) *testNode {
 	t.Helper()
@@ -77,18 +87,20 @@ func startNodeIn(t *testing.T, name, dir, gossip, raftAddr string, opts ...nodeO
 	require.NoError(t, err)
 	n := &testNode{t: t, name: name, dir: dir, state: fsm.New(nil), http: ln.Addr().String()}
 	n.cfg = Config{
-		Name:           name,
-		DataDir:        dir,
-		GossipAddr:     gossip,
-		RaftAddr:       raftAddr,
-		AdvertiseHost:  "127.0.0.1",
-		Meta:           Meta{HTTPAddr: n.http},
-		FSM:            fsm.FSM{State: n.state},
-		InternalSecret: func() string { return testSecret },
-		Logger:         testLogger(t, name),
+		Name:          name,
+		DataDir:       dir,
+		GossipAddr:    gossip,
+		RaftAddr:      raftAddr,
+		AdvertiseHost: "127.0.0.1",
+		Meta:          Meta{HTTPAddr: n.http},
+		FSM:           fsm.FSM{State: n.state},
+		Logger:        testLogger(t, name),
 	}
 	for _, o := range opts {
 		o(&n.cfg)
+	}
+	if n.cfg.Peer == nil {
+		n.cfg.Peer = testPeer(t, n.cfg.ClusterKey)
 	}
 	n.c, err = New(n.cfg)
 	require.NoError(t, err)
@@ -220,6 +232,9 @@ func waitVoters(t *testing.T, d time.Duration, n *testNode, want ...string) {
 				got = append(got, s.ID)
 			}
 		}
+		// The configuration lists servers in the order they were added,
+		// which is the order their joins happened to land.
+		slices.Sort(got)
 		return strings.Join(got, ",") == strings.Join(slices.Sorted(slices.Values(want)), ","), fmt.Sprintf("%v", n.c.RaftState().Servers)
 	})
 }

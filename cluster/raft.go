@@ -2,22 +2,22 @@ package cluster
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+
+	"github.com/dionysia/dionysia/peer"
 )
 
 const (
@@ -34,8 +34,15 @@ const (
 // state yet.
 func (c *Cluster) openRaft(ctx context.Context) (err error) {
 	dir := filepath.Join(c.cfg.DataDir, "raft")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create raft dir: %w", err)
+	}
+	// Whatever a previous version or an operator left readable is fixed
+	// before raft opens it: the log and snapshots hold every stream key.
+	if fixed, err := FixPrivate(dir); err != nil {
+		return fmt.Errorf("raft dir: %w", err)
+	} else if len(fixed) > 0 {
+		c.log.Warn("raft files were readable by other users; made private (0700 dirs, 0600 files)", "fixed", fixed)
 	}
 	bolt, err := raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(dir, "raft.db"),
@@ -54,10 +61,15 @@ func (c *Cluster) openRaft(ctx context.Context) (err error) {
 		return fmt.Errorf("log cache: %w", err)
 	}
 	hlog := newHCLog(c.log, "raft")
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, retainSnapshots, hlog)
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(dir, retainSnapshots, hlog)
 	if err != nil {
 		return fmt.Errorf("snapshot store: %w", err)
 	}
+	snapDir := filepath.Join(dir, "snapshots")
+	if _, err := FixPrivate(snapDir); err != nil {
+		return fmt.Errorf("snapshot store: %w", err)
+	}
+	snaps := &privateSnapshots{SnapshotStore: fileSnaps, dir: snapDir}
 
 	ln, err := net.Listen("tcp", c.cfg.RaftAddr)
 	if err != nil {
@@ -65,8 +77,11 @@ func (c *Cluster) openRaft(ctx context.Context) (err error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	advertise := net.JoinHostPort(c.cfg.AdvertiseHost, strconv.Itoa(port))
+	// One port for raft and the internal HTTP endpoints: one address to
+	// gossip, to open in a firewall and to protect with TLS.
+	mux := c.cfg.Peer.Listen(ln, c.log)
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{Listener: ln, advertise: advertiseAddr(advertise), token: raftToken(c.cfg.ClusterKey)},
+		Stream:  &streamLayer{mux: mux, advertise: advertiseAddr(advertise), peer: c.cfg.Peer},
 		MaxPool: transportPool,
 		Timeout: transportTimeout,
 		Logger:  hlog,
@@ -74,6 +89,12 @@ func (c *Cluster) openRaft(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			_ = trans.Close()
+		}
+	}()
+	c.internalSrv = c.serveInternal(mux.HTTP())
+	defer func() {
+		if err != nil {
+			_ = c.internalSrv.Close()
 		}
 	}()
 
@@ -132,6 +153,9 @@ func (c *Cluster) shutdownRaft() error {
 	c.raft.DeregisterObserver(c.observer)
 	if err := c.raft.Shutdown().Error(); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown raft: %w", err))
+	}
+	if c.internalSrv != nil {
+		_ = c.internalSrv.Close()
 	}
 	if c.bolt != nil {
 		if err := c.bolt.Close(); err != nil {
@@ -292,90 +316,50 @@ func (c *Cluster) raftConfiguration() []raft.Server {
 	return f.Configuration().Servers
 }
 
-// streamLayer is raft's TCP stream layer over a listener we opened ourselves,
-// so that the bound port (possibly picked by the kernel) can be advertised
-// with AdvertiseHost.
-//
-// With a cluster key, every connection starts with a token derived from it:
-// raft's transport has no authentication of its own, and whoever can talk to
-// it can rewrite the replicated state (a vote, entries, a snapshot).
+// streamLayer is raft's stream layer on the cluster port: raft's share of
+// the connections peer.Listener accepts, and peer's raft dialer (mutual TLS,
+// or a preface byte in plain mode). It advertises AdvertiseHost with the
+// bound port (possibly picked by the kernel).
 type streamLayer struct {
-	net.Listener
+	mux       *peer.Listener
 	advertise net.Addr
-	token     []byte // nil: no cluster key, connections are not authenticated
+	peer      *peer.Peer
 }
 
-// raftAuthTimeout bounds the wait for an accepted connection's token.
-const raftAuthTimeout = 5 * time.Second
+func (s *streamLayer) Accept() (net.Conn, error) { return s.mux.Raft().Accept() }
 
-var errRaftAuth = errors.New("raft peer did not present the cluster key token")
-
-// raftToken is what a raft connection presents first; nil without a key.
-func raftToken(key []byte) []byte {
-	if len(key) == 0 {
-		return nil
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("dionysia raft v1"))
-	return m.Sum(nil)
-}
+// Close closes the whole cluster port: raft's transport closes its stream
+// layer at shutdown, and the internal HTTP server goes with it.
+func (s *streamLayer) Close() error { return s.mux.Close() }
 
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
-// Accept checks the token lazily, on the first Read of the connection's own
-// goroutine, so a peer that sends nothing cannot stall raft's accept loop.
-func (s *streamLayer) Accept() (net.Conn, error) {
-	conn, err := s.Listener.Accept()
-	if err != nil || s.token == nil {
-		return conn, err
-	}
-	return &authConn{Conn: conn, token: s.token}, nil
-}
-
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
-	conn, err := d.Dial("tcp", string(address))
-	if err != nil || s.token == nil {
-		return conn, err
-	}
-	if timeout > 0 {
-		_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-	}
-	if _, err := conn.Write(s.token); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("raft dial %s: send token: %w", address, err)
-	}
-	_ = conn.SetWriteDeadline(time.Time{})
-	return conn, nil
+	return s.peer.DialRaft(string(address), timeout)
 }
 
-// authConn is an accepted raft connection whose first bytes must be the
-// token; anything else closes it before raft reads a byte of it.
-type authConn struct {
-	net.Conn
-	token []byte
-	once  sync.Once
-	err   error
-}
-
-func (c *authConn) Read(p []byte) (int, error) {
-	c.once.Do(func() {
-		got := make([]byte, len(c.token))
-		_ = c.Conn.SetReadDeadline(time.Now().Add(raftAuthTimeout))
-		_, err := io.ReadFull(c.Conn, got)
-		_ = c.Conn.SetReadDeadline(time.Time{})
-		if err == nil && !hmac.Equal(got, c.token) {
-			err = errRaftAuth
-		}
-		if err != nil {
-			c.err = fmt.Errorf("raft connection from %s: %w", c.Conn.RemoteAddr(), err)
-			_ = c.Conn.Close()
-		}
-	})
-	if c.err != nil {
-		return 0, c.err
+// serveInternal serves the internal HTTP endpoints on the cluster port,
+// every request authenticated by peer first.
+func (c *Cluster) serveInternal(ln net.Listener) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle(ApplyPath, http.HandlerFunc(c.serveApply))
+	if c.cfg.Internal != nil {
+		mux.Handle("/", c.cfg.Internal)
 	}
-	return c.Conn.Read(p)
+	srv := &http.Server{
+		Handler:           c.cfg.Peer.Authenticate(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          newStdLogger(c.log, "internal-http"),
+		// HTTP/1.1 only: it is what the ALPN of the cluster port offers.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			c.log.Error("internal http server stopped", "err", err)
+		}
+	}()
+	return srv
 }
 
 // advertiseAddr is a host:port that may carry a host name.

@@ -13,45 +13,48 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/peer"
 )
 
-// rawRaftClient is a raft transport with no token, as anyone on the network
-// could open one.
-func rawRaftClient(t *testing.T, token []byte) *raft.NetworkTransport {
+// rawRaftClient is a raft transport speaking through p, as a node of
+// another cluster (or anyone on the network) could open one.
+func rawRaftClient(t *testing.T, p *peer.Peer) *raft.NetworkTransport {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{Listener: ln, advertise: ln.Addr(), token: token},
+		Stream:  &streamLayer{mux: p.Listen(ln, log), advertise: ln.Addr(), peer: p},
 		MaxPool: 1,
 		Timeout: 2 * time.Second,
-		Logger:  newHCLog(slog.New(slog.NewTextHandler(io.Discard, nil)), "raft"),
+		Logger:  newHCLog(log, "raft"),
 	})
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
 }
 
 // TestRaftTransportNeedsClusterKey: with a cluster key, a raft RPC from a
-// peer that does not present the key's token is refused before raft reads
-// it; a peer with the token (and any peer when no key is set) is answered.
+// peer without a certificate from the key's CA is refused in the TLS
+// handshake, before raft reads it; a peer with the key (and any peer when no
+// key is set) is answered.
 func TestRaftTransportNeedsClusterKey(t *testing.T) {
 	key := bytes.Repeat([]byte{7}, 32)
 	cases := []struct {
-		name        string
-		serverKey   []byte
-		clientToken []byte
-		answered    bool
+		name      string
+		serverKey []byte
+		clientKey []byte
+		answered  bool
 	}{
-		{"keyed node, client without token", key, nil, false},
-		{"keyed node, client with another key's token", key, raftToken(bytes.Repeat([]byte{8}, 32)), false},
-		{"keyed node, client with the token", key, raftToken(key), true},
+		{"keyed node, plain client", key, nil, false},
+		{"keyed node, client with another key", key, bytes.Repeat([]byte{8}, 32), false},
+		{"keyed node, client with the key", key, key, true},
 		{"node without key, plain client", nil, nil, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := startNode(t, "k1", withKey(tc.serverKey))
 			waitFor(t, 10*time.Second, "k1 leads", func() (bool, string) { return n.c.IsLeader(), "" })
-			cl := rawRaftClient(t, tc.clientToken)
+			cl := rawRaftClient(t, testPeer(t, tc.clientKey))
 			var resp raft.RequestVoteResponse
 			err := cl.RequestVote("k1", raft.ServerAddress(n.c.raftAdvertise), &raft.RequestVoteRequest{
 				RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("intruder"), Addr: []byte("127.0.0.1:1")},

@@ -45,10 +45,9 @@ var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "p
 func routerRoutes(t *testing.T) []string {
 	t.Helper()
 	api, err := New(Config{
-		Backend:  newFakeBackend(t),
-		Logger:   quietLogger(),
-		Metrics:  http.NotFoundHandler(),
-		Internal: http.NotFoundHandler(),
+		Backend: newFakeBackend(t),
+		Logger:  quietLogger(),
+		Metrics: http.NotFoundHandler(),
 	})
 	require.NoError(t, err)
 	var out []string

@@ -23,9 +23,6 @@ type Config struct {
 	Backend Backend
 	// Tokens, when not empty, are the bearer tokens every /v1 request needs.
 	Tokens []string
-	// Internal serves /internal/ (cluster-internal endpoints, authenticated
-	// by their owner).
-	Internal http.Handler
 	// Metrics serves /metrics.
 	Metrics http.Handler
 	// Registerer receives the request metrics; nil = none.
@@ -127,9 +124,6 @@ func (a *API) routes() *mux.Router {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(docs.OpenAPI)
 	}).Methods(http.MethodGet, http.MethodHead)
-	if a.cfg.Internal != nil {
-		r.PathPrefix("/internal/").Handler(a.cfg.Internal)
-	}
 	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFoundErr("", "not found: "+r.URL.Path))
@@ -179,7 +173,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		elapsed := time.Since(start)
 		a.metrics.observe(route, r.Method, sw.status, elapsed)
 		level := slog.LevelInfo
-		if route == "/healthz" || route == "/readyz" || route == "/metrics" || strings.HasPrefix(route, "/internal/") {
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 			level = slog.LevelDebug
 		}
 		a.log.Log(r.Context(), level, "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
@@ -194,9 +188,6 @@ func routeLabel(r *http.Request) string {
 		if t, err := cr.GetPathTemplate(); err == nil {
 			return t
 		}
-	}
-	if strings.HasPrefix(r.URL.Path, "/internal/") {
-		return "/internal/"
 	}
 	return "other"
 }

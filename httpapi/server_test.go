@@ -247,18 +247,16 @@ func TestMetricsAndInternalRoutes(t *testing.T) {
 		Backend: b,
 		Tokens:  []string{"tok"},
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("metrics")) }),
-		Internal: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = w.Write([]byte("internal " + r.URL.Path))
-		}),
 	})
 	require.NoError(t, err)
 	e := &testEnv{t: t, b: b, api: api}
 	rec := e.do(http.MethodGet, "/metrics", nil)
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Equal(t, "metrics", rec.Body.String())
-	rec = e.do(http.MethodPost, "/internal/auth", nil)
-	require.Equal(t, http.StatusOK, rec.Code, "/internal is authenticated by its owner, not the API token")
-	require.Equal(t, "internal /internal/auth", rec.Body.String())
+	// Internal endpoints live on the cluster port (package peer), never on
+	// the public one.
+	rec = e.do(http.MethodPost, "/internal/apply", nil)
+	require.Equal(t, http.StatusNotFound, rec.Code)
 }
 
 func TestRequestID(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,10 @@ type MediaMTXConfig struct {
 	RTMPAddr string // e.g. ":1935"
 	RTSPAddr string // e.g. ":8554"
 	SRTAddr  string // e.g. ":8890"
+	// RTSPSAddr, with TLSCert and TLSKey (PEM), adds an RTSPS listener:
+	// the one other nodes read this node's streams from in TLS mode.
+	RTSPSAddr       string
+	TLSCert, TLSKey []byte
 	// APIAddr is the control API, on loopback only (it is not
 	// authenticated); "" = pick a free 127.0.0.1 port.
 	APIAddr string
@@ -68,6 +73,8 @@ func NewMediaMTX(cfg MediaMTXConfig) (*MediaMTX, error) {
 		return nil, errors.New("new mediamtx: no config dir")
 	case cfg.RTMPAddr == "" || cfg.RTSPAddr == "" || cfg.SRTAddr == "":
 		return nil, errors.New("new mediamtx: RTMP, RTSP and SRT addresses are required")
+	case cfg.RTSPSAddr != "" && (len(cfg.TLSCert) == 0 || len(cfg.TLSKey) == 0):
+		return nil, errors.New("new mediamtx: an RTSPS address needs a certificate and a key")
 	case cfg.Authorize == nil:
 		// Without it mediamtx would have to let everybody publish.
 		return nil, errors.New("new mediamtx: Authorize is required")
@@ -196,13 +203,27 @@ func (m *MediaMTX) Run(ctx context.Context) error {
 
 // writeConfig (re)writes mediamtx.yml with the current API address.
 func (m *MediaMTX) writeConfig(authURL string) (string, error) {
-	return writeMediaMTXConfig(m.cfg.Dir, mediamtxSettings{
+	s := mediamtxSettings{
 		RTMPAddr: m.cfg.RTMPAddr,
 		RTSPAddr: m.cfg.RTSPAddr,
 		SRTAddr:  m.cfg.SRTAddr,
 		APIAddr:  m.api(),
 		AuthURL:  authURL,
-	})
+	}
+	if m.cfg.RTSPSAddr != "" {
+		if err := os.MkdirAll(m.cfg.Dir, 0o700); err != nil {
+			return "", fmt.Errorf("write rtsps certificate: %w", err)
+		}
+		var err error
+		if s.CertFile, err = writePrivate(m.cfg.Dir, serverCertName, m.cfg.TLSCert); err != nil {
+			return "", fmt.Errorf("write rtsps certificate: %w", err)
+		}
+		if s.KeyFile, err = writePrivate(m.cfg.Dir, serverKeyName, m.cfg.TLSKey); err != nil {
+			return "", fmt.Errorf("write rtsps key: %w", err)
+		}
+		s.RTSPSAddr = m.cfg.RTSPSAddr
+	}
+	return writeMediaMTXConfig(m.cfg.Dir, s)
 }
 
 // runOnce runs one mediamtx to completion.

@@ -16,6 +16,34 @@ const mediamtxConfigName = "mediamtx.yml"
 type mediamtxSettings struct {
 	RTMPAddr, RTSPAddr, SRTAddr, APIAddr string
 	AuthURL                              string
+	// RTSPSAddr, when set, adds an RTSPS listener (other nodes read
+	// streams there) serving CertFile and KeyFile.
+	RTSPSAddr, CertFile, KeyFile string
+}
+
+// The RTSPS certificate and key files, written next to the config.
+const (
+	serverCertName = "rtsps.crt"
+	serverKeyName  = "rtsps.key"
+)
+
+// writePrivate writes data to dir/name, readable by this user only, and
+// returns the path. Written through a temporary file, so a mediamtx
+// started at the same moment never reads half a file.
+func writePrivate(dir, name string, data []byte) (string, error) {
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return "", err
+	}
+	// WriteFile keeps the mode of a file that was there already.
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // The config turns off every server and listener we do not use. mediamtx
@@ -23,7 +51,8 @@ type mediamtxSettings struct {
 // in tests, so the only sockets must be the three ingest listeners (RTMP and
 // RTSP over TCP, SRT over UDP) and the loopback control API:
 //   - rtspTransports [tcp]: no UDP RTP/RTCP (rtpAddress, rtcpAddress) and no
-//     multicast ports; encryption "no": no RTSPS/SRTP listeners;
+//     multicast ports; encryption "no" (or "optional" in TLS mode: an RTSPS
+//     listener besides RTSP, no SRTP listeners since there is no UDP);
 //   - rtmpEncryption "no": no RTMPS listener;
 //   - hls, webrtc (which also opens a UDP ICE port), playback, metrics,
 //     pprof: off.
@@ -53,7 +82,14 @@ playback: no
 
 rtsp: yes
 rtspTransports: [tcp]
+{{- if .RTSPSAddr}}
+rtspEncryption: "optional"
+rtspsAddress: {{q .RTSPSAddr}}
+rtspServerCert: {{q .CertFile}}
+rtspServerKey: {{q .KeyFile}}
+{{- else}}
 rtspEncryption: "no"
+{{- end}}
 rtspAddress: {{q .RTSPAddr}}
 
 rtmp: yes
@@ -82,22 +118,19 @@ func renderMediaMTXConfig(s mediamtxSettings) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writeMediaMTXConfig writes the config into dir atomically, so a mediamtx
-// started at the same moment never reads half a file.
+// writeMediaMTXConfig writes the config into dir.
 func writeMediaMTXConfig(dir string, s mediamtxSettings) (string, error) {
 	data, err := renderMediaMTXConfig(s)
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The config names the auth hook's address and, with TLS, the key
+	// file: the node's user only.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("write mediamtx config: %w", err)
 	}
-	path := filepath.Join(dir, mediamtxConfigName)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return "", fmt.Errorf("write mediamtx config: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	path, err := writePrivate(dir, mediamtxConfigName, data)
+	if err != nil {
 		return "", fmt.Errorf("write mediamtx config: %w", err)
 	}
 	return path, nil

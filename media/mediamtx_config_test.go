@@ -42,3 +42,37 @@ func TestRenderMediaMTXConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(out), `rtmpAddress: "a\"b\nc"`)
 }
+
+func TestRenderMediaMTXConfigRTSPS(t *testing.T) {
+	out, err := renderMediaMTXConfig(mediamtxSettings{RTSPAddr: ":8554", RTSPSAddr: "127.0.0.1:8322",
+		CertFile: "/d/rtsps.crt", KeyFile: "/d/rtsps.key"})
+	require.NoError(t, err)
+	s := string(out)
+	for _, want := range []string{
+		"rtspTransports: [tcp]\n", // no UDP: no SRTP listeners either
+		"rtspEncryption: \"optional\"\n",
+		`rtspsAddress: "127.0.0.1:8322"`,
+		`rtspServerCert: "/d/rtsps.crt"`,
+		`rtspServerKey: "/d/rtsps.key"`,
+		`rtspAddress: ":8554"`,
+	} {
+		require.Contains(t, s, want)
+	}
+	require.NotContains(t, s, `rtspEncryption: "no"`)
+}
+
+// The RTSPS key is written for this user only, even over a file an older
+// version left readable.
+func TestWritePrivate(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "k.tmp"), []byte("old"), 0o644))
+	require.NoError(t, os.Chmod(filepath.Join(dir, "k.tmp"), 0o644))
+	p, err := writePrivate(dir, "k", []byte("key"))
+	require.NoError(t, err)
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "key", string(b))
+}

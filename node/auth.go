@@ -2,15 +2,13 @@ package node
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"strings"
 
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/media"
+	"github.com/dionysia/dionysia/peer"
 )
 
 // internalUser is the RTSP user a node's ffmpeg reads a stream with, from its
@@ -69,31 +67,9 @@ func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 	}
 }
 
-// derivedSecret turns the cluster key into the secret used by internal
-// calls, so the raw key never travels, not even to a peer.
-func derivedSecret(key []byte) string {
-	return hex.EncodeToString(derive(key, "dionysia internal v1"))
-}
-
-// derive makes a purpose-bound key from a secret (HMAC-SHA256 of a label),
-// so one leaked derived value reveals neither the secret nor its siblings.
-func derive(secret []byte, label string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(label))
-	return m.Sum(nil)
-}
-
-// mediaSecret is the RTSP password of internal reads. It is derived from
-// the internal secret instead of being it: it sits on ffmpeg's command line
-// (ADR 0001), readable by any local user, while the internal secret also
-// authorises raft writes (/internal/apply) and keys signed playback.
-func (n *Node) mediaSecret() string {
-	secret := n.internalSecret()
-	if secret == "" {
-		return ""
-	}
-	return hex.EncodeToString(derive([]byte(secret), "dionysia media read v1"))
-}
+// mediaSecret is the RTSP password of internal reads, a key of its own
+// (peer.MediaRead): whoever learns it can read streams, nothing else.
+func (n *Node) mediaSecret() string { return n.peer.KeyHex(peer.MediaRead) }
 
 func pathHint(p string) string {
 	if key, ok := strings.CutPrefix(p, "live/"); ok {

@@ -14,6 +14,7 @@ import (
 	"github.com/dionysia/dionysia/cluster"
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/media"
+	"github.com/dionysia/dionysia/peer"
 )
 
 // authTestNode is a node with just what authorize and sourceURL read: its
@@ -26,6 +27,9 @@ func authTestNode(t *testing.T, clusterKey []byte) *Node {
 		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		refused: newRefusals(),
 	}
+	p, err := peer.New(peer.Config{ClusterKey: clusterKey, Secret: n.state.Secret})
+	require.NoError(t, err)
+	n.peer = p
 	// Not started: its ring is empty, so admission is left to the state
 	// machine (placement_test covers it).
 	clu, err := cluster.New(cluster.Config{Name: "a", DataDir: t.TempDir(), GossipAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
@@ -72,10 +76,11 @@ func TestAuthorize(t *testing.T) {
 			{"read with the internal credentials", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: readPass}, true},
 			{"read with another user", media.AuthRequest{Action: "read", Path: "live/skon", User: "admin", Password: readPass}, false},
 			{"read with a wrong password", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: "x"}, false},
-			// The internal secret authorises raft writes and keys signed
-			// playback; the read password on ffmpeg's command line must not
-			// be it.
-			{"read with the raw internal secret", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: n.internalSecret()}, false},
+			// Every purpose has its own key: another purpose's key, or
+			// the root secret, does not read.
+			{"read with the root secret", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: rootSecret(n)}, false},
+			{"read with the playback key", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: n.peer.KeyHex(peer.Playback)}, false},
+			{"read with the internal token", media.AuthRequest{Action: "read", Path: "live/skon", User: internalUser, Password: n.peer.KeyHex(peer.InternalToken)}, false},
 			{"playback", media.AuthRequest{Action: "playback", Path: "live/skon", User: internalUser, Password: readPass}, false},
 			{"api", media.AuthRequest{Action: "api", User: internalUser, Password: readPass}, false},
 		}
@@ -93,8 +98,16 @@ func TestAuthorize(t *testing.T) {
 				}
 			})
 		}
-		require.NotContains(t, n.sourceURL("127.0.0.1:8554", "live/skon"), n.internalSecret(),
-			"ffmpeg's command line must not carry the internal secret")
-		require.False(t, strings.Contains(readPass, n.internalSecret()))
+		require.NotContains(t, n.sourceURL("127.0.0.1:8554", "live/skon"), rootSecret(n),
+			"a media read URL must not carry the root secret")
+		require.False(t, strings.Contains(readPass, rootSecret(n)))
 	}
+}
+
+// rootSecret is what every key of n derives from, as text.
+func rootSecret(n *Node) string {
+	if len(n.cfg.ClusterKey) > 0 {
+		return string(n.cfg.ClusterKey)
+	}
+	return n.state.Secret()
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/httpapi"
 	"github.com/dionysia/dionysia/packager"
+	"github.com/dionysia/dionysia/peer"
 )
 
 var _ httpapi.Backend = (*Node)(nil)
@@ -65,10 +66,11 @@ func (n *Node) Links(in *fsm.Input) httpapi.Links {
 	}
 }
 
-// PlaybackKey signs playback tokens: derived from the cluster's internal
-// secret, so every node checks a token any node issued.
+// PlaybackKey signs playback tokens: a key of its own derived from the
+// cluster's root secret (peer.Playback), so every node checks a token any
+// node issued and a leaked playback key signs playback only.
 func (n *Node) PlaybackKey() []byte {
-	return derive([]byte(n.internalSecret()), "dionysia playback v1")
+	return n.peer.Key(peer.Playback)
 }
 
 // Ready is nil once a leader is known, the state is seeded and mediamtx answers.

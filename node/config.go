@@ -20,13 +20,16 @@ import (
 
 // Config is everything a node is built from. Zero values mean defaults.
 type Config struct {
-	Name          string
-	DataDir       string
-	HTTPAddr      string
-	GossipAddr    string
-	RaftAddr      string
-	RTMPAddr      string
-	RTSPAddr      string
+	Name       string
+	DataDir    string
+	HTTPAddr   string
+	GossipAddr string
+	RaftAddr   string
+	RTMPAddr   string
+	RTSPAddr   string
+	// RTSPSAddr is mediamtx's RTSPS listener in TLS mode, where other
+	// nodes read this node's ingest.
+	RTSPSAddr     string
 	SRTAddr       string
 	AdvertiseHost string
 	Join          []string
@@ -35,7 +38,11 @@ type Config struct {
 	// cluster-internal calls; without it the secret chosen at bootstrap and
 	// replicated through raft authenticates them.
 	ClusterKey []byte
-	MediaMTX   string // mediamtx binary
+	// TLSCert, TLSKey and TLSCA are the operator's PEM files for mutual TLS
+	// between nodes (all three or none); without them a cluster key makes
+	// the nodes issue their own certificates (package peer, ADR 0006).
+	TLSCert, TLSKey, TLSCA string
+	MediaMTX               string // mediamtx binary
 	// MediaMTXAPIAddr is mediamtx's loopback control API; "" = a free port.
 	MediaMTXAPIAddr string
 	FFmpeg          string // ffmpeg binary
@@ -86,6 +93,7 @@ func (c *Config) setDefaults() error {
 	def(&c.RaftAddr, ":7947")
 	def(&c.RTMPAddr, ":1935")
 	def(&c.RTSPAddr, ":8554")
+	def(&c.RTSPSAddr, ":8322")
 	def(&c.SRTAddr, ":8890")
 	def(&c.MediaMTX, "mediamtx")
 	def(&c.FFmpeg, "ffmpeg")
@@ -97,7 +105,7 @@ func (c *Config) setDefaults() error {
 	}
 	for name, addr := range map[string]string{
 		"http-addr": c.HTTPAddr, "gossip-addr": c.GossipAddr, "raft-addr": c.RaftAddr,
-		"rtmp-addr": c.RTMPAddr, "rtsp-addr": c.RTSPAddr, "srt-addr": c.SRTAddr,
+		"rtmp-addr": c.RTMPAddr, "rtsp-addr": c.RTSPAddr, "srt-addr": c.SRTAddr, "rtsps-addr": c.RTSPSAddr,
 	} {
 		if _, err := portOf(addr); err != nil {
 			return fmt.Errorf("%s: %w", name, err)

@@ -29,7 +29,7 @@ func (n *Node) Drain(ctx context.Context, name string, on bool) error {
 	var addr string
 	for _, m := range n.clu.Members() {
 		if m.Name == name && (m.State == "alive" || m.State == "suspect") {
-			addr = m.Meta.HTTPAddr
+			addr = m.Meta.RaftAddr
 		}
 	}
 	if addr == "" {
@@ -41,12 +41,11 @@ func (n *Node) Drain(ctx context.Context, name string, on bool) error {
 	if on {
 		q = "1"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/internal/drain?on="+q, nil)
+	req, err := n.peer.NewRequest(ctx, http.MethodPost, addr, "/internal/drain?on="+q, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set(internalHeader, n.internalSecret())
-	resp, err := internalClient.Do(req)
+	resp, err := n.peer.Client().Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: node %q does not answer: %v", httpapi.ErrUnavailable, name, err)
 	}
@@ -84,7 +83,7 @@ func (n *Node) drainedAtStart() bool {
 }
 
 func (n *Node) serveInternalDrain(w http.ResponseWriter, r *http.Request) {
-	if !n.internalPost(w, r) {
+	if !internalPost(w, r) {
 		return
 	}
 	if err := n.setDraining(r.URL.Query().Get("on") == "1"); err != nil {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -21,8 +20,12 @@ import (
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/httpapi"
 	"github.com/dionysia/dionysia/media"
+	"github.com/dionysia/dionysia/peer"
 	"github.com/dionysia/dionysia/relay"
 )
+
+// mediamtxDir is the data dir's subdirectory of mediamtx's config.
+const mediamtxDir = "mediamtx"
 
 // Node is one running Dionysia process.
 type Node struct {
@@ -30,6 +33,7 @@ type Node struct {
 	log   *slog.Logger
 	state *fsm.State
 	clu   *cluster.Cluster
+	peer  *peer.Peer
 	mtx   *media.MediaMTX
 	api   *httpapi.API
 	reg   *prometheus.Registry
@@ -73,8 +77,56 @@ func New(cfg Config) (*Node, error) {
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if err := secureDataDir(cfg.DataDir, n.log); err != nil {
+		return nil, err
+	}
+	pr, err := peer.New(peer.Config{
+		ClusterKey: cfg.ClusterKey,
+		CertFile:   cfg.TLSCert, KeyFile: cfg.TLSKey, CAFile: cfg.TLSCA,
+		Name:  cfg.Name,
+		Hosts: []string{cfg.AdvertiseHost},
+		// Without a cluster key, the secret chosen at bootstrap (replicated
+		// by raft) is the root of the derived keys.
+		Secret: n.state.Secret,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.peer = pr
+	// Internal endpoints live on the cluster port (raft's), behind peer's
+	// authentication; the public port serves players, CDNs and the API only.
+	internal := http.NewServeMux()
+	internal.HandleFunc("/internal/status/", n.serveInternalStatus)
+	internal.HandleFunc("/internal/live/", n.serveInternalLive)
+	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
+	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
+	meta := cluster.Meta{
+		HTTPAddr: cfg.advertise(cfg.HTTPAddr),
+		RaftAddr: cfg.advertise(cfg.RaftAddr),
+		RTSPAddr: cfg.advertise(cfg.RTSPAddr),
+		RTMPAddr: cfg.advertise(cfg.RTMPAddr),
+		SRTAddr:  cfg.advertise(cfg.SRTAddr),
+		Capacity: cfg.TranscodeCapacity,
+	}
+	mtxCfg := media.MediaMTXConfig{
+		Binary:    cfg.MediaMTX,
+		Dir:       filepath.Join(cfg.DataDir, mediamtxDir),
+		RTMPAddr:  cfg.RTMPAddr,
+		RTSPAddr:  cfg.RTSPAddr,
+		SRTAddr:   cfg.SRTAddr,
+		APIAddr:   cfg.MediaMTXAPIAddr,
+		Authorize: n.authorize,
+		Logger:    n.log,
+	}
+	if pr.TLS() {
+		// Other nodes read this node's ingest over RTSPS, authenticated
+		// by the node certificate (and the read password inside TLS).
+		chain, key, err := pr.CertPEM()
+		if err != nil {
+			return nil, err
+		}
+		mtxCfg.RTSPSAddr, mtxCfg.TLSCert, mtxCfg.TLSKey = cfg.RTSPSAddr, chain, key
+		meta.RTSPSAddr = cfg.advertise(cfg.RTSPSAddr)
 	}
 	clu, err := cluster.New(cluster.Config{
 		Name:          cfg.Name,
@@ -83,42 +135,27 @@ func New(cfg Config) (*Node, error) {
 		RaftAddr:      cfg.RaftAddr,
 		AdvertiseHost: cfg.AdvertiseHost,
 		Join:          cfg.Join,
-		Meta: cluster.Meta{
-			HTTPAddr: cfg.advertise(cfg.HTTPAddr),
-			RaftAddr: cfg.advertise(cfg.RaftAddr),
-			RTSPAddr: cfg.advertise(cfg.RTSPAddr),
-			RTMPAddr: cfg.advertise(cfg.RTMPAddr),
-			SRTAddr:  cfg.advertise(cfg.SRTAddr),
-			Capacity: cfg.TranscodeCapacity,
-		},
-		FSM:            fsm.FSM{State: n.state},
-		ClusterKey:     cfg.ClusterKey,
-		InternalSecret: n.internalSecret,
-		ReapTimeout:    cfg.ReapTimeout,
-		Gossip:         cfg.Gossip,
-		Raft:           cfg.Raft,
-		Logger:         cfg.Logger,
+		Meta:          meta,
+		FSM:           fsm.FSM{State: n.state},
+		ClusterKey:    cfg.ClusterKey,
+		Peer:          pr,
+		Internal:      internal,
+		ReapTimeout:   cfg.ReapTimeout,
+		Gossip:        cfg.Gossip,
+		Raft:          cfg.Raft,
+		Logger:        cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	n.clu = clu
 
-	mtx, err := media.NewMediaMTX(media.MediaMTXConfig{
-		Binary:    cfg.MediaMTX,
-		Dir:       filepath.Join(cfg.DataDir, "mediamtx"),
-		RTMPAddr:  cfg.RTMPAddr,
-		RTSPAddr:  cfg.RTSPAddr,
-		SRTAddr:   cfg.SRTAddr,
-		APIAddr:   cfg.MediaMTXAPIAddr,
-		Authorize: n.authorize,
-		Logger:    n.log,
-	})
+	mtx, err := media.NewMediaMTX(mtxCfg)
 	if err != nil {
 		return nil, fmt.Errorf("mediamtx: %w", err)
 	}
 	n.mtx = mtx
-	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay")})
+	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay"), TLS: pr.ClientTLS()})
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -129,16 +166,9 @@ func New(cfg Config) (*Node, error) {
 	n.refused = newRefusals()
 	n.lastOwner = map[string]string{}
 
-	internal := http.NewServeMux()
-	internal.Handle("/internal/apply", clu.Handler())
-	internal.HandleFunc("/internal/status/", n.serveInternalStatus)
-	internal.HandleFunc("/internal/live/", n.serveInternalLive)
-	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
-	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
 	api, err := httpapi.New(httpapi.Config{
 		Backend:        n,
 		Tokens:         cfg.APITokens,
-		Internal:       internal,
 		Metrics:        promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
 		Registerer:     n.reg,
 		Dashboard:      dashboard.Handler(dashboard.Config{HLSJSPath: cfg.HLSJS}),
@@ -204,6 +234,7 @@ func (n *Node) Start(ctx context.Context) error {
 
 	n.log.Info("node started", "http", n.cfg.advertise(n.cfg.HTTPAddr), "gossip", n.cfg.GossipAddr,
 		"raft", n.cfg.RaftAddr, "join", n.cfg.Join, "data_dir", n.cfg.DataDir)
+	n.logSecurity(runCtx)
 	if len(n.cfg.APITokens) == 0 {
 		n.log.Warn("no --api-token set: the /v1 management API is open to anyone who can reach " + n.cfg.HTTPAddr)
 	}
@@ -277,11 +308,3 @@ func (n *Node) HTTPURL() string { return "http://" + n.cfg.advertise(n.cfg.HTTPA
 
 // ClusterHandle exposes the cluster, for tests and tools.
 func (n *Node) ClusterHandle() *cluster.Cluster { return n.clu }
-
-// internalSecret authenticates cluster-internal calls and media reads.
-func (n *Node) internalSecret() string {
-	if len(n.cfg.ClusterKey) > 0 {
-		return derivedSecret(n.cfg.ClusterKey)
-	}
-	return n.state.Secret()
-}

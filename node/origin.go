@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,7 +59,7 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 		}
 		return packager.File{}, rerr
 	}
-	f, err := n.shield.fetch(ctx, rt.Origin, inputID, file, q)
+	f, err := n.shield.fetch(ctx, n.clu.PeerAddr(rt.Owner), inputID, file, q)
 	if err == nil || !errors.Is(err, httpapi.ErrUnavailable) {
 		return f, err
 	}
@@ -75,7 +74,7 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 		return stream.Serve(ctx, file, q)
 	}
 	if hasStandby && sb.Name != rt.Owner && sb.Name != n.cfg.Name {
-		if f, serr := n.shield.fetch(ctx, "http://"+sb.Meta.HTTPAddr, inputID, file, q); serr == nil {
+		if f, serr := n.shield.fetch(ctx, sb.Meta.RaftAddr, inputID, file, q); serr == nil {
 			return f, nil
 		}
 	}
@@ -84,10 +83,6 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 
 // serveInternalLive answers another node's forwarded /live request.
 func (n *Node) serveInternalLive(w http.ResponseWriter, r *http.Request) {
-	if !n.internalAuthOK(r) {
-		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
-		return
-	}
 	rest := strings.TrimPrefix(r.URL.Path, "/internal/live/")
 	id, file, ok := strings.Cut(rest, "/")
 	if !ok || id == "" || file == "" {
@@ -130,18 +125,6 @@ func (n *Node) serveInternalLive(w http.ResponseWriter, r *http.Request) {
 // progressiveHeader marks an internal answer that streams a segment still
 // being made.
 const progressiveHeader = "X-Dionysia-Progressive"
-
-// liveClient fetches /live files from other nodes. A node that does not
-// answer within a second is treated as gone (its standby is asked next);
-// a blocking playlist reload may still take its full time once connected.
-var liveClient = func() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	tr.DialContext = (&net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}).DialContext
-	tr.MaxIdleConnsPerHost = 64
-	tr.ResponseHeaderTimeout = fetchTimeout
-	return &http.Client{Transport: tr}
-}()
 
 // shield fetches /live files from their owner for this node's viewers: N
 // viewers of a new segment cost one internal fetch, and immutable files
@@ -228,12 +211,16 @@ func (s *shield) Fetches() uint64 {
 	return s.fetches
 }
 
-func (s *shield) fetch(ctx context.Context, origin, inputID, file string, q url.Values) (packager.File, error) {
-	target := origin + "/internal/live/" + inputID + "/" + file
+// fetch gets a /live file from the node whose cluster port is addr.
+func (s *shield) fetch(ctx context.Context, addr, inputID, file string, q url.Values) (packager.File, error) {
+	if addr == "" {
+		return packager.File{}, fmt.Errorf("%w: the stream's node is not a live member", httpapi.ErrUnavailable)
+	}
+	target := "/internal/live/" + inputID + "/" + file
 	if enc := q.Encode(); enc != "" {
 		target += "?" + enc
 	}
-	key := target
+	key := addr + target
 	s.mu.Lock()
 	if c, ok := s.cache[key]; ok && time.Now().Before(c.expires) {
 		s.mu.Unlock()
@@ -245,7 +232,7 @@ func (s *shield) fetch(ctx context.Context, origin, inputID, file string, q url.
 		call.grew = sync.NewCond(&call.mu)
 		s.inflight[key] = call
 		s.fetches++
-		go s.do(key, target, call)
+		go s.do(key, addr, target, call)
 	}
 	s.mu.Unlock()
 	select {
@@ -271,7 +258,7 @@ func (s *shield) fetch(ctx context.Context, origin, inputID, file string, q url.
 
 // do runs one internal fetch on its own context: the viewer who started it
 // may leave while others wait for the same answer.
-func (s *shield) do(key, target string, call *fetchCall) {
+func (s *shield) do(key, addr, target string, call *fetchCall) {
 	headerSent := false
 	defer func() {
 		if !headerSent {
@@ -291,14 +278,13 @@ func (s *shield) do(key, target string, call *fetchCall) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req, err := s.n.peer.NewRequest(ctx, http.MethodGet, addr, target, nil)
 	if err != nil {
 		call.err = err
 		return
 	}
-	req.Header.Set(internalHeader, s.n.internalSecret())
 	req.Header.Set(hopHeader, "1")
-	resp, err := liveClient.Do(req)
+	resp, err := s.n.peer.Client().Do(req)
 	if err != nil {
 		call.err = fmt.Errorf("%w: the stream's node does not answer: %v", httpapi.ErrUnavailable, err)
 		return

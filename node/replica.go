@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -82,9 +83,9 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 			continue
 		}
 		st.repl.inFlight = true
-		origin := "http://" + sb.Meta.HTTPAddr
+		addr := sb.Meta.RaftAddr
 		go func() {
-			takenOver, err := n.pushReplica(ctx, origin, id, d)
+			takenOver, err := n.pushReplica(ctx, addr, id, d)
 			ls.mu.Lock()
 			defer ls.mu.Unlock()
 			st.repl.inFlight = false
@@ -108,19 +109,18 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 
 // pushReplica sends a delta; takenOver is the receiver saying it produces
 // the stream itself now.
-func (n *Node) pushReplica(ctx context.Context, origin, id string, d *packager.Delta) (takenOver bool, err error) {
+func (n *Node) pushReplica(ctx context.Context, addr, id string, d *packager.Delta) (takenOver bool, err error) {
 	body, err := packager.EncodeDelta(d)
 	if err != nil {
 		return false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, origin+"/internal/replica/"+id, bytes.NewReader(body))
+	req, err := n.peer.NewRequest(ctx, http.MethodPost, addr, "/internal/replica/"+url.PathEscape(id), bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set(internalHeader, n.internalSecret())
-	resp, err := liveClient.Do(req)
+	resp, err := n.peer.Client().Do(req)
 	if err != nil {
 		return false, err
 	}
@@ -137,7 +137,7 @@ const takenOverHeader = "X-Dionysia-Taken-Over"
 
 // serveInternalReplica takes a copy of another node's stream.
 func (n *Node) serveInternalReplica(w http.ResponseWriter, r *http.Request) {
-	if !n.internalPost(w, r) {
+	if !internalPost(w, r) {
 		return
 	}
 	id := strings.TrimPrefix(r.URL.Path, "/internal/replica/")

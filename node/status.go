@@ -2,10 +2,10 @@ package node
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -13,17 +13,6 @@ import (
 	"github.com/dionysia/dionysia/media"
 	"github.com/dionysia/dionysia/packager"
 )
-
-const internalHeader = "X-Dionysia-Internal"
-
-// internalClient carries the internal secret to other nodes: never through
-// an HTTP proxy from the environment, which would see the secret that
-// authorises raft writes.
-var internalClient = func() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	return &http.Client{Transport: tr}
-}()
 
 // InputStatus is gathered on the owner: this node answers for the inputs it
 // owns and asks the owner for the others.
@@ -35,13 +24,13 @@ func (n *Node) InputStatus(ctx context.Context, inputID string) (*httpapi.InputS
 		n.fillLocalStatus(st)
 		return st, nil
 	}
-	rt, err := n.Route(inputID)
-	if err != nil {
+	addr := n.clu.PeerAddr(st.OwnerNode)
+	if addr == "" {
 		return st, nil
 	}
-	remote, err := n.fetchStatus(ctx, rt.Origin, inputID)
+	remote, err := n.fetchStatus(ctx, addr, inputID)
 	if err != nil {
-		n.log.Warn("status from owner", "input", inputID, "owner", rt.Owner, "err", err)
+		n.log.Warn("status from owner", "input", inputID, "owner", st.OwnerNode, "err", err)
 		return st, nil
 	}
 	if remote.Refused == nil {
@@ -127,10 +116,6 @@ func renditionFPS(limit int, fps float64) float64 {
 // serveInternalStatus answers another node's InputStatus for an input this
 // node owns.
 func (n *Node) serveInternalStatus(w http.ResponseWriter, r *http.Request) {
-	if !n.internalAuthOK(r) {
-		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
-		return
-	}
 	id := strings.TrimPrefix(r.URL.Path, "/internal/status/")
 	st := n.baseStatus(id)
 	n.fillLocalStatus(st)
@@ -138,13 +123,9 @@ func (n *Node) serveInternalStatus(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(st)
 }
 
-// internalPost answers an internal call that is not an authenticated POST
-// and reports whether the caller may go on.
-func (n *Node) internalPost(w http.ResponseWriter, r *http.Request) bool {
-	if !n.internalAuthOK(r) {
-		http.Error(w, `{"error":"forbidden"}`, http.StatusForbidden)
-		return false
-	}
+// internalPost answers an internal call that is not a POST and reports
+// whether the caller may go on. (The cluster port authenticated it.)
+func internalPost(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
 		return false
@@ -152,21 +133,14 @@ func (n *Node) internalPost(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-func (n *Node) internalAuthOK(r *http.Request) bool {
-	secret := n.internalSecret()
-	got := r.Header.Get(internalHeader)
-	return secret != "" && subtle.ConstantTimeCompare([]byte(got), []byte(secret)) == 1
-}
-
-func (n *Node) fetchStatus(ctx context.Context, origin, inputID string) (*httpapi.InputStatus, error) {
+func (n *Node) fetchStatus(ctx context.Context, addr, inputID string) (*httpapi.InputStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, origin+"/internal/status/"+inputID, nil)
+	req, err := n.peer.NewRequest(ctx, http.MethodGet, addr, "/internal/status/"+url.PathEscape(inputID), nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set(internalHeader, n.internalSecret())
-	resp, err := internalClient.Do(req)
+	resp, err := n.peer.Client().Do(req)
 	if err != nil {
 		return nil, err
 	}

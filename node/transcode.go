@@ -276,10 +276,13 @@ type desired struct {
 
 func (n *Node) desiredStreams() map[string]desired {
 	out := map[string]desired{}
-	members := map[string]string{} // name -> advertised RTSP addr
+	members := map[string]string{} // name -> advertised RTSP(S) addr
 	for _, m := range n.clu.Members() {
 		if m.State == "alive" || m.State == "suspect" {
 			members[m.Name] = m.Meta.RTSPAddr
+			if n.peer.TLS() {
+				members[m.Name] = m.Meta.RTSPSAddr
+			}
 		}
 	}
 	sessions := n.state.Sessions()
@@ -306,6 +309,9 @@ func (n *Node) desiredStreams() map[string]desired {
 			rtsp := members[s.IngestNode]
 			if s.IngestNode == n.cfg.Name {
 				rtsp = loopback(n.cfg.RTSPAddr)
+				if n.peer.TLS() {
+					rtsp = loopback(n.cfg.RTSPSAddr)
+				}
 			}
 			if rtsp != "" {
 				d.want.live = true
@@ -327,11 +333,16 @@ func (n *Node) desiredStreams() map[string]desired {
 	return out
 }
 
-// sourceURL is where ffmpeg reads a live path: the ingest node's mediamtx,
-// with the cluster-internal read credentials (mediaSecret, never the
-// internal secret itself: the URL is on ffmpeg's command line).
+// sourceURL is where the relay reads a live path: the ingest node's
+// mediamtx with the media read password, over RTSPS in TLS mode (even on
+// loopback: a local user sniffing lo must not read it either). It never
+// reaches a command line: children read the relay.
 func (n *Node) sourceURL(rtspAddr, path string) string {
-	u := url.URL{Scheme: "rtsp", User: url.UserPassword(internalUser, n.mediaSecret()), Host: rtspAddr, Path: "/" + path}
+	scheme := "rtsp"
+	if n.peer.TLS() {
+		scheme = "rtsps"
+	}
+	u := url.URL{Scheme: scheme, User: url.UserPassword(internalUser, n.mediaSecret()), Host: rtspAddr, Path: "/" + path}
 	return u.String()
 }
 
@@ -573,27 +584,27 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 		n.poke()
 	}()
 	log := n.log.With("input", d.input.ID)
-	// Read through the relay: it starts every run of this transcoder on
-	// the newest keyframe. Without it, read mediamtx directly.
-	source := d.source
+	// ffmpeg and ffprobe read through the relay, never mediamtx: the read
+	// password (and, across nodes, TLS) stays in this process, and a
+	// child's command line holds only a loopback URL with a token good for
+	// this pull. The relay starts every run on the newest keyframe; a
+	// passthrough rendition copies packets, and ffmpeg 5.1's mp4 muxer
+	// refuses the cached burst ("pts has no value"), so it starts live.
 	passthrough := false
 	for _, rd := range d.profile.Renditions {
 		passthrough = passthrough || rd.Passthrough
 	}
-	// A passthrough rendition copies the relay's burst of cached packets,
-	// which ffmpeg 5.1's mp4 muxer refuses ("pts has no value"): such
-	// profiles read mediamtx directly until the relay restamps its burst.
-	pulled := false
-	if !passthrough {
-		u, release, err := n.relay.Pull(ctx, d.source)
-		if err == nil {
-			source, pulled = u, true
-			defer release()
-		} else {
-			log.Warn("relay unavailable; reading the source directly", "err", err)
-		}
+	pull := n.relay.Pull
+	if passthrough {
+		pull = n.relay.PullLive
 	}
-	src, err := ls.probe(ctx, d.session.ID, d.source, pulled, source)
+	source, release, err := pull(ctx, d.source)
+	if err != nil {
+		log.Error("cannot read the source through the relay", "err", err)
+		return
+	}
+	defer release()
+	src, err := ls.probe(ctx, d.session.ID, d.source)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -668,10 +679,25 @@ func (n *Node) prewarm(inputID, path string) {
 	if n.clu == nil || n.relay == nil {
 		return // a node under unit test, without cluster or relay
 	}
-	if owner, ok := n.clu.Owner(inputID); !ok || owner.Name != n.cfg.Name {
+	in := n.state.Input(inputID)
+	if in == nil {
 		return
 	}
-	_, release, err := n.relay.Pull(context.Background(), n.sourceURL(loopback(n.cfg.RTSPAddr), path))
+	// Where the state machine will place it, unless the loads change
+	// before the session is recorded (then a pull is wasted for 10 s).
+	if s := n.state.Session(inputID); s == nil || s.Owner == "" {
+		owner, ok := fsm.Place(candidates(n.clu.Ring(), inputID), n.state.Loads(), n.streamCost(in), fsm.PlacementChoices)
+		if !ok || owner != n.cfg.Name {
+			return
+		}
+	} else if s.Owner != n.cfg.Name {
+		return
+	}
+	addr := loopback(n.cfg.RTSPAddr)
+	if n.peer.TLS() {
+		addr = loopback(n.cfg.RTSPSAddr)
+	}
+	_, release, err := n.relay.Pull(context.Background(), n.sourceURL(addr, path))
 	if err != nil {
 		n.log.Debug("relay prewarm", "input", inputID, "err", err)
 		return
@@ -713,24 +739,28 @@ func (ls *liveStreams) warmLocked(ctx context.Context, want map[string]desired) 
 }
 
 // probe learns a session's source size and rate once; transcoder restarts
-// and profile changes of the same session reuse it. Through the relay the
-// SPS the source announced says it at once; otherwise ffprobe asks mediamtx.
-func (ls *liveStreams) probe(ctx context.Context, session, source string, pulled bool, pullURL string) (media.SourceInfo, error) {
+// and profile changes of the same session reuse it.
+func (ls *liveStreams) probe(ctx context.Context, session, source string) (media.SourceInfo, error) {
 	ls.mu.Lock()
 	info, ok := ls.probes[session]
 	ls.mu.Unlock()
 	if ok {
 		return info, nil
 	}
-	var err error
-	if pulled {
-		info, err = ls.videoFromRelay(ctx, pullURL)
-		if errors.Is(err, relay.ErrNoVideo) {
-			return media.SourceInfo{}, nil // audio only: nothing to fit
-		}
+	// A pull of its own (a live pull may hold the description back until
+	// the next keyframe). The SPS the source announced answers at once;
+	// ffprobe through the relay is the fallback.
+	u, release, err := ls.n.relay.Pull(ctx, source)
+	if err != nil {
+		return media.SourceInfo{}, err
 	}
-	if !pulled || err != nil {
-		info, err = media.ProbeSource(ctx, ls.n.cfg.FFmpeg, source)
+	defer release()
+	info, err = ls.videoFromRelay(ctx, u)
+	if errors.Is(err, relay.ErrNoVideo) {
+		return media.SourceInfo{}, nil // audio only: nothing to fit
+	}
+	if err != nil {
+		info, err = media.ProbeSource(ctx, ls.n.cfg.FFmpeg, u)
 	}
 	if err != nil {
 		return media.SourceInfo{}, err

@@ -34,6 +34,7 @@ package relay
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type Config struct {
 	// "" or "127.0.0.1:0" picks a free port.
 	Addr   string
 	Logger *slog.Logger
+	// TLS is the client configuration for rtsps:// sources (another
+	// node's mediamtx in TLS mode); without it only rtsp:// is read.
+	TLS *tls.Config
 
 	// For tests: zero values mean the defaults.
 	lim   limits
@@ -114,6 +118,7 @@ type Relay struct {
 	closed  bool
 	sources map[string]*source // by source URL
 	tokens  map[string]*source // by path token
+	live    map[string]bool    // tokens of PullLive
 	ctx     context.Context    // parent of every source; ends at Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // source goroutines
@@ -145,6 +150,7 @@ func New(cfg Config) (*Relay, error) {
 		log:     log.With("component", "relay"),
 		sources: map[string]*source{},
 		tokens:  map[string]*source{},
+		live:    map[string]bool{},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
@@ -219,13 +225,30 @@ func (r *Relay) Close() error {
 // then its URL stops working and its clients are torn down. The reader
 // stops with the last pull of its source.
 func (r *Relay) Pull(ctx context.Context, source string) (url string, release func(), err error) {
+	return r.pull(ctx, source, false)
+}
+
+// PullLive is Pull for a client that must not get the cached GOP: it gets
+// nothing until the next keyframe, then the live packets (every track from
+// that moment). ffmpeg 5.1's mp4 muxer refuses to copy the burst ("pts has
+// no value"), so passthrough renditions read this way.
+func (r *Relay) PullLive(ctx context.Context, source string) (url string, release func(), err error) {
+	return r.pull(ctx, source, true)
+}
+
+func (r *Relay) pull(ctx context.Context, source string, live bool) (url string, release func(), err error) {
 	u, err := base.ParseURL(source)
 	if err != nil {
 		// Not wrapped: the parser's error quotes the URL, password and all.
 		return "", nil, errors.New("relay: source is not a URL")
 	}
-	if u.Scheme != "rtsp" {
-		return "", nil, fmt.Errorf("relay: source: scheme %q is not rtsp", u.Scheme)
+	switch {
+	case u.Scheme == "rtsp":
+	case u.Scheme == "rtsps" && r.cfg.TLS != nil:
+	case u.Scheme == "rtsps":
+		return "", nil, errors.New("relay: source: rtsps without a TLS configuration")
+	default:
+		return "", nil, fmt.Errorf("relay: source: scheme %q is not rtsp or rtsps", u.Scheme)
 	}
 	if err := ctx.Err(); err != nil {
 		return "", nil, err
@@ -248,6 +271,9 @@ func (r *Relay) Pull(ctx context.Context, source string) (url string, release fu
 	}
 	s.refs++
 	r.tokens[token] = s
+	if live {
+		r.live[token] = true
+	}
 	r.mu.Unlock()
 
 	var once sync.Once
@@ -328,6 +354,7 @@ func videoOf(desc *description.Session) (Video, error) {
 func (r *Relay) release(token string, s *source) {
 	r.mu.Lock()
 	delete(r.tokens, token)
+	delete(r.live, token)
 	s.refs--
 	last := s.refs == 0
 	if last && r.sources[s.url] == s {
@@ -347,6 +374,13 @@ func (r *Relay) lookup(path string) (*source, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.tokens[token], token
+}
+
+// isLive reports whether token is a PullLive's.
+func (r *Relay) isLive(token string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.live[token]
 }
 
 func randomToken() string {

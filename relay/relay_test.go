@@ -659,6 +659,33 @@ func TestRelay(t *testing.T) {
 		require.GreaterOrEqual(t, rd.frameCount(), 3*fps-2)
 	})
 
+	t.Run("live pull gets no burst", func(t *testing.T) {
+		// Just after a keyframe the cache holds a fresh GOP: a Pull
+		// client decodes it at once, a PullLive client waits for the next
+		// keyframe, about a GOP later.
+		r := startRelay(t, Config{})
+		u, release, err := r.Pull(context.Background(), src)
+		require.NoError(t, err)
+		defer release()
+		lu, releaseLive, err := r.PullLive(context.Background(), src)
+		require.NoError(t, err)
+		defer releaseLive()
+		require.NotEqual(t, u, lu)
+		waitPhase(t, r, u, 100*time.Millisecond)
+		live, err := firstFrame(ffmpeg, lu, nil, fastProbe...)
+		require.NoError(t, err)
+		require.Greater(t, live, gopSeconds*time.Second/2, "a live pull decoded the cached GOP")
+		require.EqualValues(t, 1, r.upstreams.Load(), "both pulls share one upstream reader")
+	})
+
+	t.Run("rtsps needs a TLS configuration", func(t *testing.T) {
+		r := startRelay(t, Config{})
+		_, _, err := r.Pull(context.Background(), "rtsps://127.0.0.1:1/live/a")
+		require.ErrorContains(t, err, "rtsps without a TLS configuration")
+		_, _, err = r.Pull(context.Background(), "http://127.0.0.1:1/live/a")
+		require.ErrorContains(t, err, "relay: source")
+	})
+
 	t.Run("unknown path", func(t *testing.T) {
 		r := startRelay(t, Config{})
 		_, release, err := r.Pull(context.Background(), src)

@@ -170,6 +170,7 @@ func (s *source) readOnce() (played bool, err error) {
 		Host:        s.u.Host,
 		Protocol:    &tcp,
 		ReadTimeout: upstreamReadTimeout,
+		TLSConfig:   s.r.cfg.TLS,
 		OnPacketsLost: func(lost uint64) {
 			s.log.Warn("relay source lost packets", "lost", lost)
 		},
@@ -453,7 +454,7 @@ func (s *source) writeLocked(c *client, es ...*entry) {
 }
 
 // play starts a client: the cached GOP first, then live packets.
-func (s *source) play(ss *gortsplib.ServerSession, token string) error {
+func (s *source) play(ss *gortsplib.ServerSession, token string, live bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.out
@@ -469,6 +470,9 @@ func (s *source) play(ss *gortsplib.ServerSession, token string) error {
 		}
 	}
 	gop := s.cache.gop()
+	if live {
+		gop = nil
+	}
 	if gop != nil {
 		s.writeLocked(c, gop...)
 	} else {

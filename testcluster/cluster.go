@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,9 +23,14 @@ import (
 // cluster with no demo input.
 type Options struct {
 	// Nodes to start; 0 = 1.
-	Nodes      int
-	APITokens  []string
+	Nodes     int
+	APITokens []string
+	// ClusterKey is shared by every node; nil = a random one per cluster,
+	// so nodes talk mutual TLS as a production cluster should.
 	ClusterKey []byte
+	// Plain runs the cluster without a cluster key (plain node-to-node
+	// traffic, the zero-config mode).
+	Plain bool
 	// Demo seeds the demo input like a real first start.
 	Demo bool
 	// HLSListSize for every node; 0 = node default.
@@ -67,6 +73,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	// The base dir is made before the stop cleanup is registered, so it is
 	// removed after the nodes stop and their logs can still be shown.
+	if opts.ClusterKey == nil && !opts.Plain {
+		opts.ClusterKey = make([]byte, 32)
+		_, _ = rand.Read(opts.ClusterKey)
+	}
 	c := &Cluster{t: t, opts: opts, base: t.TempDir()}
 	t.Cleanup(c.stopAll)
 	for range opts.Nodes {
@@ -96,7 +106,7 @@ func (c *Cluster) AddNode() *Node {
 
 func (c *Cluster) newConfig(i int, join []string) node.Config {
 	t := c.t
-	ports := make([]int, 7)
+	ports := make([]int, 8)
 	for j := range ports {
 		p, err := FreePort()
 		if err != nil {
@@ -118,6 +128,7 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 		// Picked here, not by mediamtx, so no two nodes of a test binary
 		// can be handed the same port.
 		MediaMTXAPIAddr: addr(ports[6]),
+		RTSPSAddr:       addr(ports[7]),
 		AdvertiseHost:   "127.0.0.1",
 		Join:            join,
 		APITokens:       c.opts.APITokens,

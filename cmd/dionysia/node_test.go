@@ -31,3 +31,26 @@ func TestNodeUsageHidesSecrets(t *testing.T) {
 	require.Equal(t, 2, r.code, "%s", r)
 	require.Contains(t, r.stderr, "must decode to 16, 24 or 32 bytes, not 5")
 }
+
+// Bad TLS flags stop the node before it listens, with the flag named.
+func TestNodeTLSFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := dir + "/missing.pem"
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"cert alone", []string{"--tls-cert", missing}, "tls-cert, tls-key and tls-ca go together"},
+		{"cert and key without CA", []string{"--tls-cert", missing, "--tls-key", missing}, "tls-cert, tls-key and tls-ca go together"},
+		{"unreadable files", []string{"--tls-cert", missing, "--tls-key", missing, "--tls-ca", missing}, "tls-cert/tls-key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"node", "--data-dir", t.TempDir(), "--mediamtx", "/bin/true", "--ffmpeg", "/bin/true"}, tc.args...)
+			r := runCLI(args...)
+			require.Equal(t, 2, r.code, "%s", r)
+			require.Contains(t, r.stderr, tc.want)
+		})
+	}
+}
