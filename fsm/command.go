@@ -38,6 +38,10 @@ type Command struct {
 	Input   *Input      `json:"input,omitempty"`
 	Patch   *InputPatch `json:"patch,omitempty"`
 	Session *Session    `json:"session,omitempty"`
+	// Webhook outbox commands (webhooks.go).
+	Webhook *Webhook `json:"webhook,omitempty"`
+	Event   *Event   `json:"event,omitempty"`
+	Attempt *Attempt `json:"attempt,omitempty"`
 
 	// ID names the profile or input for deletes, updates and rotations, and
 	// the input for EndSession and ExpireSession (Session.ID then names the
@@ -67,6 +71,8 @@ type InputPatch struct {
 	// already reconnecting expires at its EndedAt plus the new window.
 	ReconnectWindowSeconds *int  `json:"reconnect_window_seconds,omitempty"`
 	HotStandby             *bool `json:"hot_standby,omitempty"`
+	// PublishAuthURL "" removes the input's admission URL.
+	PublishAuthURL *string `json:"publish_auth_url,omitempty"`
 }
 
 // Encode serialises the command for the raft log.

@@ -19,6 +19,8 @@ type data struct {
 	Profiles         map[string]*Profile `json:"profiles"`
 	Inputs           map[string]*Input   `json:"inputs"`
 	Sessions         map[string]*Session `json:"sessions"`
+	// Hooks is nil until the first webhook command (webhooks.go).
+	Hooks *hooks `json:"hooks,omitempty"`
 }
 
 func newData() data {
@@ -85,6 +87,8 @@ func (s *State) apply(c Command) *Result {
 		return s.applyClearNodeSessions(c)
 	case OpExpireSession:
 		return s.applyExpireSession(c)
+	case OpCreateWebhook, OpDeleteWebhook, OpEnqueueEvent, OpRecordAttempt, OpExpireOutbox, OpClearNodeDown:
+		return s.applyHooks(c)
 	default:
 		return &Result{Err: invalid("op", "unknown command %q", c.Op)}
 	}
@@ -211,6 +215,9 @@ func (s *State) applyUpdateInput(c Command) *Result {
 	}
 	if p := c.Patch; p.HotStandby != nil {
 		in.HotStandby = *p.HotStandby
+	}
+	if p := c.Patch; p.PublishAuthURL != nil {
+		in.PublishAuthURL = *p.PublishAuthURL
 	}
 	in.UpdatedAt = c.At
 	s.d.Inputs[in.ID] = in

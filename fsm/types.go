@@ -93,9 +93,12 @@ type Input struct {
 	ReconnectWindowSeconds int `json:"reconnect_window_seconds"`
 	// HotStandby asks the ring successor of the owner to transcode too, so
 	// that a failover costs only the detection time.
-	HotStandby bool      `json:"hot_standby"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	HotStandby bool `json:"hot_standby"`
+	// PublishAuthURL, when set, is asked before a publish of this input is
+	// accepted (admission); it overrides the cluster-wide URL.
+	PublishAuthURL string    `json:"publish_auth_url,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // Clone returns a copy of the input.
