@@ -103,6 +103,9 @@ type inputBody struct {
 	// absent means the default.
 	ReconnectWindowSeconds *int `json:"reconnect_window_seconds"`
 	HotStandby             bool `json:"hot_standby"`
+	// PublishAuthURL is asked before a publish is accepted; "" = the
+	// cluster-wide one, if any.
+	PublishAuthURL string `json:"publish_auth_url"`
 }
 
 // inputPatchBody is the JSON for PATCH: only the fields present change.
@@ -113,6 +116,7 @@ type inputPatchBody struct {
 	PlaybackPolicy         *string `json:"playback_policy"`
 	ReconnectWindowSeconds *int    `json:"reconnect_window_seconds"`
 	HotStandby             *bool   `json:"hot_standby"`
+	PublishAuthURL         *string `json:"publish_auth_url"`
 }
 
 func (b inputBody) toInput() (*fsm.Input, error) {
@@ -123,6 +127,7 @@ func (b inputBody) toInput() (*fsm.Input, error) {
 		PlaybackPolicy:         b.PlaybackPolicy,
 		ReconnectWindowSeconds: fsm.DefaultReconnectWindowSeconds,
 		HotStandby:             b.HotStandby,
+		PublishAuthURL:         strings.TrimSpace(b.PublishAuthURL),
 	}
 	if err := fsm.CheckName("name", in.Name); err != nil {
 		return nil, err
@@ -139,12 +144,17 @@ func (b inputBody) toInput() (*fsm.Input, error) {
 	if err := checkReconnectWindow(in.ReconnectWindowSeconds); err != nil {
 		return nil, err
 	}
+	if in.PublishAuthURL != "" {
+		if err := CheckHookURL("publish_auth_url", in.PublishAuthURL); err != nil {
+			return nil, err
+		}
+	}
 	return in, nil
 }
 
 func (b inputPatchBody) toPatch() (*fsm.InputPatch, error) {
 	p := &fsm.InputPatch{Name: b.Name, ProfileID: b.ProfileID, Enabled: b.Enabled, PlaybackPolicy: b.PlaybackPolicy,
-		ReconnectWindowSeconds: b.ReconnectWindowSeconds, HotStandby: b.HotStandby}
+		ReconnectWindowSeconds: b.ReconnectWindowSeconds, HotStandby: b.HotStandby, PublishAuthURL: b.PublishAuthURL}
 	if p.Name != nil {
 		n := strings.TrimSpace(*p.Name)
 		if err := fsm.CheckName("name", n); err != nil {
@@ -162,8 +172,18 @@ func (b inputPatchBody) toPatch() (*fsm.InputPatch, error) {
 			return nil, err
 		}
 	}
+	if p.PublishAuthURL != nil {
+		// "" removes the input's own URL (the cluster-wide one applies).
+		u := strings.TrimSpace(*p.PublishAuthURL)
+		if u != "" {
+			if err := CheckHookURL("publish_auth_url", u); err != nil {
+				return nil, err
+			}
+		}
+		p.PublishAuthURL = &u
+	}
 	if *p == (fsm.InputPatch{}) {
-		return nil, badRequest("", "nothing to change: send at least one of name, profile_id, enabled, playback_policy, reconnect_window_seconds, hot_standby")
+		return nil, badRequest("", "nothing to change: send at least one of name, profile_id, enabled, playback_policy, reconnect_window_seconds, hot_standby, publish_auth_url")
 	}
 	return p, nil
 }

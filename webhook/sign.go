@@ -92,3 +92,16 @@ func Verify(secret, header string, body []byte, now time.Time, tolerance time.Du
 	}
 	return ErrNoSignature
 }
+
+// AdmissionRequest is the JSON body a node POSTs to a publish admission URL
+// (publish_auth_url) before it accepts a publish. The stream key is never
+// sent: the receiver decides by input id.
+type AdmissionRequest struct {
+	InputID   string    `json:"input_id"`
+	InputName string    `json:"input_name"`
+	Protocol  string    `json:"protocol"`
+	IP        string    `json:"ip"`
+	Node      string    `json:"node"`
+	Query     string    `json:"query,omitempty"`
+	At        time.Time `json:"at"`
+}
