@@ -327,8 +327,7 @@ func (s *State) applyClearNodeSessions(c Command) *Result {
 // is enabled and has a reconnect window, and deletes it otherwise. A command
 // without a time cannot start a window and deletes too.
 func (s *State) endSession(ss *Session, at time.Time) {
-	in := s.d.Inputs[ss.InputID]
-	if in == nil || !in.Enabled || in.ReconnectWindowSeconds <= 0 || at.IsZero() {
+	if !KeepsEndedSession(s.d.Inputs[ss.InputID], at) {
 		delete(s.d.Sessions, ss.InputID)
 		return
 	}

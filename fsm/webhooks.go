@@ -69,6 +69,14 @@ func RetryBackoff(n int) time.Duration {
 	return d
 }
 
+// KeepsEndedSession reports whether a session of input in whose publisher
+// went away at time at stays, reconnecting, for the input's window (rather
+// than ending): the rule EndSession and ClearNodeSessions apply, for the
+// observers that report what became of the stream.
+func KeepsEndedSession(in *Input, at time.Time) bool {
+	return in != nil && in.Enabled && in.ReconnectWindowSeconds > 0 && !at.IsZero()
+}
+
 // Webhook is a subscriber: events of the listed types (all when Events is
 // empty) are POSTed to URL, signed with Secret.
 type Webhook struct {

@@ -24,6 +24,7 @@ func authTestNode(t *testing.T, clusterKey []byte) *Node {
 		state: fsm.New(nil),
 		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	n.hooks = newHookRunner(n)
 	now := time.Now().UTC()
 	init := n.initCommand()
 	init.Init.DemoInput = nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +44,12 @@ type Config struct {
 	// RedirectOrigin answers /live requests for streams other nodes own
 	// with a 307 (--origin-mode redirect) instead of fetching them.
 	RedirectOrigin bool
-	Logger         *slog.Logger
+	// PublishAuthURL, when set, is asked before every publish of an input
+	// that has no publish_auth_url of its own (admission); PublishAuthSecret
+	// signs those requests (Dionysia-Signature, like webhooks).
+	PublishAuthURL    string
+	PublishAuthSecret string
+	Logger            *slog.Logger
 	// Banner, when set, receives a human-readable "where to publish, where
 	// to watch" text once the node is ready.
 	Banner io.Writer
@@ -100,6 +106,11 @@ func (c *Config) setDefaults() error {
 	}
 	if c.AdvertiseHost == "" {
 		c.AdvertiseHost = defaultAdvertiseHost(c.HTTPAddr)
+	}
+	if c.PublishAuthURL != "" {
+		if u, err := url.Parse(c.PublishAuthURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("publish-auth-url: %q is not an http:// or https:// URL", c.PublishAuthURL)
+		}
 	}
 	if n := len(c.ClusterKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return fmt.Errorf("cluster-key: must decode to 16, 24 or 32 bytes, not %d", n)

@@ -132,6 +132,9 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 			delete(w.pending, "start "+id)
 		case res.Changed:
 			n.log.Info("stream live", "input", in.ID, "protocol", protocolOf(p.SourceType), "tracks", p.Tracks)
+			if res.Session != nil {
+				n.hooks.emit(sessionEvent(fsm.EventInputLive, res.Session, now, n.cfg.Name))
+			}
 		}
 	}
 	w.waiting = waiting
@@ -155,10 +158,13 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 		}
 		w.pending["end "+s.ID] = now
 		cmd := fsm.Command{Op: fsm.OpEndSession, At: now.UTC(), ID: s.InputID, Node: n.cfg.Name, Session: &fsm.Session{ID: s.ID}}
-		if _, err := n.apply(ctx, cmd); err != nil {
+		if res, err := n.apply(ctx, cmd); err != nil {
 			n.log.Warn("end live session", "input", s.InputID, "err", err)
 			delete(w.pending, "end "+s.ID)
 		} else {
+			if res.Changed {
+				n.hooks.emitEnded(s, now)
+			}
 			// fsm decides whether the stream ends now or waits, reconnecting,
 			// for the input's window (the leader logs its expiry).
 			window := 0

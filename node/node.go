@@ -48,6 +48,8 @@ type Node struct {
 	// starts on a keyframe at once instead of waiting for the next one.
 	relay *relay.Relay
 	ing   *ingestWatcher
+	// hooks proposes webhook events and, on the leader, delivers them.
+	hooks *hookRunner
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -118,6 +120,7 @@ func New(cfg Config) (*Node, error) {
 	n.streams = newLiveStreams(n)
 	n.shield = newShield(n)
 	n.ing = newIngestWatcher(n)
+	n.hooks = newHookRunner(n)
 
 	internal := http.NewServeMux()
 	internal.Handle("/internal/apply", clu.Handler())
@@ -191,9 +194,14 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun("leader", func() { n.leaderLoop(runCtx) })
 	n.goRun("replicate", func() { n.replicateLoop(runCtx) })
 	n.goRun("banner", func() { n.printBanner(runCtx) })
+	n.goRun("webhook events", func() { n.hooks.proposeLoop(runCtx) })
+	n.goRun("webhooks", func() { n.hooks.loop(runCtx) })
 
 	n.log.Info("node started", "http", n.cfg.advertise(n.cfg.HTTPAddr), "gossip", n.cfg.GossipAddr,
 		"raft", n.cfg.RaftAddr, "join", n.cfg.Join, "data_dir", n.cfg.DataDir)
+	if n.cfg.PublishAuthURL != "" && n.cfg.PublishAuthSecret == "" {
+		n.log.Warn("--publish-auth-url without --publish-auth-secret: admission requests are sent unsigned")
+	}
 	if len(n.cfg.APITokens) == 0 {
 		n.log.Warn("no --api-token set: the /v1 management API is open to anyone who can reach " + n.cfg.HTTPAddr)
 	}
