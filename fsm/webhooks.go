@@ -427,6 +427,13 @@ func (s *State) Webhook(id string) *Webhook {
 	return s.d.Hooks.Webhooks[id].Clone()
 }
 
+// HasWebhooks reports whether any webhook exists, without copying.
+func (s *State) HasWebhooks() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.Hooks != nil && len(s.d.Hooks.Webhooks) > 0
+}
+
 // Webhooks returns copies of every webhook (secrets included), by id.
 func (s *State) Webhooks() []*Webhook {
 	s.mu.RLock()

@@ -176,6 +176,8 @@ func TestExpireOutboxByEntryTimes(t *testing.T) {
 
 func TestWebhookCommands(t *testing.T) {
 	s := hookState(t, &Webhook{ID: "w", URL: "http://r", Secret: "x", Events: []string{EventInputLive}})
+	require.True(t, s.HasWebhooks())
+	require.False(t, New(nil).HasWebhooks())
 	w := s.Webhook("w")
 	require.Equal(t, t0, w.CreatedAt)
 	require.Equal(t, "x", w.Secret)
@@ -196,6 +198,7 @@ func TestWebhookCommands(t *testing.T) {
 	require.Empty(t, s.PendingDeliveries())
 	require.Empty(t, s.WebhookAttempts("w"))
 	require.Empty(t, s.Webhooks())
+	require.False(t, s.HasWebhooks())
 	require.Equal(t, CodeNotFound, ErrorCode(s.ApplyCommand(Command{Op: OpDeleteWebhook, At: t0, ID: "w"}).Err))
 }
 

@@ -44,6 +44,9 @@ type hookRunner struct {
 	n      *Node
 	queue  chan fsm.Event
 	client *http.Client
+	// wake makes the events loop look again at once (a delivery ended, so
+	// the webhook's next one may go), without waiting for the tick.
+	wake chan struct{}
 
 	// Touched by the events loop only.
 	owners     map[string]string       // input id -> owner seen last tick
@@ -62,6 +65,7 @@ func newHookRunner(n *Node) *hookRunner {
 	return &hookRunner{
 		n:     n,
 		queue: make(chan fsm.Event, 256),
+		wake:  make(chan struct{}, 1),
 		client: &http.Client{
 			Transport: tr,
 			Timeout:   deliveryTimeout,
@@ -80,7 +84,8 @@ func newHookRunner(n *Node) *hookRunner {
 // ingest poll, the leader loop). An event already queued recently, or
 // already in the outbox, is skipped.
 func (h *hookRunner) emit(ev fsm.Event) {
-	if h.n.state.EventKnown(ev.ID) {
+	// Without subscribers an event reaches nobody: save the raft write.
+	if !h.n.state.HasWebhooks() || h.n.state.EventKnown(ev.ID) {
 		return
 	}
 	h.mu.Lock()
@@ -110,14 +115,16 @@ func (h *hookRunner) proposeLoop(ctx context.Context) {
 		deadline := time.Now().Add(emitRetryFor)
 		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 			res, err := h.n.apply(ctx, fsm.Command{Op: fsm.OpEnqueueEvent, At: time.Now().UTC(), Event: &ev})
-			if err == nil && res.Err == nil {
+			if err == nil && res.Err != nil {
+				// Refused by the state machine: retrying cannot help.
+				h.n.log.Warn("webhook event refused", "event", ev.Type, "input", ev.InputID, "err", res.Err)
+				break
+			}
+			if err == nil {
 				if res.Changed {
 					h.n.log.Info("webhook event", "event", ev.Type, "id", ev.ID, "input", ev.InputID, "about_node", ev.Node)
 				}
 				break
-			}
-			if err == nil {
-				err = res.Err
 			}
 			if time.Now().After(deadline) || ctx.Err() != nil {
 				h.n.log.Warn("webhook event not recorded", "event", ev.Type, "input", ev.InputID, "err", err)
@@ -229,7 +236,9 @@ func (h *hookRunner) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-h.wake:
 		}
+		h.forgetQueued()
 		h.watchOwners()
 		if !h.n.clu.IsLeader() || !h.n.state.Initialized() {
 			if term != nil {
@@ -335,13 +344,18 @@ func (h *hookRunner) nodesDown() {
 			}(m.Name)
 		}
 	}
+}
+
+// forgetQueued drops the ids of events proposed long enough ago that
+// their proposal has either landed (the outbox knows them) or given up.
+func (h *hookRunner) forgetQueued() {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	for id, at := range h.queued {
-		if now.Sub(at) > emitRetryFor {
+		if time.Since(at) > emitRetryFor {
 			delete(h.queued, id)
 		}
 	}
-	h.mu.Unlock()
 }
 
 // deliver starts the deliveries that are due, oldest event first, one at
@@ -367,6 +381,10 @@ func (h *hookRunner) deliver(ctx context.Context) {
 				h.mu.Lock()
 				delete(h.inFlight, p.Webhook.ID)
 				h.mu.Unlock()
+				select {
+				case h.wake <- struct{}{}:
+				default:
+				}
 			}()
 			h.deliverOne(ctx, p)
 		}(p)
