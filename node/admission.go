@@ -67,10 +67,12 @@ func (n *Node) admit(ctx context.Context, url string, in *fsm.Input, req media.A
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return n.refuseAdmission(in, req, url, "answered "+resp.Status)
 	}
+	n.hooks.admission.WithLabelValues("accepted").Inc()
 	return nil
 }
 
 func (n *Node) refuseAdmission(in *fsm.Input, req media.AuthRequest, url, reason string) error {
+	n.hooks.admission.WithLabelValues("refused").Inc()
 	n.log.Info("publish refused: admission URL said no", "input", in.ID, "protocol", req.Protocol, "ip", req.IP,
 		"url", url, "reason", reason)
 	return fmt.Errorf("%w: %s", errAdmission, reason)

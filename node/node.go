@@ -121,6 +121,9 @@ func New(cfg Config) (*Node, error) {
 	n.shield = newShield(n)
 	n.ing = newIngestWatcher(n)
 	n.hooks = newHookRunner(n)
+	if err := n.hooks.registerMetrics(n.reg); err != nil {
+		return nil, err
+	}
 
 	internal := http.NewServeMux()
 	internal.Handle("/internal/apply", clu.Handler())

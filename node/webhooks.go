@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/webhook"
 )
@@ -54,6 +56,9 @@ type hookRunner struct {
 	downSent   map[string]time.Time    // node -> when node.down was queued
 	lastExpire time.Time
 
+	attempts  *prometheus.CounterVec // by result: delivered, failed
+	admission *prometheus.CounterVec // by result: accepted, refused
+
 	mu       sync.Mutex
 	queued   map[string]time.Time // event id -> when queued, to not queue it twice
 	inFlight map[string]bool      // webhook id -> a delivery is being made
@@ -73,11 +78,29 @@ func newHookRunner(n *Node) *hookRunner {
 			// send a signed body somewhere the operator never configured.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dionysia_webhook_attempts_total", Help: "Webhook deliveries this node attempted (as leader), by result.",
+		}, []string{"result"}),
+		admission: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dionysia_publish_admission_total", Help: "Publishes this node asked an admission URL about, by result.",
+		}, []string{"result"}),
 		owners:   map[string]string{},
 		downSent: map[string]time.Time{},
 		queued:   map[string]time.Time{},
 		inFlight: map[string]bool{},
 	}
+}
+
+func (h *hookRunner) registerMetrics(reg prometheus.Registerer) error {
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dionysia_webhook_pending_deliveries", Help: "Webhook deliveries waiting in the raft outbox (the same on every node).",
+	}, func() float64 { return float64(len(h.n.state.PendingDeliveries())) })
+	for _, c := range []prometheus.Collector{h.attempts, h.admission, pending} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register webhook metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // emit queues an event for proposal without blocking the caller (the
@@ -414,8 +437,10 @@ func (h *hookRunner) deliverOne(ctx context.Context, p fsm.Pending) {
 	}
 	log := n.log.With("webhook", p.Webhook.ID, "event", p.Event.Type, "id", p.Event.ID, "attempt", p.Attempts+1)
 	if a.Succeeded() {
+		h.attempts.WithLabelValues("delivered").Inc()
 		log.Info("webhook delivered", "status", status, "duration_ms", a.DurationMs)
 	} else {
+		h.attempts.WithLabelValues("failed").Inc()
 		log.Warn("webhook delivery failed", "status", status, "err", a.Error, "retry_in", fsm.RetryBackoff(p.Attempts+1))
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)

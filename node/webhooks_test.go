@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dionysia/dionysia/fsm"
@@ -168,6 +169,8 @@ func TestAdmission(t *testing.T) {
 	defer srv.Close()
 
 	n := authTestNode(t, nil)
+	reg := prometheus.NewRegistry()
+	require.NoError(t, n.hooks.registerMetrics(reg))
 	n.cfg.PublishAuthSecret = "admission-secret-123"
 	publish := media.AuthRequest{Action: "publish", Path: "live/skon", Protocol: "rtmp", IP: "192.0.2.7", Query: "event=final"}
 	setInputURL := func(u string) {
@@ -203,7 +206,28 @@ func TestAdmission(t *testing.T) {
 		require.ErrorIs(t, n.authorize(context.Background(), publish), errAdmission, u)
 		require.Less(t, time.Since(start), admissionTimeout+time.Second, "bounded: %s", u)
 	}
+	require.Equal(t, 4.0, admissions(t, reg, "refused"), "the input's /no, a redirect, a timeout, nobody listening")
+	require.Equal(t, 2.0, admissions(t, reg, "accepted"))
 	// A refused key is refused before any admission call.
 	n.cfg.PublishAuthURL = srv.URL + "/yes"
 	require.ErrorIs(t, n.authorize(context.Background(), media.AuthRequest{Action: "publish", Path: "live/skoff"}), errDisabled)
+}
+
+func admissions(t *testing.T, reg *prometheus.Registry, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "dionysia_publish_admission_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "result" && lp.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
