@@ -8,11 +8,13 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dionysia/dionysia/node"
 	"github.com/dionysia/dionysia/testcluster"
 	"github.com/dionysia/dionysia/webhook"
 )
@@ -171,4 +173,63 @@ func TestIntegrationWebhooksAcrossLeaderKill(t *testing.T) {
 	require.True(t, types["input.idle"] && types["node.down"], "deliveries: %+v", dl.Deliveries)
 	r = newLeader.MustDo(t, http.MethodGet, "/v1/webhooks", nil)
 	require.NotContains(t, string(r.Body), rc.secret)
+}
+
+// TestIntegrationPublishAdmission: mediamtx's auth hook asks the input's
+// publish_auth_url before a real publish goes through: a 403 refuses it
+// (the encoder is cut off), a 204 lets the same key go live; the request
+// names the input and protocol and is signed with the cluster's secret.
+func TestIntegrationPublishAdmission(t *testing.T) {
+	testcluster.Media(t)
+	const secret = "admission-integration-secret"
+	c := testcluster.Start(t, testcluster.Options{Configure: func(_ int, cfg *node.Config) {
+		cfg.PublishAuthSecret = secret
+	}})
+	n := c.Node(0)
+	c.WaitReady(30 * time.Second)
+
+	var allow atomic.Bool
+	var mu sync.Mutex
+	var asked []webhook.AdmissionRequest
+	var sigErrs []error
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req webhook.AdmissionRequest
+		_ = json.Unmarshal(body, &req)
+		mu.Lock()
+		asked = append(asked, req)
+		sigErrs = append(sigErrs, webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), 0))
+		mu.Unlock()
+		if allow.Load() {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		http.Error(w, "not on the schedule", http.StatusForbidden)
+	}))
+	defer srv.Close()
+
+	in := n.CreateInput(t, map[string]any{"name": "gated", "publish_auth_url": srv.URL + "/admit"})
+	pub := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240, Duration: 30 * time.Second})
+	err, exited := pub.WaitExit(15 * time.Second)
+	require.True(t, exited, "a publish the admission URL refused must be cut off")
+	require.Error(t, err)
+	require.Nil(t, n.State().Session(in.ID))
+
+	allow.Store(true)
+	testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240})
+	testcluster.Eventually(t, 20*time.Second, "the admitted publish to go live", func() error {
+		if s := n.State().Session(in.ID); s == nil || !s.Live() {
+			return fmt.Errorf("not live")
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(asked), 2)
+	for i, req := range asked {
+		require.NoError(t, sigErrs[i], "signed with --publish-auth-secret")
+		require.Equal(t, in.ID, req.InputID)
+		require.Equal(t, "rtmp", req.Protocol)
+		require.Equal(t, n.Name(), req.Node)
+	}
 }
