@@ -262,21 +262,33 @@ func (h *hookRunner) loop(ctx context.Context) {
 		case <-h.wake:
 		}
 		h.forgetQueued()
-		h.watchOwners()
+		// Without webhooks there is nothing to tell anyone: skip the
+		// member and ring reads, and start from a fresh view once a
+		// webhook exists.
+		hooked := h.n.state.HasWebhooks()
+		if hooked {
+			h.watchOwners()
+		} else {
+			h.owners = map[string]string{}
+		}
 		if !h.n.clu.IsLeader() || !h.n.state.Initialized() {
 			if term != nil {
 				term.end()
 				term = nil
-				h.sessions = nil
 			}
+			h.sessions = nil
 			continue
 		}
 		if term == nil {
 			term = newLeaderTerm(ctx)
 		}
-		h.catchUp()
-		h.nodesDown()
-		h.deliver(term.ctx)
+		if hooked {
+			h.catchUp()
+			h.nodesDown()
+			h.deliver(term.ctx)
+		} else {
+			h.sessions = nil
+		}
 		h.expire(term.ctx)
 	}
 }
