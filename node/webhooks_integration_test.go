@@ -29,6 +29,7 @@ type receiver struct {
 
 type delivery struct {
 	ID, Type, Input, Node string
+	Data                  map[string]string
 	HeaderID              string
 	SigErr                error
 }
@@ -40,17 +41,18 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ev struct {
-		ID      string `json:"id"`
-		Type    string `json:"type"`
-		InputID string `json:"input_id"`
-		Node    string `json:"node"`
+		ID      string            `json:"id"`
+		Type    string            `json:"type"`
+		InputID string            `json:"input_id"`
+		Node    string            `json:"node"`
+		Data    map[string]string `json:"data"`
 	}
 	d := delivery{HeaderID: r.Header.Get(webhook.EventIDHeader),
 		SigErr: webhook.Verify(rc.secret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), 0)}
 	if err := json.Unmarshal(body, &ev); err != nil {
 		d.SigErr = fmt.Errorf("body is not an event: %w", err)
 	}
-	d.ID, d.Type, d.Input, d.Node = ev.ID, ev.Type, ev.InputID, ev.Node
+	d.ID, d.Type, d.Input, d.Node, d.Data = ev.ID, ev.Type, ev.InputID, ev.Node, ev.Data
 	rc.mu.Lock()
 	rc.got = append(rc.got, d)
 	rc.mu.Unlock()
@@ -79,9 +81,10 @@ func (rc *receiver) all() []delivery {
 }
 
 // TestIntegrationWebhooksAcrossLeaderKill: a receiver subscribed to every
-// event gets input.live, then (after the raft leader was killed) input.idle,
-// each exactly once once deduplicated by event id, every delivery signed
-// with the webhook's secret; the dead leader is reported as node.down.
+// event gets input.live, then (after the raft leader, which owned the
+// stream, was killed) input.failed_over and input.idle, each exactly once
+// once deduplicated by event id, every delivery signed with the webhook's
+// secret; the dead leader is reported as node.down.
 func TestIntegrationWebhooksAcrossLeaderKill(t *testing.T) {
 	testcluster.Media(t)
 	c := startThree(t, testcluster.Options{})
@@ -103,8 +106,17 @@ func TestIntegrationWebhooksAcrossLeaderKill(t *testing.T) {
 	r.JSON(t, &hook)
 
 	profile := ingest.CreateProfile(t, testcluster.SmallProfile("webhooks", 1))
-	// No reconnect window: the stream is over as soon as the publisher goes.
-	in := ingest.CreateInput(t, map[string]any{"name": "webhooks", "profile_id": profile, "reconnect_window_seconds": 0})
+	// An input the leader owns, so that killing the leader is a failover
+	// too. No reconnect window: the stream is over as soon as the
+	// publisher goes.
+	var in testcluster.Input
+	for i := 0; ; i++ {
+		require.Less(t, i, 30, "no input id landed on the leader")
+		in = ingest.CreateInput(t, map[string]any{"name": fmt.Sprintf("webhooks %d", i), "profile_id": profile, "reconnect_window_seconds": 0})
+		if m, ok := ingest.ClusterHandle().Owner(in.ID); ok && m.Name == leader.Name() {
+			break
+		}
+	}
 	pub := testcluster.Publish(t, ingest.WaitInput(t, in.ID).Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 240})
 
 	testcluster.Eventually(t, 30*time.Second, "input.live delivered", func() error {
@@ -118,6 +130,14 @@ func TestIntegrationWebhooksAcrossLeaderKill(t *testing.T) {
 	c.Kill(leader.Index)
 	newLeader := c.WaitLeader(30 * time.Second)
 	require.NotEqual(t, leader.Name(), newLeader.Name())
+	// The stream's new owner reports the failover while the publisher is
+	// still live.
+	testcluster.Eventually(t, 30*time.Second, "input.failed_over delivered", func() error {
+		if len(rc.unique("input.failed_over", in.ID)) == 0 {
+			return fmt.Errorf("deliveries so far: %+v", rc.all())
+		}
+		return nil
+	})
 	pub.Stop()
 
 	testcluster.Eventually(t, 40*time.Second, "input.idle and node.down delivered by the new leader", func() error {
@@ -143,6 +163,15 @@ func TestIntegrationWebhooksAcrossLeaderKill(t *testing.T) {
 	require.Len(t, rc.unique("input.idle", in.ID), 1, "input.idle exactly once by event id: %+v", rc.all())
 	require.Len(t, rc.unique("node.down", leader.Name()), 1, "node.down once for the killed leader: %+v", rc.all())
 	require.Empty(t, rc.unique("input.reconnecting", in.ID), "no reconnect window, no reconnecting")
+	require.Len(t, rc.unique("input.failed_over", in.ID), 1, "one failover: %+v", rc.all())
+	for _, d := range rc.all() {
+		if d.Type == "input.failed_over" {
+			m, ok := ingest.ClusterHandle().Owner(in.ID)
+			require.True(t, ok)
+			require.Equal(t, map[string]string{"from_node": leader.Name(), "to_node": m.Name}, d.Data)
+			require.Equal(t, m.Name, d.Node)
+		}
+	}
 	order := []string{}
 	for _, d := range rc.all() {
 		if d.Input == in.ID && !slices.Contains(order, d.Type) {
