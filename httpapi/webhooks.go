@@ -119,16 +119,19 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wh.ID = NewID()
-	c := fsm.Command{Op: fsm.OpCreateWebhook, Webhook: wh}
-	if _, err := a.apply(r, c); err != nil {
+	// The state machine stamps CreatedAt with the command's time: choose
+	// it here, so the answer is right even before this node (a follower)
+	// has applied the write.
+	at := time.Now().UTC()
+	res, err := a.b.Apply(r.Context(), fsm.Command{Op: fsm.OpCreateWebhook, At: at, Webhook: wh})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	// The state machine stamps CreatedAt with the command's time, which
-	// apply chose; answer what the state now holds when it is here already.
-	if got := a.b.State().Webhook(wh.ID); got != nil {
-		wh = got
-	}
+	wh.CreatedAt = at
 	w.Header().Set("Location", "/v1/webhooks/"+wh.ID)
 	writeJSON(w, http.StatusCreated, webhookCreated{webhookView: viewWebhook(wh), Secret: wh.Secret})
 }

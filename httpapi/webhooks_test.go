@@ -29,7 +29,7 @@ func TestWebhookLifecycle(t *testing.T) {
 	require.True(t, strings.HasPrefix(created.Secret, "whsec_"), "a generated secret, shown once: %q", created.Secret)
 	require.GreaterOrEqual(t, len(created.Secret), 32)
 	require.Equal(t, []string{"input.live", "input.idle"}, created.Events)
-	require.False(t, created.CreatedAt.IsZero())
+	require.True(t, e.b.State().Webhook(created.ID).CreatedAt.Equal(created.CreatedAt), "the answer's created_at is the stored one")
 	require.Equal(t, created.Secret, e.b.State().Webhook(created.ID).Secret, "stored for signing")
 
 	// Neither the list nor a get shows the secret.
