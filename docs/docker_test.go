@@ -35,7 +35,7 @@ func nodeDefaultPorts(t *testing.T) map[string]int {
 		require.NoError(t, err)
 		out[m[1]] = p
 	}
-	for _, k := range []string{"http", "gossip", "raft", "rtmp", "rtsp", "srt"} {
+	for _, k := range []string{"http", "gossip", "raft", "rtmp", "rtsp", "rtsps", "srt"} {
 		require.Contains(t, out, k, "no --%s-addr default found in cmd/dionysia/node.go", k)
 	}
 	return out
@@ -58,7 +58,7 @@ func TestDockerfileExposesTheNodeDefaults(t *testing.T) {
 	p := func(name, proto string) string { return strconv.Itoa(ports[name]) + "/" + proto }
 	want := []string{
 		p("http", "tcp"), p("gossip", "tcp"), p("gossip", "udp"), p("raft", "tcp"),
-		p("rtmp", "tcp"), p("rtsp", "tcp"), p("srt", "udp"),
+		p("rtmp", "tcp"), p("rtsp", "tcp"), p("rtsps", "tcp"), p("srt", "udp"),
 	}
 	sort.Strings(want)
 	sort.Strings(exposed)

@@ -47,6 +47,10 @@ type Command struct {
 	Placement *Placement `json:"placement,omitempty"`
 	// Moves are PlaceSessions' new owners.
 	Moves []Move `json:"moves,omitempty"`
+	// Webhook outbox commands (webhooks.go).
+	Webhook *Webhook `json:"webhook,omitempty"`
+	Event   *Event   `json:"event,omitempty"`
+	Attempt *Attempt `json:"attempt,omitempty"`
 
 	// ID names the profile or input for deletes, updates and rotations, and
 	// the input for EndSession and ExpireSession (Session.ID then names the
@@ -83,6 +87,8 @@ type InputPatch struct {
 	ReconnectWindowSeconds *int    `json:"reconnect_window_seconds,omitempty"`
 	HotStandby             *bool   `json:"hot_standby,omitempty"`
 	Overload               *string `json:"overload,omitempty"`
+	// PublishAuthURL "" removes the input's admission URL.
+	PublishAuthURL *string `json:"publish_auth_url,omitempty"`
 }
 
 // Encode serialises the command for the raft log.

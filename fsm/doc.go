@@ -1,6 +1,7 @@
 // Package fsm is the replicated state of a Dionysia cluster: transcoding
-// profiles, inputs and ingest sessions (live or reconnecting), changed only
-// by typed commands applied through raft.
+// profiles, inputs and ingest sessions (live or reconnecting), and the
+// webhook outbox (webhooks.go: subscribers, events to deliver, attempts),
+// changed only by typed commands applied through raft.
 //
 // It is pure and deterministic: Apply reads nothing but the state and the
 // command (ids, keys and times are chosen by whoever proposes the command), and

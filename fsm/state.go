@@ -22,6 +22,8 @@ type data struct {
 	// Idempotency holds the keys of idempotent requests and writes
 	// (idempotency.go).
 	Idempotency map[string]*idemEntry `json:"idempotency,omitempty"`
+	// Hooks is nil until the first webhook command (webhooks.go).
+	Hooks *hooks `json:"hooks,omitempty"`
 }
 
 func newData() data {
@@ -114,6 +116,8 @@ func (s *State) apply(c Command) *Result {
 		return s.applyExpireSession(c)
 	case OpPlaceSessions:
 		return s.applyPlaceSessions(c)
+	case OpCreateWebhook, OpDeleteWebhook, OpEnqueueEvent, OpRecordAttempt, OpExpireOutbox, OpClearNodeDown:
+		return s.applyHooks(c)
 	default:
 		return &Result{Err: invalid("op", "unknown command %q", c.Op)}
 	}
@@ -244,6 +248,9 @@ func (s *State) applyUpdateInput(c Command) *Result {
 	if p := c.Patch; p.Overload != nil {
 		in.Overload = *p.Overload
 	}
+	if p := c.Patch; p.PublishAuthURL != nil {
+		in.PublishAuthURL = *p.PublishAuthURL
+	}
 	in.UpdatedAt = c.At
 	s.d.Inputs[in.ID] = in
 	if p := c.Patch; p.Enabled != nil && !*p.Enabled {
@@ -357,8 +364,7 @@ func (s *State) applyClearNodeSessions(c Command) *Result {
 // is enabled and has a reconnect window, and deletes it otherwise. A command
 // without a time cannot start a window and deletes too.
 func (s *State) endSession(ss *Session, at time.Time) {
-	in := s.d.Inputs[ss.InputID]
-	if in == nil || !in.Enabled || in.ReconnectWindowSeconds <= 0 || at.IsZero() {
+	if !KeepsEndedSession(s.d.Inputs[ss.InputID], at) {
 		delete(s.d.Sessions, ss.InputID)
 		return
 	}

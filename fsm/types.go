@@ -97,9 +97,12 @@ type Input struct {
 	// Overload is what happens to a publish whose ladder fits on no node:
 	// OverloadRefuse ("" in inputs stored before the field existed) or
 	// OverloadPassthrough.
-	Overload  string    `json:"overload,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Overload string `json:"overload,omitempty"`
+	// PublishAuthURL, when set, is asked before a publish of this input is
+	// accepted (admission); it overrides the cluster-wide URL.
+	PublishAuthURL string    `json:"publish_auth_url,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // Clone returns a copy of the input.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dionysia/dionysia/docs"
 	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/webhook"
 )
 
 // openAPIDoc is the part of docs/openapi.yaml the tests read.
@@ -122,6 +123,12 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"ClusterInfo":        ClusterInfo{},
 		"RaftServer":         RaftServer{},
 		"Route":              Route{},
+		"WebhookCreate":      webhookBody{},
+		"Webhook":            webhookView{},
+		"WebhookCreated":     webhookCreated{},
+		"WebhookEvent":       fsm.Event{},
+		"Delivery":           fsm.Attempt{},
+		"PublishAuthRequest": webhook.AdmissionRequest{},
 	}
 	// renditionBody is what a client sends; it must stay fsm.Rendition's twin.
 	require.Equal(t, jsonFields(reflect.TypeFor[fsm.Rendition]()), jsonFields(reflect.TypeFor[renditionBody]()))

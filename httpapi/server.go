@@ -107,6 +107,12 @@ func (a *API) routes() *mux.Router {
 	v1(http.MethodGet, "/inputs/{id}/status", a.inputStatus)
 	v1(http.MethodPost, "/inputs/{id}/playback-url", a.playbackURL)
 
+	v1(http.MethodGet, "/webhooks", a.listWebhooks)
+	v1(http.MethodPost, "/webhooks", a.createWebhook)
+	v1(http.MethodGet, "/webhooks/{id}", a.getWebhook)
+	v1(http.MethodDelete, "/webhooks/{id}", a.deleteWebhook)
+	v1(http.MethodGet, "/webhooks/{id}/deliveries", a.webhookDeliveries)
+
 	v1(http.MethodGet, "/nodes", a.nodes)
 	v1(http.MethodPost, "/nodes/{name}/drain", a.drainNode)
 	v1(http.MethodPost, "/nodes/{name}/undrain", a.undrainNode)

@@ -112,6 +112,9 @@ type inputBody struct {
 	HotStandby             bool `json:"hot_standby"`
 	// Overload: what a publish gets when its ladder fits on no node.
 	Overload string `json:"overload"`
+	// PublishAuthURL is asked before a publish is accepted; "" = the
+	// cluster-wide one, if any.
+	PublishAuthURL string `json:"publish_auth_url"`
 }
 
 // inputPatchBody is the JSON for PATCH: only the fields present change.
@@ -123,6 +126,7 @@ type inputPatchBody struct {
 	ReconnectWindowSeconds *int    `json:"reconnect_window_seconds"`
 	HotStandby             *bool   `json:"hot_standby"`
 	Overload               *string `json:"overload"`
+	PublishAuthURL         *string `json:"publish_auth_url"`
 }
 
 func (b inputBody) toInput() (*fsm.Input, error) {
@@ -134,6 +138,7 @@ func (b inputBody) toInput() (*fsm.Input, error) {
 		ReconnectWindowSeconds: fsm.DefaultReconnectWindowSeconds,
 		HotStandby:             b.HotStandby,
 		Overload:               b.Overload,
+		PublishAuthURL:         strings.TrimSpace(b.PublishAuthURL),
 	}
 	if in.Overload == "" {
 		in.Overload = fsm.OverloadRefuse
@@ -156,12 +161,18 @@ func (b inputBody) toInput() (*fsm.Input, error) {
 	if err := checkReconnectWindow(in.ReconnectWindowSeconds); err != nil {
 		return nil, err
 	}
+	if in.PublishAuthURL != "" {
+		if err := CheckHookURL("publish_auth_url", in.PublishAuthURL); err != nil {
+			return nil, err
+		}
+	}
 	return in, nil
 }
 
 func (b inputPatchBody) toPatch() (*fsm.InputPatch, error) {
 	p := &fsm.InputPatch{Name: b.Name, ProfileID: b.ProfileID, Enabled: b.Enabled, PlaybackPolicy: b.PlaybackPolicy,
-		ReconnectWindowSeconds: b.ReconnectWindowSeconds, HotStandby: b.HotStandby, Overload: b.Overload}
+		ReconnectWindowSeconds: b.ReconnectWindowSeconds, HotStandby: b.HotStandby, Overload: b.Overload,
+		PublishAuthURL: b.PublishAuthURL}
 	if p.Overload != nil {
 		if err := checkOverload(*p.Overload); err != nil {
 			return nil, err
@@ -184,8 +195,18 @@ func (b inputPatchBody) toPatch() (*fsm.InputPatch, error) {
 			return nil, err
 		}
 	}
+	if p.PublishAuthURL != nil {
+		// "" removes the input's own URL (the cluster-wide one applies).
+		u := strings.TrimSpace(*p.PublishAuthURL)
+		if u != "" {
+			if err := CheckHookURL("publish_auth_url", u); err != nil {
+				return nil, err
+			}
+		}
+		p.PublishAuthURL = &u
+	}
 	if *p == (fsm.InputPatch{}) {
-		return nil, badRequest("", "nothing to change: send at least one of name, profile_id, enabled, playback_policy, reconnect_window_seconds, hot_standby, overload")
+		return nil, badRequest("", "nothing to change: send at least one of name, profile_id, enabled, playback_policy, reconnect_window_seconds, hot_standby, overload, publish_auth_url")
 	}
 	return p, nil
 }

@@ -24,7 +24,7 @@ var (
 // authorize is mediamtx's auth hook: a publish needs an enabled input's
 // current key in the path live/<key>; a read needs the cluster-internal
 // credentials. Everything else is refused.
-func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
+func (n *Node) authorize(ctx context.Context, req media.AuthRequest) error {
 	switch req.Action {
 	case "publish":
 		key, ok := strings.CutPrefix(req.Path, "live/")
@@ -46,6 +46,11 @@ func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 			n.refused.add(in.ID, "capacity", err.Error())
 			n.log.Warn("publish refused: "+err.Error(), "input", in.ID, "protocol", req.Protocol, "ip", req.IP)
 			return err
+		}
+		if u := n.admissionURL(in); u != "" {
+			if err := n.admitByURL(ctx, u, in, req); err != nil {
+				return err
+			}
 		}
 		n.log.Info("publish accepted", "input", in.ID, "protocol", req.Protocol, "ip", req.IP)
 		n.prewarm(in.ID, req.Path)

@@ -36,6 +36,7 @@ func authTestNode(t *testing.T, clusterKey []byte) *Node {
 		AdvertiseHost: "127.0.0.1", FSM: fsm.FSM{State: n.state}, Logger: n.log})
 	require.NoError(t, err)
 	n.clu = clu
+	n.hooks = newHookRunner(n)
 	now := time.Now().UTC()
 	init := n.initCommand()
 	init.Init.DemoInput = nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -55,6 +56,11 @@ type Config struct {
 	// TranscodeCapacity is what this node offers for transcoding, in fsm
 	// cost units (--transcode-capacity); 0 = fsm.CostUnitsPerCore per core.
 	TranscodeCapacity int
+	// PublishAuthURL, when set, is asked before every publish of an input
+	// that has no publish_auth_url of its own (admission); PublishAuthSecret
+	// signs those requests (Dionysia-Signature, like webhooks).
+	PublishAuthURL    string
+	PublishAuthSecret string
 	Logger            *slog.Logger
 	// Banner, when set, receives a human-readable "where to publish, where
 	// to watch" text once the node is ready.
@@ -119,6 +125,11 @@ func (c *Config) setDefaults() error {
 	}
 	if c.TranscodeCapacity == 0 {
 		c.TranscodeCapacity = fsm.CostUnitsPerCore * runtime.NumCPU()
+	}
+	if c.PublishAuthURL != "" {
+		if u, err := url.Parse(c.PublishAuthURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("publish-auth-url: %q is not an http:// or https:// URL", c.PublishAuthURL)
+		}
 	}
 	if n := len(c.ClusterKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return fmt.Errorf("cluster-key: must decode to 16, 24 or 32 bytes, not %d", n)

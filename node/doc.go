@@ -6,5 +6,8 @@
 // what the cluster agrees on (inputs, profiles, live sessions, the ring) plus
 // what runs locally (mediamtx paths, transcoders) into actions: record a
 // session when a publish becomes ready, start ffmpeg for the sessions this
-// node owns, stop it when the session ends or moves away.
+// node owns, stop it when the session ends or moves away. Webhooks
+// (webhooks.go): every node proposes the events it observes into the raft
+// outbox, the leader delivers them; admission.go asks a publish admission
+// URL from mediamtx's auth hook.
 package node

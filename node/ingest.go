@@ -298,6 +298,9 @@ func (w *ingestWatcher) start(ctx context.Context, a sessionAction, now time.Tim
 		delete(w.pending, key)
 	case res.Changed:
 		n.log.Info("stream live", "input", a.input.ID, "protocol", a.session.Protocol, "tracks", a.session.Tracks)
+		if res.Session != nil {
+			n.hooks.emit(sessionEvent(fsm.EventInputLive, res.Session, now, n.cfg.Name))
+		}
 	}
 }
 
@@ -306,10 +309,14 @@ func (w *ingestWatcher) end(ctx context.Context, s *fsm.Session, now time.Time) 
 	key := endKey(s)
 	w.pending[key] = now
 	cmd := fsm.Command{Op: fsm.OpEndSession, At: now.UTC(), ID: s.InputID, Node: n.cfg.Name, Session: &fsm.Session{ID: s.ID}}
-	if _, err := n.apply(ctx, cmd); err != nil {
+	res, err := n.apply(ctx, cmd)
+	if err != nil {
 		n.log.Warn("end live session", "input", s.InputID, "err", err)
 		delete(w.pending, key)
 		return
+	}
+	if res.Changed {
+		n.hooks.emitEnded(s, now)
 	}
 	window := 0
 	if in := n.state.Input(s.InputID); in != nil {

@@ -114,6 +114,7 @@ func (n *Node) expireSessions(ctx context.Context) {
 			n.log.Warn("expire reconnecting session", "input", s.InputID, "err", res.Err)
 		case res.Changed:
 			n.log.Info("stream ended: reconnect window over", "input", s.InputID, "ended_at", s.EndedAt)
+			n.hooks.emit(sessionEvent(fsm.EventInputIdle, s, now, s.IngestNode))
 		}
 	}
 }

@@ -59,6 +59,8 @@ type Node struct {
 	// (recordedOwner).
 	lastOwnerMu sync.RWMutex
 	lastOwner   map[string]string
+	// hooks proposes webhook events and, on the leader, delivers them.
+	hooks *hookRunner
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -165,6 +167,10 @@ func New(cfg Config) (*Node, error) {
 	n.ing = newIngestWatcher(n)
 	n.refused = newRefusals()
 	n.lastOwner = map[string]string{}
+	n.hooks = newHookRunner(n)
+	if err := n.hooks.registerMetrics(n.reg); err != nil {
+		return nil, err
+	}
 
 	api, err := httpapi.New(httpapi.Config{
 		Backend:        n,
@@ -231,10 +237,15 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun("leader", func() { n.leaderLoop(runCtx) })
 	n.goRun("replicate", func() { n.replicateLoop(runCtx) })
 	n.goRun("banner", func() { n.printBanner(runCtx) })
+	n.goRun("webhook events", func() { n.hooks.proposeLoop(runCtx) })
+	n.goRun("webhooks", func() { n.hooks.loop(runCtx) })
 
 	n.log.Info("node started", "http", n.cfg.advertise(n.cfg.HTTPAddr), "gossip", n.cfg.GossipAddr,
 		"raft", n.cfg.RaftAddr, "join", n.cfg.Join, "data_dir", n.cfg.DataDir)
 	n.logSecurity(runCtx)
+	if n.cfg.PublishAuthURL != "" && n.cfg.PublishAuthSecret == "" {
+		n.log.Warn("--publish-auth-url without --publish-auth-secret: admission requests are sent unsigned")
+	}
 	if len(n.cfg.APITokens) == 0 {
 		n.log.Warn("no --api-token set: the /v1 management API is open to anyone who can reach " + n.cfg.HTTPAddr)
 	}

@@ -487,3 +487,40 @@ func TestOutcomeUnknown(t *testing.T) {
 		})
 	}
 }
+
+func TestWebhooksAgainstFake(t *testing.T) {
+	srv := newFakeServer(t)
+
+	r := against(srv.URL, "webhooks", "add", "--url", "https://hooks.example/in", "--events", "input.live, input.idle")
+	require.Equal(t, 0, r.code, "%s", r)
+	id := fieldValue(t, r.stdout, "ID")
+	require.Equal(t, "input.live,input.idle", fieldValue(t, r.stdout, "Events"))
+	require.Regexp(t, `^whsec_\S+\s+\(shown once`, fieldValue(t, r.stdout, "Secret"))
+	require.JSONEq(t, `{"url":"https://hooks.example/in","events":["input.live","input.idle"]}`, srv.last(t).Body)
+
+	r = against(srv.URL, "webhooks", "list")
+	require.Equal(t, 0, r.code, "%s", r)
+	require.Regexp(t, `(?m)^ID\s+URL\s+EVENTS\s+CREATED$`, r.stdout)
+	require.Regexp(t, `(?m)^`+id+`\s+https://hooks.example/in\s+input.live,input.idle\s+`, r.stdout)
+	require.NotContains(t, r.stdout, "whsec_")
+
+	r = against(srv.URL, "webhooks", "deliveries", id)
+	require.Equal(t, 0, r.code, "%s", r)
+	require.Regexp(t, `^AT\s+EVENT`, r.stdout)
+
+	// The server's validation, field and all, reaches the user.
+	r = against(srv.URL, "webhooks", "add", "--url", "ftp://x")
+	require.Equal(t, 1, r.code, "%s", r)
+	require.Contains(t, r.stderr, "url")
+	r = against(srv.URL, "webhooks", "add", "--url", "https://x.example", "--events", "nope")
+	require.Equal(t, 1, r.code, "%s", r)
+	require.Contains(t, r.stderr, "events[0]")
+	r = against(srv.URL, "webhooks", "add")
+	require.Equal(t, 2, r.code, "%s", r)
+
+	r = against(srv.URL, "webhooks", "rm", id)
+	require.Equal(t, 0, r.code, "%s", r)
+	require.Equal(t, "deleted webhook "+id+"\n", r.stdout)
+	r = against(srv.URL, "webhooks", "rm", id)
+	require.Equal(t, 1, r.code, "%s", r)
+}

@@ -13,6 +13,7 @@ Usage:
   dionysia node [flags]          start a node (every flag has a DIONYSIA_<FLAG> environment twin)
   dionysia inputs <command>      create|list|get|update|delete|rotate-key inputs
   dionysia profiles <command>    create|list|get|update|delete transcoding profiles
+  dionysia webhooks <command>    add|list|rm|deliveries webhooks (signed event notifications)
   dionysia nodes                 the cluster's members
   dionysia cluster               raft leader, raft servers and members
   dionysia status <input>        whether an input is live, where, and its transcoder stats
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runInputs(args[1:], stdout, stderr)
 	case "profiles", "profile":
 		return runProfiles(args[1:], stdout, stderr)
+	case "webhooks", "webhook":
+		return runWebhooks(args[1:], stdout, stderr)
 	case "nodes":
 		return runNodes(args[1:], stdout, stderr)
 	case "cluster":

@@ -99,6 +99,8 @@ func runNode(args []string, stderr io.Writer) int {
 	f.str(&logFormat, "log-format", "text", "log format: text or json")
 	f.str(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.boolean(&noDemo, "no-demo", false, "do not create the demo input in a new cluster")
+	f.str(&cfg.PublishAuthURL, "publish-auth-url", "", "http(s) URL asked before every publish is accepted (admission; an input's publish_auth_url overrides it); non-2xx or no answer within 2 s refuses the publish")
+	f.secret(&cfg.PublishAuthSecret, "publish-auth-secret", "secret that signs admission requests (Dionysia-Signature, like webhooks); the same on every node")
 	f.str(&originMode, "origin-mode", "proxy", "how a node answers /live for a stream another node owns: proxy (fetch it from the owner; works behind any CDN) or redirect (307 to the owner; only for CDNs that follow redirects)")
 	f.str(&capacity, "transcode-capacity", "0", "what this node may transcode, in cost units (100 per core is the default; the default 720p ladder costs 48, a passthrough stream 1; see README)")
 	if err := fs.Parse(args); err != nil {
@@ -113,6 +115,7 @@ func runNode(args []string, stderr io.Writer) int {
 	}
 	f.fromEnv(&tokens, "api-token")
 	f.fromEnv(&clusterKey, "cluster-key")
+	f.fromEnv(&cfg.PublishAuthSecret, "publish-auth-secret")
 	logger, err := newLogger(stderr, logFormat, logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "dionysia node: %v\n", err)
