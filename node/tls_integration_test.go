@@ -8,6 +8,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -269,6 +271,24 @@ func TestIntegrationTLSNothingToSniff(t *testing.T) {
 		r.JSON(t, &st)
 		require.Equal(t, owner.Name(), st.OwnerNode)
 		require.NotEmpty(t, st.Renditions, "the status came from the owner")
+		// While ffmpeg transcodes on the owner: no process's command line
+		// carries a key (the read password was on ffmpeg's before).
+		secrets := secretsOf(t, key, in.StreamKey)
+		delete(secrets, "stream key") // the test's own publisher pushes to rtmp://…/live/<key>
+		cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
+		require.NoError(t, err)
+		sawFFmpeg := false
+		for _, f := range cmdlines {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // the process is gone
+			}
+			sawFFmpeg = sawFFmpeg || bytes.Contains(b, []byte("ffmpeg"))
+			for name, sec := range secrets {
+				require.False(t, bytes.Contains(b, sec), "the %s is on a command line: %s", name, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+			}
+		}
+		require.True(t, sawFFmpeg, "no ffmpeg process seen")
 		s.Stop()
 		flows, pkts := s.Captured()
 		total := 0

@@ -143,7 +143,7 @@ func intermediates(chain [][]byte) *x509.CertPool {
 	return pool
 }
 
-// pemCert and pemKey encode a certificate chain and its key for a child
+// pemChain and pemKey encode a certificate chain and its key for a child
 // process (mediamtx's RTSPS server).
 func pemChain(c tls.Certificate) []byte {
 	var out []byte

@@ -31,6 +31,9 @@ type Listener struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	wg        sync.WaitGroup
+
+	mu      sync.Mutex
+	pending map[net.Conn]struct{} // accepted, not yet handed over
 }
 
 // Listen starts splitting ln's connections. Close stops it and closes ln.
@@ -38,7 +41,7 @@ func (p *Peer) Listen(ln net.Listener, log *slog.Logger) *Listener {
 	if log == nil {
 		log = slog.Default()
 	}
-	l := &Listener{p: p, ln: ln, log: log, done: make(chan struct{})}
+	l := &Listener{p: p, ln: ln, log: log, done: make(chan struct{}), pending: map[net.Conn]struct{}{}}
 	l.raft = newChanListener(ln.Addr(), l.done)
 	l.http = newChanListener(ln.Addr(), l.done)
 	l.wg.Add(1)
@@ -62,6 +65,12 @@ func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		close(l.done)
 		err = l.ln.Close()
+		// A peer that stalls its handshake must not hold up a shutdown.
+		l.mu.Lock()
+		for c := range l.pending {
+			_ = c.Close()
+		}
+		l.mu.Unlock()
 		l.wg.Wait()
 	})
 	return err
@@ -88,10 +97,16 @@ func (l *Listener) acceptLoop() {
 			return
 		}
 		delay = 0
+		l.mu.Lock()
+		l.pending[conn] = struct{}{}
+		l.mu.Unlock()
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			l.route(conn)
+			l.mu.Lock()
+			delete(l.pending, conn)
+			l.mu.Unlock()
 		}()
 	}
 }

@@ -245,3 +245,27 @@ func TestClientBypassesProxy(t *testing.T) {
 		require.Nil(t, tr.Proxy, "internal calls must not use the environment's proxy")
 	}
 }
+
+// TestListenerCloseDoesNotWaitForStalledPeers: a connection that never
+// finishes its handshake is closed by Close, not waited for.
+func TestListenerCloseDoesNotWaitForStalledPeers(t *testing.T) {
+	for _, cfg := range []Config{{}, {ClusterKey: keyA}} {
+		p, err := New(cfg)
+		require.NoError(t, err)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		l := p.Listen(ln, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		// Let the listener take the connection, then close it.
+		require.Eventually(t, func() bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return len(l.pending) == 1
+		}, 2*time.Second, 10*time.Millisecond)
+		start := time.Now()
+		require.NoError(t, l.Close())
+		require.Less(t, time.Since(start), time.Second, "Close waited for a stalled handshake")
+	}
+}
