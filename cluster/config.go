@@ -139,6 +139,10 @@ type Config struct {
 	// besides ApplyPath, which the cluster mounts itself; requests reach it
 	// only once Peer authenticated them.
 	Internal http.Handler
+
+	// wrapApply, for tests, wraps the handler of forwarded writes on the
+	// cluster port (to make the network misbehave).
+	wrapApply func(http.Handler) http.Handler
 	// MaxVoters caps raft voters (0 = 5); further members are non-voters.
 	MaxVoters int
 	// ReapTimeout is how long a dead member stays in the raft configuration

@@ -102,6 +102,16 @@ func startNodeIn(t *testing.T, name, dir, gossip, raftAddr string, opts ...nodeO
 	if n.cfg.Peer == nil {
 		n.cfg.Peer = testPeer(t, n.cfg.ClusterKey)
 	}
+	// Forwarded writes arrive on the cluster port: the intercept sits there.
+	n.cfg.wrapApply = func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if f := n.intercept.Load(); f != nil {
+				(*f)(w, r, next)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	n.c, err = New(n.cfg)
 	require.NoError(t, err)
 	mux := http.NewServeMux()

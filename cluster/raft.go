@@ -342,7 +342,11 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 // every request authenticated by peer first.
 func (c *Cluster) serveInternal(ln net.Listener) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle(ApplyPath, http.HandlerFunc(c.serveApply))
+	var apply http.Handler = http.HandlerFunc(c.serveApply)
+	if c.cfg.wrapApply != nil {
+		apply = c.cfg.wrapApply(apply)
+	}
+	mux.Handle(ApplyPath, apply)
 	if c.cfg.Internal != nil {
 		mux.Handle("/", c.cfg.Internal)
 	}
