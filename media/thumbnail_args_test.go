@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"image/jpeg"
 	"net/url"
-	"time"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
