@@ -110,7 +110,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitJS(10*time.Second, "the input shown live with rendition stats",
 		`document.querySelector('`+card+` .badge').innerText.toLowerCase() === 'live' && `+
 			`!document.querySelector('`+preview+`').disabled && !!document.querySelector('`+card+` .stats tbody tr')`)
+	// Its card shows the stream's thumbnail (scaled to 320 px by the node),
+	// and the preview uses it as its poster.
+	b.waitJS(20*time.Second, "the input's thumbnail in its card",
+		`(() => { const i = document.querySelector('`+card+` img.thumb'); return !!i && !i.hidden && i.complete && i.naturalWidth === 320 && i.naturalHeight === 180; })()`)
 	b.run(chromedp.Click(preview, chromedp.ByQuery))
+	b.waitJS(5*time.Second, "the thumbnail as the preview's poster",
+		`document.getElementById('preview-video').poster.endsWith('/live/`+id+`/thumbnail.jpg')`)
 
 	// With H.264 in MediaSource the <video> must really play; without it
 	// (a chromium build without proprietary codecs) hls.js can still prove

@@ -365,6 +365,13 @@
       return el('tr', {}, el('th', { scope: 'row' }, label), el('td', {}, code), el('td', {}, btn));
     });
     r.stats = el('div', { class: 'stats' });
+    // The stream's latest picture (a new one every 5 s), shown while it is
+    // live; hidden until it has loaded and whenever there is none.
+    r.thumb = el('img', {
+      class: 'thumb', alt: '', width: '160', height: '90', hidden: true,
+      onload: () => { r.thumb.hidden = false; },
+      onerror: () => { r.thumb.hidden = true; },
+    });
     r.preview = el('button', { type: 'button', class: 'primary', onclick: () => openPreview(current(id)) }, 'Preview');
     r.toggle = el('button', {
       type: 'button',
@@ -399,7 +406,7 @@
       el('div', {}, el('dt', {}, 'Live for'), r.meta.since));
     const card = el('article', { class: 'card', 'aria-labelledby': hid + '-name', 'data-id': id },
       el('header', { class: 'card-head' }, r.name, r.badge),
-      dl,
+      el('div', { class: 'card-top' }, r.thumb, dl),
       el('div', { class: 'keyrow' },
         el('span', { class: 'label', id: hid + '-keylabel' }, 'Stream key'),
         r.key, r.reveal, r.copyKey, r.rotate),
@@ -463,6 +470,31 @@
     r.preview.disabled = ss === 'idle';
     r.preview.title = ss === 'idle' ? 'Nothing is being published to this input' : '';
     renderStats(r.stats, input, st);
+    updateThumb(r.thumb, input);
+  }
+
+  // thumbPath is an input's thumbnail at a width; a signed input's needs a
+  // token the list does not have, so it shows none.
+  function thumbPath(input, width) {
+    if (input.state === 'idle' || input.playback_policy === 'signed') return '';
+    return '/live/' + encodeURIComponent(input.id) + '/thumbnail.jpg' + (width ? '?width=' + width : '');
+  }
+
+  // updateThumb asks for a new picture once per refresh period of the
+  // thumbnails (5 s, the node's max-age), not on every 2 s repaint.
+  function updateThumb(img, input) {
+    const base = thumbPath(input, 320);
+    if (!base) {
+      img.hidden = true;
+      img.removeAttribute('src');
+      img.dataset.src = '';
+      return;
+    }
+    const src = base + '&t=' + Math.floor(Date.now() / 5000);
+    if (img.dataset.src !== src) {
+      img.dataset.src = src;
+      img.src = src;
+    }
   }
 
   // ownerOf finds the owner in /v1/nodes when no status was fetched.
@@ -648,6 +680,9 @@
     setText($('preview-error'), 'none');
     const video = $('preview-video');
     video.setAttribute('aria-label', 'Live preview of ' + input.name);
+    // The latest thumbnail stands in until the first frame plays.
+    const poster = thumbPath(input, 0);
+    if (poster) video.poster = poster; else video.removeAttribute('poster');
     const Hls = await loadHls();
     if (preview.id !== id) return; // closed or switched meanwhile
     if (Hls && Hls.isSupported()) {
@@ -714,6 +749,7 @@
     const video = $('preview-video');
     video.pause();
     video.removeAttribute('src');
+    video.removeAttribute('poster');
     video.load();
     $('preview').hidden = true;
   }
