@@ -57,6 +57,8 @@ type IngestLinks struct {
 	RTMP string `json:"rtmp"`
 	SRT  string `json:"srt"`
 	RTSP string `json:"rtsp"`
+	// WHIP is the WebRTC publish endpoint (mediamtx's WebRTC server).
+	WHIP string `json:"whip"`
 }
 
 type PlaybackLinks struct {

@@ -25,6 +25,14 @@ type MediaMTXConfig struct {
 	RTMPAddr string // e.g. ":1935"
 	RTSPAddr string // e.g. ":8554"
 	SRTAddr  string // e.g. ":8890"
+	// WebRTCAddr is the WHIP listener (HTTP), e.g. ":8889"; "" = no WebRTC.
+	// WebRTCUDPAddr is the one UDP port of every WebRTC session's media
+	// (ICE), e.g. ":8189"; required with WebRTCAddr.
+	WebRTCAddr, WebRTCUDPAddr string
+	// WebRTCHosts are addresses offered to WebRTC clients besides the
+	// interfaces' own (IP addresses: mediamtx fails a session on a name
+	// it cannot resolve).
+	WebRTCHosts []string
 	// APIAddr is the control API, on loopback only (it is not
 	// authenticated); "" = pick a free 127.0.0.1 port.
 	APIAddr string
@@ -79,9 +87,21 @@ func NewMediaMTX(cfg MediaMTXConfig) (*MediaMTX, error) {
 		return nil, fmt.Errorf("new mediamtx: config dir: %w", err)
 	}
 	cfg.Dir = dir
-	for _, a := range []string{cfg.RTMPAddr, cfg.RTSPAddr, cfg.SRTAddr} {
+	addrs := []string{cfg.RTMPAddr, cfg.RTSPAddr, cfg.SRTAddr}
+	if cfg.WebRTCAddr != "" {
+		if cfg.WebRTCUDPAddr == "" {
+			return nil, errors.New("new mediamtx: WebRTC needs a UDP address for ICE")
+		}
+		addrs = append(addrs, cfg.WebRTCAddr, cfg.WebRTCUDPAddr)
+	}
+	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return nil, fmt.Errorf("new mediamtx: ingest address %q: %w", a, err)
+		}
+	}
+	for _, h := range cfg.WebRTCHosts {
+		if net.ParseIP(h) == nil {
+			return nil, fmt.Errorf("new mediamtx: WebRTC host %q is not an IP address", h)
 		}
 	}
 	apiAddr := cfg.APIAddr
@@ -157,7 +177,8 @@ func (m *MediaMTX) Run(ctx context.Context) error {
 		return fmt.Errorf("mediamtx: %w", err)
 	}
 	m.log.Info("mediamtx starting", "config", path, "api", m.api(),
-		"rtmp", m.cfg.RTMPAddr, "rtsp", m.cfg.RTSPAddr, "srt", m.cfg.SRTAddr)
+		"rtmp", m.cfg.RTMPAddr, "rtsp", m.cfg.RTSPAddr, "srt", m.cfg.SRTAddr,
+		"webrtc", m.cfg.WebRTCAddr, "webrtc_udp", m.cfg.WebRTCUDPAddr)
 	quickExits := 0
 	sup := supervisor{
 		runOnce: func(ctx context.Context) error {
@@ -202,6 +223,10 @@ func (m *MediaMTX) writeConfig(authURL string) (string, error) {
 		SRTAddr:  m.cfg.SRTAddr,
 		APIAddr:  m.api(),
 		AuthURL:  authURL,
+
+		WebRTCAddr:    m.cfg.WebRTCAddr,
+		WebRTCUDPAddr: m.cfg.WebRTCUDPAddr,
+		WebRTCHosts:   m.cfg.WebRTCHosts,
 	})
 }
 

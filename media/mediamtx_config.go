@@ -16,17 +16,31 @@ const mediamtxConfigName = "mediamtx.yml"
 type mediamtxSettings struct {
 	RTMPAddr, RTSPAddr, SRTAddr, APIAddr string
 	AuthURL                              string
+	// WebRTCAddr is the WHIP (HTTP) listener, "" = no WebRTC server;
+	// WebRTCUDPAddr the one UDP port every ICE session shares.
+	WebRTCAddr, WebRTCUDPAddr string
+	// WebRTCHosts are offered as ICE candidates besides the interfaces'
+	// addresses (the node's advertised address, for clients behind NAT).
+	WebRTCHosts []string
 }
 
 // The config turns off every server and listener we do not use. mediamtx
 // opens a port for each enabled feature, and several nodes share one machine
-// in tests, so the only sockets must be the three ingest listeners (RTMP and
-// RTSP over TCP, SRT over UDP) and the loopback control API:
+// in tests, so the only sockets must be the ingest listeners (RTMP and RTSP
+// over TCP, SRT over UDP, WebRTC: WHIP over HTTP and ICE over one UDP port)
+// and the loopback control API:
 //   - rtspTransports [tcp]: no UDP RTP/RTCP (rtpAddress, rtcpAddress) and no
 //     multicast ports; encryption "no": no RTSPS/SRTP listeners;
 //   - rtmpEncryption "no": no RTMPS listener;
-//   - hls, webrtc (which also opens a UDP ICE port), playback, metrics,
-//     pprof: off.
+//   - webrtc: ICE over the one UDP port only (no per-session random UDP
+//     ports, no TCP listener), no TLS (put a TLS proxy in front, as for
+//     the HTTP API), no STUN/TURN servers (the node's own addresses are
+//     the candidates);
+//   - hls, playback, metrics, pprof: off.
+//
+// WebRTC is publish only (WHIP): mediamtx's WebRTC server also answers
+// WHEP reads and serves publish and read pages, but every read goes
+// through the auth hook, which allows the node's own credentials only.
 //
 // Every publish and read is decided by the node through authHTTPAddress,
 // and so is every control API call: the API listens on loopback only, but
@@ -61,7 +75,19 @@ rtmpEncryption: "no"
 rtmpAddress: {{q .RTMPAddr}}
 
 hls: no
+{{- if .WebRTCAddr}}
+webrtc: yes
+webrtcAddress: {{q .WebRTCAddr}}
+webrtcEncryption: no
+webrtcAllowOrigin: "*"
+webrtcLocalUDPAddress: {{q .WebRTCUDPAddr}}
+webrtcLocalTCPAddress: ""
+webrtcIPsFromInterfaces: yes
+webrtcAdditionalHosts: [{{range $i, $h := .WebRTCHosts}}{{if $i}}, {{end}}{{q $h}}{{end}}]
+webrtcICEServers2: []
+{{- else}}
 webrtc: no
+{{- end}}
 
 srt: yes
 srtAddress: {{q .SRTAddr}}

@@ -24,16 +24,15 @@ var (
 )
 
 // authorize is mediamtx's auth hook: a publish needs an enabled input's
-// current key in the path live/<key>; a read needs the cluster-internal
-// credentials. Everything else is refused.
+// current key, in the path live/<key> or, for WHIP (whose clients send a
+// bearer token, which mediamtx passes as token), as the token of a publish
+// to live/<input id>; a read needs the cluster-internal credentials, over
+// any protocol (WebRTC included: WHEP reads are the node's own). Everything
+// else is refused.
 func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 	switch req.Action {
 	case "publish":
-		key, ok := strings.CutPrefix(req.Path, "live/")
-		in := (*fsm.Input)(nil)
-		if ok && key != "" && !strings.Contains(key, "/") {
-			in = n.state.InputByKey(key)
-		}
+		in, key := n.publishInput(req.Path, req.Token)
 		switch {
 		case in == nil:
 			n.log.Info("publish refused: unknown stream key", "protocol", req.Protocol, "ip", req.IP, "key", fsm.KeyHint(key))
@@ -60,6 +59,39 @@ func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 	default:
 		return errForbidden
 	}
+}
+
+// publishInput finds the input a publish to path is for, and the key it
+// was tried with (for the log): the key in live/<key>, else a token equal to
+// the key of the input live/<input id> names. A key in the path wins over a
+// token, so an encoder given both (OBS's WHIP server URL and bearer token)
+// works whatever it puts in the token.
+func (n *Node) publishInput(path, token string) (*fsm.Input, string) {
+	name, ok := strings.CutPrefix(path, "live/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return nil, name
+	}
+	if in := n.state.InputByKey(name); in != nil {
+		return in, name
+	}
+	if token == "" {
+		return nil, name
+	}
+	if in := n.state.Input(name); in != nil && subtle.ConstantTimeCompare([]byte(token), []byte(in.StreamKey)) == 1 {
+		return in, token
+	}
+	return nil, token
+}
+
+// inputForPath is the input a ready mediamtx path publishes: live/<key>,
+// or live/<input id> (a WHIP publish authorised by its bearer token; the
+// hook lets nothing else publish there).
+func (n *Node) inputForPath(path string) *fsm.Input {
+	name := strings.TrimPrefix(path, "live/")
+	if in := n.state.InputByKey(name); in != nil {
+		return in
+	}
+	return n.state.Input(name)
 }
 
 // derivedSecret turns the cluster key into the secret used by internal

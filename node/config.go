@@ -18,14 +18,18 @@ import (
 
 // Config is everything a node is built from. Zero values mean defaults.
 type Config struct {
-	Name          string
-	DataDir       string
-	HTTPAddr      string
-	GossipAddr    string
-	RaftAddr      string
-	RTMPAddr      string
-	RTSPAddr      string
-	SRTAddr       string
+	Name       string
+	DataDir    string
+	HTTPAddr   string
+	GossipAddr string
+	RaftAddr   string
+	RTMPAddr   string
+	RTSPAddr   string
+	SRTAddr    string
+	// WebRTCAddr is the WHIP (WebRTC publish) HTTP listener and
+	// WebRTCUDPAddr the UDP port all WebRTC media (ICE) shares.
+	WebRTCAddr    string
+	WebRTCUDPAddr string
 	AdvertiseHost string
 	Join          []string
 	APITokens     []string
@@ -82,6 +86,8 @@ func (c *Config) setDefaults() error {
 	def(&c.RTMPAddr, ":1935")
 	def(&c.RTSPAddr, ":8554")
 	def(&c.SRTAddr, ":8890")
+	def(&c.WebRTCAddr, ":8889")
+	def(&c.WebRTCUDPAddr, ":8189")
 	def(&c.MediaMTX, "mediamtx")
 	def(&c.FFmpeg, "ffmpeg")
 	if c.Logger == nil {
@@ -93,6 +99,7 @@ func (c *Config) setDefaults() error {
 	for name, addr := range map[string]string{
 		"http-addr": c.HTTPAddr, "gossip-addr": c.GossipAddr, "raft-addr": c.RaftAddr,
 		"rtmp-addr": c.RTMPAddr, "rtsp-addr": c.RTSPAddr, "srt-addr": c.SRTAddr,
+		"webrtc-addr": c.WebRTCAddr, "webrtc-udp-addr": c.WebRTCUDPAddr,
 	} {
 		if _, err := portOf(addr); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -138,6 +145,18 @@ func portOf(addr string) (int, error) {
 func (c *Config) advertise(addr string) string {
 	p, _ := portOf(addr)
 	return net.JoinHostPort(c.AdvertiseHost, strconv.Itoa(p))
+}
+
+// webrtcHosts are the addresses mediamtx offers WebRTC clients besides its
+// interfaces': the advertised host, when it is an IP address that is not
+// one of them for sure (behind NAT, in a container). A name is left out:
+// mediamtx would fail every session on a name it cannot resolve.
+func (c *Config) webrtcHosts() []string {
+	ip := net.ParseIP(c.AdvertiseHost)
+	if ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
+		return nil
+	}
+	return []string{ip.String()}
 }
 
 // loopback is the address a co-located process uses to reach a listener.

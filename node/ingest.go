@@ -93,7 +93,7 @@ func (w *ingestWatcher) sync(ctx context.Context, paths []media.Path) {
 		// The key is checked again: the publish was authorised, but the key
 		// may have been rotated in between; the session of an already
 		// recorded path survives a rotation (it is keyed by path above).
-		in := n.state.InputByKey(strings.TrimPrefix(name, "live/"))
+		in := n.inputForPath(name)
 		if in == nil {
 			continue
 		}
@@ -180,7 +180,7 @@ func (w *ingestWatcher) kickIfRefused(ctx context.Context, p media.Path, s *fsm.
 	if s != nil {
 		in = n.state.Input(s.InputID)
 	} else {
-		in = n.state.InputByKey(strings.TrimPrefix(p.Name, "live/"))
+		in = n.inputForPath(p.Name)
 	}
 	if in != nil && in.Enabled {
 		return false

@@ -97,14 +97,19 @@ func New(cfg Config) (*Node, error) {
 	n.clu = clu
 
 	mtx, err := media.NewMediaMTX(media.MediaMTXConfig{
-		Binary:    cfg.MediaMTX,
-		Dir:       filepath.Join(cfg.DataDir, "mediamtx"),
-		RTMPAddr:  cfg.RTMPAddr,
-		RTSPAddr:  cfg.RTSPAddr,
-		SRTAddr:   cfg.SRTAddr,
-		APIAddr:   cfg.MediaMTXAPIAddr,
-		Authorize: n.authorize,
-		Logger:    n.log,
+		Binary:   cfg.MediaMTX,
+		Dir:      filepath.Join(cfg.DataDir, "mediamtx"),
+		RTMPAddr: cfg.RTMPAddr,
+		RTSPAddr: cfg.RTSPAddr,
+		SRTAddr:  cfg.SRTAddr,
+		// WHIP publishes come through mediamtx like any other; reads over
+		// WebRTC are refused by authorize unless they are the node's own.
+		WebRTCAddr:    cfg.WebRTCAddr,
+		WebRTCUDPAddr: cfg.WebRTCUDPAddr,
+		WebRTCHosts:   cfg.webrtcHosts(),
+		APIAddr:       cfg.MediaMTXAPIAddr,
+		Authorize:     n.authorize,
+		Logger:        n.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mediamtx: %w", err)

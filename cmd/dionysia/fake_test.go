@@ -92,6 +92,7 @@ func (f *fakeBackend) Links(in *fsm.Input) httpapi.Links {
 			RTMP: "rtmp://node.test:1935/live/" + in.StreamKey,
 			SRT:  "srt://node.test:8890?streamid=publish:live/" + in.StreamKey,
 			RTSP: "rtsp://node.test:8554/live/" + in.StreamKey,
+			WHIP: "http://node.test:8889/live/" + in.StreamKey + "/whip",
 		},
 		Playback: httpapi.PlaybackLinks{HLS: "http://node.test:8080/live/" + in.ID + "/master.m3u8"},
 	}
