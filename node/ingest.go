@@ -223,6 +223,8 @@ func sessionID(p media.Path) string {
 }
 
 func protocolOf(sourceType string) string {
+	// mediamtx says rtmpConn, rtspSession, srtConn, webRTCSession, ...
+	sourceType = strings.ToLower(sourceType)
 	switch {
 	case strings.HasPrefix(sourceType, "rtmp"):
 		return "rtmp"
