@@ -355,7 +355,7 @@
     }, 'Rotate key');
     r.copyKey = el('button', { type: 'button', onclick: () => copy(current(id).stream_key, 'Stream key') }, 'Copy');
     r.urls = {};
-    const urlRows = [['rtmp', 'RTMP publish'], ['srt', 'SRT publish'], ['rtsp', 'RTSP publish'], ['hls', 'Playback (HLS)']].map(([k, label]) => {
+    const urlRows = [['rtmp', 'RTMP publish'], ['srt', 'SRT publish'], ['rtsp', 'RTSP publish'], ['whip', 'WebRTC publish (WHIP)'], ['hls', 'Playback (HLS)']].map(([k, label]) => {
       const code = el('code', { class: 'url' });
       r.urls[k] = code;
       const btn = el('button', {
@@ -463,7 +463,7 @@
     setText(r.key, shown ? input.stream_key : KEY_MASK);
     setText(r.reveal, shown ? 'Hide' : 'Reveal');
     r.reveal.setAttribute('aria-pressed', shown ? 'true' : 'false');
-    for (const k of ['rtmp', 'srt', 'rtsp']) setText(r.urls[k], shown ? urlOf(input, k) : mask(urlOf(input, k), input.stream_key));
+    for (const k of ['rtmp', 'srt', 'rtsp', 'whip']) setText(r.urls[k], shown ? urlOf(input, k) : mask(urlOf(input, k), input.stream_key));
     setText(r.urls.hls, urlOf(input, 'hls'));
     setText(r.toggle, input.enabled ? 'Disable' : 'Enable');
     // A reconnecting stream is still served: players keep what they have.
@@ -586,7 +586,7 @@
         const created = await api('POST', '/v1/inputs', body);
         form.reset();
         replaceInput(created);
-        notice('Created input "' + created.name + '": publish to its RTMP, SRT or RTSP URL.');
+        notice('Created input "' + created.name + '": publish to its RTMP, SRT, RTSP or WHIP URL.');
         const card = $('inputs-list').querySelector('[data-key="' + CSS.escape(created.id) + '"]');
         if (card) card.scrollIntoView({ block: 'nearest' });
       } catch (e) {
