@@ -130,6 +130,7 @@ func New(cfg Config) (*Node, error) {
 	internal.HandleFunc("/internal/live/", n.serveInternalLive)
 	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
 	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
+	internal.HandleFunc("/internal/whep/", n.serveInternalWHEP)
 	api, err := httpapi.New(httpapi.Config{
 		Backend:        n,
 		Tokens:         cfg.APITokens,

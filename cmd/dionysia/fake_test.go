@@ -105,6 +105,11 @@ func (f *fakeBackend) Live(context.Context, string, string, url.Values) (package
 
 func (f *fakeBackend) PlaybackKey() []byte { return []byte("test-playback-key") }
 
+// PreviewWHEP: the CLI never previews.
+func (f *fakeBackend) PreviewWHEP(context.Context, string, []byte) ([]byte, error) {
+	return nil, httpapi.ErrNotFound
+}
+
 func (f *fakeBackend) Ready() error { return nil }
 
 // recorded is one request the fake server saw.
