@@ -373,6 +373,7 @@
       onerror: () => { r.thumb.hidden = true; },
     });
     r.preview = el('button', { type: 'button', class: 'primary', onclick: () => openPreview(current(id)) }, 'Preview');
+    r.source = el('button', { type: 'button', class: 'source', onclick: () => openSourcePreview(current(id)) }, 'Source (WebRTC)');
     r.toggle = el('button', {
       type: 'button',
       onclick: async () => {
@@ -412,7 +413,7 @@
         r.key, r.reveal, r.copyKey, r.rotate),
       el('table', { class: 'urls' }, el('caption', { class: 'visually-hidden' }, 'Publish and playback URLs'), el('tbody', {}, ...urlRows)),
       r.stats,
-      el('footer', { class: 'card-actions' }, r.preview, r.toggle, r.del));
+      el('footer', { class: 'card-actions' }, r.preview, r.source, r.toggle, r.del));
     r.key.setAttribute('aria-labelledby', hid + '-keylabel');
     card._refs = r;
     return card;
@@ -469,6 +470,9 @@
     // A reconnecting stream is still served: players keep what they have.
     r.preview.disabled = ss === 'idle';
     r.preview.title = ss === 'idle' ? 'Nothing is being published to this input' : '';
+    // The source exists only while a publisher is connected.
+    r.source.disabled = ss !== 'live';
+    r.source.title = ss === 'live' ? 'What the publisher sends, before transcoding, over WebRTC (under a second behind)' : 'No publisher connected';
     renderStats(r.stats, input, st);
     updateThumb(r.thumb, input);
   }
@@ -619,7 +623,7 @@
 
   // window.dionysiaPreview is what the player did, for people and for the
   // browser test: the engine, whether media was attached, and hls.js events.
-  const preview = { id: '', hls: null, retry: 0 };
+  const preview = { id: '', hls: null, pc: null, retry: 0 };
   const stats = window.dionysiaPreview = {
     inputId: '', engine: '', mediaAttached: false, manifestParsed: false,
     fragLoaded: 0, fragParsed: 0, level: '', errors: [],
@@ -741,10 +745,78 @@
     $('preview-close').focus();
   }
 
+  // openSourcePreview shows the publisher's own stream, before transcoding,
+  // over WebRTC (WHEP) from the node the publisher is connected to: this
+  // node passes the offer on and the media comes straight from there. The
+  // page needs nothing but the API token.
+  async function openSourcePreview(input) {
+    closePreview();
+    const id = input.id;
+    preview.id = id;
+    $('preview').hidden = false;
+    setText($('preview-name'), input.name + ' (source)');
+    const path = '/v1/inputs/' + encodeURIComponent(id) + '/whep';
+    setText($('preview-url'), path);
+    setText($('preview-error'), 'none');
+    resetStats(id, 'WebRTC (WHEP) · source');
+    const video = $('preview-video');
+    video.setAttribute('aria-label', 'Source preview of ' + input.name);
+    const poster = thumbPath(input, 0);
+    if (poster) video.poster = poster; else video.removeAttribute('poster');
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    preview.pc = pc;
+    const media = new MediaStream();
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.ontrack = (e) => {
+      media.addTrack(e.track);
+      if (video.srcObject !== media) video.srcObject = media;
+      stats.mediaAttached = true;
+      video.play().catch((err) => problem('autoplay: ' + err.message + ' (press play)'));
+    };
+    pc.onconnectionstatechange = () => {
+      stats.level = 'WebRTC ' + pc.connectionState;
+      if (pc.connectionState === 'failed') problem('WebRTC connection failed (is the publisher\'s node reachable on its --webrtc-udp-addr?)');
+      renderPreviewInfo();
+    };
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      // The offer carries its candidates: the endpoint takes no trickle.
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') return resolve();
+        pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
+        setTimeout(resolve, 1000);
+      });
+      if (preview.pc !== pc) return;
+      const headers = { 'Content-Type': 'application/sdp' };
+      const t = token();
+      if (t) headers.Authorization = 'Bearer ' + t;
+      const resp = await fetch(path, { method: 'POST', headers, body: pc.localDescription.sdp, cache: 'no-store' });
+      const body = await resp.text();
+      if (resp.status === 401) askToken('');
+      if (resp.status !== 201) {
+        let msg = resp.status + ' ' + resp.statusText;
+        try { msg = JSON.parse(body).error || msg; } catch (e) { /* not JSON */ }
+        throw new Error(msg);
+      }
+      if (preview.pc !== pc) return;
+      await pc.setRemoteDescription({ type: 'answer', sdp: body });
+      stats.manifestParsed = true;
+    } catch (e) {
+      if (preview.pc === pc) problem('source preview: ' + e.message);
+    }
+    renderPreviewInfo();
+    $('preview').scrollIntoView({ block: 'nearest' });
+    $('preview-close').focus();
+  }
+
   function closePreview() {
     clearTimeout(preview.retry);
     if (preview.hls) preview.hls.destroy();
     preview.hls = null;
+    if (preview.pc) preview.pc.close();
+    preview.pc = null;
+    $('preview-video').srcObject = null;
     preview.id = '';
     const video = $('preview-video');
     video.pause();
