@@ -117,6 +117,18 @@ func TestIntegrationWHIPFromBrowser(t *testing.T) {
 		require.Contains(t, []int{http.StatusBadRequest, http.StatusUnauthorized}, status, "%s: %s", tc.what, body)
 		require.Contains(t, body, "authentication failed", tc.what)
 	}
+	// The dashboard's source preview, asked of the owner: the offer goes
+	// to the ingest node's mediamtx, whose answer offers its ICE port.
+	offer, err := pub.RecvOffer()
+	require.NoError(t, err)
+	r, err := owner.Do(http.MethodPost, "/v1/inputs/"+in.ID+"/whep", offer, "Content-Type", "application/sdp")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	require.Equal(t, "application/sdp", r.Header.Get("Content-Type"))
+	_, udpPort, _ := strings.Cut(ingest.Config.WebRTCUDPAddr, ":")
+	require.Contains(t, string(r.Body), " "+udpPort+" typ host", "the ingest node's candidates")
+	require.NotContains(t, string(r.Body)+fmt.Sprint(r.Header), in.StreamKey)
+
 	// The browser's own publish went on meanwhile.
 	require.Equal(t, "connected", pub.State().Connection)
 	t.Logf("done in %s", time.Since(start).Round(time.Millisecond))

@@ -154,6 +154,17 @@ func (w *WHIPPublisher) OfferAnswer(url, token string, publish bool) (int, strin
 	return res.Status, res.Body, err
 }
 
+// RecvOffer is a browser's WHEP offer (recvonly video and audio, with its
+// candidates), for a test to post where it likes.
+func (w *WHIPPublisher) RecvOffer() (string, error) {
+	ctx, cancel := context.WithTimeout(w.p.ctx, 20*time.Second)
+	defer cancel()
+	var sdp string
+	err := chromedp.Run(ctx, chromedp.Evaluate(`window.recvOffer()`, &sdp,
+		func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	return sdp, err
+}
+
 // Console is what the page logged.
 func (w *WHIPPublisher) Console() string { return w.p.Console() }
 

@@ -66,6 +66,25 @@
   }
   run().catch(fail);
 
+  // recvOffer makes a WHEP (recvonly) offer with its host candidates, for
+  // the Go side to post itself.
+  window.recvOffer = async () => {
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    try {
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') return resolve();
+        pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
+        setTimeout(resolve, 500);
+      });
+      return pc.localDescription.sdp;
+    } finally {
+      pc.close();
+    }
+  };
+
   // offerAnswer POSTs a fresh offer to a WHIP or WHEP endpoint (sendonly
   // with the fake camera's tracks for WHIP, recvonly for WHEP, as a browser
   // player would) and resolves to the endpoint's HTTP status and body.
