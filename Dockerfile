@@ -64,8 +64,11 @@ COPY --from=build /out/dionysia /usr/local/bin/dionysia
 WORKDIR /opt/dionysia
 ENV DIONYSIA_HLSJS=/opt/dionysia/bin/hls.min.js
 USER dionysia
-# HTTP API/origin, gossip (TCP+UDP), raft, RTMP, RTSP, SRT: the node's defaults.
-EXPOSE 8080 7946/tcp 7946/udp 7947 8322 1935 8554 8890/udp
+# HTTP API/origin, gossip (TCP+UDP), raft, RTSPS (TLS mode), RTMP, RTSP, SRT, WHIP (HTTP) and
+# its WebRTC media (UDP): the node's defaults. WebRTC publishers must reach
+# the UDP port at an address the node offers: run with --advertise-host set
+# to the host's IP address.
+EXPOSE 8080 7946/tcp 7946/udp 7947 8322 1935 8554 8890/udp 8889 8189/udp
 # Raft log and snapshots, HLS output, mediamtx config. A named volume
 # created from this image is owned by the dionysia user.
 VOLUME /data

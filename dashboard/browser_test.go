@@ -122,7 +122,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.waitJS(10*time.Second, "the input shown live with rendition stats",
 		`document.querySelector('`+card+` .badge').innerText.toLowerCase() === 'live' && `+
 			`!document.querySelector('`+preview+`').disabled && !!document.querySelector('`+card+` .stats tbody tr')`)
+	// Its card shows the stream's thumbnail (scaled to 320 px by the node),
+	// and the preview uses it as its poster.
+	b.waitJS(20*time.Second, "the input's thumbnail in its card",
+		`(() => { const i = document.querySelector('`+card+` img.thumb'); return !!i && !i.hidden && i.complete && i.naturalWidth === 320 && i.naturalHeight === 180; })()`)
 	b.run(chromedp.Click(preview, chromedp.ByQuery))
+	b.waitJS(5*time.Second, "the thumbnail as the preview's poster",
+		`document.getElementById('preview-video').poster.endsWith('/live/`+id+`/thumbnail.jpg')`)
 
 	// With H.264 in MediaSource the <video> must really play; without it
 	// (a chromium build without proprietary codecs) hls.js can still prove
@@ -152,6 +158,21 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// A screenshot of the playing preview.
 	shot := b.screenshot("dashboard.png")
+
+	// The source over WebRTC (WHEP), through this node from the ingest
+	// node's mediamtx (the same node here): the page holds no stream key.
+	b.run(chromedp.Click(card+` .card-actions button.source`, chromedp.ByQuery))
+	if h264 {
+		b.waitJS(30*time.Second, "the WebRTC source preview playing",
+			`(() => { const v = document.getElementById('preview-video'); return !!v.srcObject && v.currentTime > 1 && v.videoWidth === 640 && v.videoHeight === 360; })()`)
+	} else {
+		b.waitJS(30*time.Second, "the WebRTC source preview connected",
+			`window.dionysiaPreview.manifestParsed && window.dionysiaPreview.mediaAttached`)
+	}
+	var pageText string
+	b.run(chromedp.Evaluate(`document.documentElement.outerHTML`, &pageText))
+	require.NotContains(t, pageText, in.StreamKey, "the stream key stays out of the page")
+	b.screenshot("dashboard-webrtc.png")
 
 	// The other views, for whoever looks at the artifacts; the profile
 	// editor opens on the test profile.
@@ -287,6 +308,10 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.Flag("mute-audio", true),
+		// The WebRTC preview comes from a node on 127.0.0.1: Chromium must
+		// offer its loopback address, as itself, not behind an mDNS name.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
 		chromedp.UserDataDir(profile),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

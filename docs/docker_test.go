@@ -28,14 +28,14 @@ func readRepoFile(t *testing.T, path string) string {
 func nodeDefaultPorts(t *testing.T) map[string]int {
 	t.Helper()
 	src := readRepoFile(t, "cmd/dionysia/node.go")
-	re := regexp.MustCompile(`f\.str\(&cfg\.\w+, "(\w+)-addr", ":(\d+)"`)
+	re := regexp.MustCompile(`f\.str\(&cfg\.\w+, "([\w-]+)-addr", ":(\d+)"`)
 	out := map[string]int{}
 	for _, m := range re.FindAllStringSubmatch(src, -1) {
 		p, err := strconv.Atoi(m[2])
 		require.NoError(t, err)
 		out[m[1]] = p
 	}
-	for _, k := range []string{"http", "gossip", "raft", "rtmp", "rtsp", "rtsps", "srt"} {
+	for _, k := range []string{"http", "gossip", "raft", "rtmp", "rtsp", "rtsps", "srt", "webrtc", "webrtc-udp"} {
 		require.Contains(t, out, k, "no --%s-addr default found in cmd/dionysia/node.go", k)
 	}
 	return out
@@ -59,10 +59,11 @@ func TestDockerfileExposesTheNodeDefaults(t *testing.T) {
 	want := []string{
 		p("http", "tcp"), p("gossip", "tcp"), p("gossip", "udp"), p("raft", "tcp"),
 		p("rtmp", "tcp"), p("rtsp", "tcp"), p("rtsps", "tcp"), p("srt", "udp"),
+		p("webrtc", "tcp"), p("webrtc-udp", "udp"),
 	}
 	sort.Strings(want)
 	sort.Strings(exposed)
-	require.Equal(t, want, exposed, "EXPOSE must list the node's default ports (memberlist uses TCP and UDP, SRT is UDP)")
+	require.Equal(t, want, exposed, "EXPOSE must list the node's default ports (memberlist uses TCP and UDP, SRT and WebRTC media are UDP)")
 
 	require.Contains(t, df, `ENTRYPOINT ["dionysia", "node", "--data-dir", "/data", "--mediamtx", "/usr/local/bin/mediamtx"]`)
 	require.Regexp(t, `(?m)^VOLUME /data$`, df)

@@ -31,6 +31,10 @@ type Backend interface {
 	// node owns the stream: errors are packager.ErrNotFound, a
 	// *packager.BadRequestError, or ones wrapping ErrUnavailable.
 	Live(ctx context.Context, inputID, file string, q url.Values) (packager.File, error)
+	// PreviewWHEP hands a WebRTC (WHEP) offer for a live input's source to
+	// the mediamtx of the node its publisher is connected to and returns
+	// the SDP answer; ErrNotFound when the input has no publisher.
+	PreviewWHEP(ctx context.Context, inputID string, offer []byte) ([]byte, error)
 	// PlaybackKey signs and checks playback tokens; the same on every node.
 	PlaybackKey() []byte
 	// Ready is nil once the node can serve: a raft leader is known and the
@@ -57,6 +61,8 @@ type IngestLinks struct {
 	RTMP string `json:"rtmp"`
 	SRT  string `json:"srt"`
 	RTSP string `json:"rtsp"`
+	// WHIP is the WebRTC publish endpoint (mediamtx's WebRTC server).
+	WHIP string `json:"whip"`
 }
 
 type PlaybackLinks struct {

@@ -44,6 +44,8 @@ type fakeBackend struct {
 	applied   []fsm.Command
 	status    map[string]*InputStatus
 	statusErr error
+	// whep answers PreviewWHEP; nil = no publisher anywhere.
+	whep func(id string, offer []byte) ([]byte, error)
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -65,6 +67,13 @@ func newFakeBackend(t testing.TB) *fakeBackend {
 func (f *fakeBackend) State() *fsm.State { return f.state }
 
 func (f *fakeBackend) PlaybackKey() []byte { return []byte("test-playback-key") }
+
+func (f *fakeBackend) PreviewWHEP(_ context.Context, id string, offer []byte) ([]byte, error) {
+	if f.whep == nil {
+		return nil, ErrNotFound
+	}
+	return f.whep(id, offer)
+}
 
 func (f *fakeBackend) Apply(ctx context.Context, cmd fsm.Command) (*fsm.Result, error) {
 	f.mu.Lock()

@@ -78,6 +78,9 @@ func (a *API) liveError(w http.ResponseWriter, file string, err error) {
 	kind := kindOf(file)
 	var bad *packager.BadRequestError
 	switch {
+	case errors.Is(err, packager.ErrNotFound) && file == packager.ThumbnailName:
+		a.metrics.origin.WithLabelValues(kind, "404").Inc()
+		a.originError(w, http.StatusNotFound, "no thumbnail yet (is the stream live?)")
 	case errors.Is(err, packager.ErrNotFound):
 		a.metrics.origin.WithLabelValues(kind, "404").Inc()
 		a.originError(w, http.StatusNotFound, "not found (is the stream live?)")
@@ -104,6 +107,9 @@ func (a *API) serveLive(w http.ResponseWriter, r *http.Request, f packager.File,
 	switch {
 	case f.Immutable:
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	case f.Kind == "thumbnail":
+		// A new picture comes every few seconds (media.ThumbnailSeconds).
+		h.Set("Cache-Control", "public, max-age=5")
 	case r.URL.Query().Get("_HLS_msn") != "":
 		h.Set("Cache-Control", "public, max-age=6")
 	default:
@@ -191,6 +197,8 @@ func kindOf(file string) string {
 		return "segment"
 	case ".mp4":
 		return "init"
+	case ".jpg":
+		return "thumbnail"
 	default:
 		return "other"
 	}

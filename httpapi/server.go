@@ -106,6 +106,7 @@ func (a *API) routes() *mux.Router {
 	v1(http.MethodPost, "/inputs/{id}/rotate-key", a.rotateKey)
 	v1(http.MethodGet, "/inputs/{id}/status", a.inputStatus)
 	v1(http.MethodPost, "/inputs/{id}/playback-url", a.playbackURL)
+	v1(http.MethodPost, "/inputs/{id}/whep", a.previewWHEP)
 
 	v1(http.MethodGet, "/webhooks", a.listWebhooks)
 	v1(http.MethodPost, "/webhooks", a.createWebhook)

@@ -32,6 +32,11 @@ type TranscodeSpec struct {
 	// Realtime reads the input at its native rate (-re): for files used as
 	// a live source in tests and demos. Live inputs (RTSP) set it false.
 	Realtime bool
+	// Thumbnails adds one more output: a JPEG of the lowest encoded rung
+	// every ThumbnailSeconds (see thumbnailArgs). Profiles whose every
+	// rendition is passthrough get none: there is no decoded picture to
+	// take it from without a second decode.
+	Thumbnails bool
 }
 
 // Defaults applied to a profile's zero values.
@@ -180,7 +185,13 @@ const (
 	// FormatTS is one video rendition with its own audio muxed in, as
 	// MPEG-TS, split by packager.SplitTS.
 	FormatTS = "ts"
+	// FormatJPEG is a stream of whole JPEG pictures (the thumbnails), split
+	// by packager.SplitJPEG. It is not a track of the stream.
+	FormatJPEG = "jpeg"
 )
+
+// ThumbnailSeconds is how often the transcoder writes a thumbnail.
+const ThumbnailSeconds = 5
 
 // Output is one of ffmpeg's outputs: a track written to file descriptor FD
 // in Format.
@@ -240,11 +251,18 @@ func FFmpegArgs(spec TranscodeSpec) ([]string, []Output, error) {
 		args = append(args, "-re")
 	}
 	args = append(args, "-i", spec.SourceURL)
-	if g := filterGraph(p.Renditions); g != "" {
+	thumb := -1
+	if spec.Thumbnails {
+		thumb = lowestRung(p.Renditions)
+	}
+	if g := filterGraph(p.Renditions, thumb); g != "" {
 		args = append(args, "-filter_complex", g)
 	}
 	if TSSegments(p) {
 		args, outs := tsOutputs(spec, args)
+		if thumb >= 0 {
+			args, outs = thumbnailOutput(args, outs)
+		}
 		return args, outs, nil
 	}
 	var outs []Output
@@ -281,7 +299,46 @@ func FFmpegArgs(spec TranscodeSpec) ([]string, []Output, error) {
 		args = append(args, "pipe:"+strconv.Itoa(fd))
 		outs = append(outs, Output{FD: fd, Format: FormatFMP4, Track: packager.TrackSpec{Name: packager.AudioTrack, Kind: packager.Audio, Bandwidth: kbps * 1000}})
 	}
+	if thumb >= 0 {
+		args, outs = thumbnailOutput(args, outs)
+	}
 	return args, outs, nil
+}
+
+// thumbnailLabel is the filter graph's thumbnail output.
+const thumbnailLabel = "[thumb]"
+
+// thumbnailOutput adds the thumbnail output, last, so the tracks keep their
+// descriptors: the pictures filterGraph selects, as baseline JPEG (-q:v 5,
+// a few tens of kB at 360p), one after the other on a pipe. fps_mode
+// passthrough writes each selected picture once: image2pipe has no frame
+// rate of its own, and ffmpeg would otherwise repeat the picture at the
+// source's rate. The pictures are full-range yuv420p (filterGraph converts
+// them), which JPEG decoders expect; -strict unofficial lets mjpeg take that
+// format as it is instead of having a scaler convert it again to the
+// deprecated yuvj420p.
+func thumbnailOutput(args []string, outs []Output) ([]string, []Output) {
+	fd := firstOutputFD + len(outs)
+	args = append(args, "-map", thumbnailLabel, "-an",
+		"-c:v", "mjpeg", "-q:v", "5", "-strict", "unofficial", "-fps_mode", "passthrough",
+		"-f", "image2pipe", "-flush_packets", "1", "pipe:"+strconv.Itoa(fd))
+	return args, append(outs, Output{FD: fd, Format: FormatJPEG, Track: packager.TrackSpec{Name: "thumbnail"}})
+}
+
+// lowestRung is the encoded rendition with the fewest pixels (the first of
+// equals), the cheapest picture to compress into a thumbnail; -1 when every
+// rendition is passthrough.
+func lowestRung(rs []fsm.Rendition) int {
+	best := -1
+	for i, r := range rs {
+		if r.Passthrough {
+			continue
+		}
+		if best < 0 || r.Width*r.Height < rs[best].Width*rs[best].Height {
+			best = i
+		}
+	}
+	return best
 }
 
 // tsOutputs adds one MPEG-TS output per rendition to args: its video and,
@@ -358,8 +415,13 @@ func tsMuxArgs() []string {
 }
 
 // filterGraph decodes once and splits, scales (and caps the frame rate of)
-// every encoded rendition; "" when every rendition is passthrough.
-func filterGraph(rs []fsm.Rendition) string {
+// every encoded rendition; "" when every rendition is passthrough. With
+// thumb >= 0, rendition thumb's scaled picture is split once more into
+// thumbnailLabel: one frame every ThumbnailSeconds (the first at once, not
+// after a period as the fps filter would), converted to full range for JPEG.
+// That costs no decode and no scaling beyond one range conversion per
+// picture.
+func filterGraph(rs []fsm.Rendition, thumb int) string {
 	var encoded []int
 	for i, r := range rs {
 		if !r.Passthrough {
@@ -387,7 +449,11 @@ func filterGraph(rs []fsm.Rendition) string {
 		if r.FPS > 0 {
 			fmt.Fprintf(&g, ",fps=%d", r.FPS)
 		}
-		fmt.Fprintf(&g, "[v%d]", i)
+		if i == thumb {
+			fmt.Fprintf(&g, ",split=2[v%d][t0];[t0]select='isnan(prev_selected_t)+gte(t-prev_selected_t,%d)',scale=out_range=full%s", i, ThumbnailSeconds, thumbnailLabel)
+		} else {
+			fmt.Fprintf(&g, "[v%d]", i)
+		}
 		if k < len(encoded)-1 {
 			g.WriteString(";")
 		}

@@ -30,6 +30,14 @@ type MediaMTXConfig struct {
 	// the one other nodes read this node's streams from in TLS mode.
 	RTSPSAddr       string
 	TLSCert, TLSKey []byte
+	// WebRTCAddr is the WHIP listener (HTTP), e.g. ":8889"; "" = no WebRTC.
+	// WebRTCUDPAddr is the one UDP port of every WebRTC session's media
+	// (ICE), e.g. ":8189"; required with WebRTCAddr.
+	WebRTCAddr, WebRTCUDPAddr string
+	// WebRTCHosts are addresses offered to WebRTC clients besides the
+	// interfaces' own (IP addresses: mediamtx fails a session on a name
+	// it cannot resolve).
+	WebRTCHosts []string
 	// APIAddr is the control API, on loopback only (it is not
 	// authenticated); "" = pick a free 127.0.0.1 port.
 	APIAddr string
@@ -86,9 +94,21 @@ func NewMediaMTX(cfg MediaMTXConfig) (*MediaMTX, error) {
 		return nil, fmt.Errorf("new mediamtx: config dir: %w", err)
 	}
 	cfg.Dir = dir
-	for _, a := range []string{cfg.RTMPAddr, cfg.RTSPAddr, cfg.SRTAddr} {
+	addrs := []string{cfg.RTMPAddr, cfg.RTSPAddr, cfg.SRTAddr}
+	if cfg.WebRTCAddr != "" {
+		if cfg.WebRTCUDPAddr == "" {
+			return nil, errors.New("new mediamtx: WebRTC needs a UDP address for ICE")
+		}
+		addrs = append(addrs, cfg.WebRTCAddr, cfg.WebRTCUDPAddr)
+	}
+	for _, a := range addrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return nil, fmt.Errorf("new mediamtx: ingest address %q: %w", a, err)
+		}
+	}
+	for _, h := range cfg.WebRTCHosts {
+		if net.ParseIP(h) == nil {
+			return nil, fmt.Errorf("new mediamtx: WebRTC host %q is not an IP address", h)
 		}
 	}
 	apiAddr := cfg.APIAddr
@@ -164,7 +184,8 @@ func (m *MediaMTX) Run(ctx context.Context) error {
 		return fmt.Errorf("mediamtx: %w", err)
 	}
 	m.log.Info("mediamtx starting", "config", path, "api", m.api(),
-		"rtmp", m.cfg.RTMPAddr, "rtsp", m.cfg.RTSPAddr, "srt", m.cfg.SRTAddr)
+		"rtmp", m.cfg.RTMPAddr, "rtsp", m.cfg.RTSPAddr, "srt", m.cfg.SRTAddr,
+		"webrtc", m.cfg.WebRTCAddr, "webrtc_udp", m.cfg.WebRTCUDPAddr)
 	quickExits := 0
 	sup := supervisor{
 		runOnce: func(ctx context.Context) error {
@@ -204,11 +225,14 @@ func (m *MediaMTX) Run(ctx context.Context) error {
 // writeConfig (re)writes mediamtx.yml with the current API address.
 func (m *MediaMTX) writeConfig(authURL string) (string, error) {
 	s := mediamtxSettings{
-		RTMPAddr: m.cfg.RTMPAddr,
-		RTSPAddr: m.cfg.RTSPAddr,
-		SRTAddr:  m.cfg.SRTAddr,
-		APIAddr:  m.api(),
-		AuthURL:  authURL,
+		RTMPAddr:      m.cfg.RTMPAddr,
+		RTSPAddr:      m.cfg.RTSPAddr,
+		SRTAddr:       m.cfg.SRTAddr,
+		APIAddr:       m.api(),
+		AuthURL:       authURL,
+		WebRTCAddr:    m.cfg.WebRTCAddr,
+		WebRTCUDPAddr: m.cfg.WebRTCUDPAddr,
+		WebRTCHosts:   m.cfg.WebRTCHosts,
 	}
 	if m.cfg.RTSPSAddr != "" {
 		if err := os.MkdirAll(m.cfg.Dir, 0o700); err != nil {

@@ -16,6 +16,12 @@ const mediamtxConfigName = "mediamtx.yml"
 type mediamtxSettings struct {
 	RTMPAddr, RTSPAddr, SRTAddr, APIAddr string
 	AuthURL                              string
+	// WebRTCAddr is the WHIP (HTTP) listener, "" = no WebRTC server;
+	// WebRTCUDPAddr the one UDP port every ICE session shares.
+	WebRTCAddr, WebRTCUDPAddr string
+	// WebRTCHosts are offered as ICE candidates besides the interfaces'
+	// addresses (the node's advertised address, for clients behind NAT).
+	WebRTCHosts []string
 	// RTSPSAddr, when set, adds an RTSPS listener (other nodes read
 	// streams there) serving CertFile and KeyFile.
 	RTSPSAddr, CertFile, KeyFile string
@@ -48,14 +54,22 @@ func writePrivate(dir, name string, data []byte) (string, error) {
 
 // The config turns off every server and listener we do not use. mediamtx
 // opens a port for each enabled feature, and several nodes share one machine
-// in tests, so the only sockets must be the three ingest listeners (RTMP and
-// RTSP over TCP, SRT over UDP) and the loopback control API:
+// in tests, so the only sockets must be the ingest listeners (RTMP and RTSP
+// over TCP, SRT over UDP, WebRTC: WHIP over HTTP and ICE over one UDP port)
+// and the loopback control API:
 //   - rtspTransports [tcp]: no UDP RTP/RTCP (rtpAddress, rtcpAddress) and no
 //     multicast ports; encryption "no" (or "optional" in TLS mode: an RTSPS
 //     listener besides RTSP, no SRTP listeners since there is no UDP);
 //   - rtmpEncryption "no": no RTMPS listener;
-//   - hls, webrtc (which also opens a UDP ICE port), playback, metrics,
-//     pprof: off.
+//   - webrtc: ICE over the one UDP port only (no per-session random UDP
+//     ports, no TCP listener), no TLS (put a TLS proxy in front, as for
+//     the HTTP API), no STUN/TURN servers (the node's own addresses are
+//     the candidates);
+//   - hls, playback, metrics, pprof: off.
+//
+// WebRTC is publish only (WHIP): mediamtx's WebRTC server also answers
+// WHEP reads and serves publish and read pages, but every read goes
+// through the auth hook, which allows the node's own credentials only.
 //
 // Every publish and read is decided by the node through authHTTPAddress,
 // and so is every control API call: the API listens on loopback only, but
@@ -97,7 +111,19 @@ rtmpEncryption: "no"
 rtmpAddress: {{q .RTMPAddr}}
 
 hls: no
+{{- if .WebRTCAddr}}
+webrtc: yes
+webrtcAddress: {{q .WebRTCAddr}}
+webrtcEncryption: no
+webrtcAllowOrigin: "*"
+webrtcLocalUDPAddress: {{q .WebRTCUDPAddr}}
+webrtcLocalTCPAddress: ""
+webrtcIPsFromInterfaces: yes
+webrtcAdditionalHosts: [{{range $i, $h := .WebRTCHosts}}{{if $i}}, {{end}}{{q $h}}{{end}}]
+webrtcICEServers2: []
+{{- else}}
 webrtc: no
+{{- end}}
 
 srt: yes
 srtAddress: {{q .SRTAddr}}

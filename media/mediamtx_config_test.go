@@ -76,3 +76,40 @@ func TestWritePrivate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "key", string(b))
 }
+
+// TestRenderMediaMTXConfigWebRTC: with a WHIP address the WebRTC server is
+// on, with ICE on its one UDP port and nothing else: no random UDP ports,
+// no TCP, no TLS, no STUN/TURN.
+func TestRenderMediaMTXConfigWebRTC(t *testing.T) {
+	out, err := renderMediaMTXConfig(mediamtxSettings{
+		RTMPAddr: ":1935", RTSPAddr: ":8554", SRTAddr: ":8890", APIAddr: "127.0.0.1:9997", AuthURL: "http://127.0.0.1:4000/auth",
+		WebRTCAddr: ":8889", WebRTCUDPAddr: ":8189", WebRTCHosts: []string{"203.0.113.7", "10.0.0.1"},
+	})
+	require.NoError(t, err)
+	s := string(out)
+	for _, want := range []string{
+		"\nhls: no\nwebrtc: yes\n",
+		`webrtcAddress: ":8889"` + "\n",
+		"webrtcEncryption: no\n",
+		`webrtcLocalUDPAddress: ":8189"` + "\n",
+		`webrtcLocalTCPAddress: ""` + "\n",
+		`webrtcAdditionalHosts: ["203.0.113.7", "10.0.0.1"]` + "\n",
+		"webrtcICEServers2: []\n",
+		// Publish only: the hook decides every read, WebRTC ones included,
+		// and nothing is excluded from it but metrics and pprof.
+		"authMethod: http\n",
+		"authHTTPExclude:\n  - action: metrics\n  - action: pprof\n",
+		"\nsrt: yes\n",
+	} {
+		require.Contains(t, s, want)
+	}
+	require.NotContains(t, s, "webrtc: no")
+	require.NotContains(t, s, "action: read")
+	require.NotContains(t, s, "action: publish")
+
+	// Without an address: off, and no WebRTC keys at all.
+	out, err = renderMediaMTXConfig(mediamtxSettings{RTMPAddr: ":1935"})
+	require.NoError(t, err)
+	require.Contains(t, string(out), "\nwebrtc: no\n")
+	require.NotContains(t, string(out), "webrtcAddress")
+}

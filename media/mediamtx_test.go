@@ -221,6 +221,11 @@ func TestNewMediaMTXValidates(t *testing.T) {
 		"no authorize":     func(c *MediaMTXConfig) { c.Authorize = nil },
 		"public api":       func(c *MediaMTXConfig) { c.APIAddr = ":9997" },
 		"non-loopback api": func(c *MediaMTXConfig) { c.APIAddr = "10.0.0.1:9997" },
+		"webrtc, no udp":   func(c *MediaMTXConfig) { c.WebRTCAddr, c.WebRTCUDPAddr = ":8889", "" },
+		"bad webrtc":       func(c *MediaMTXConfig) { c.WebRTCAddr, c.WebRTCUDPAddr = "8889", ":8189" },
+		"webrtc host name": func(c *MediaMTXConfig) {
+			c.WebRTCAddr, c.WebRTCUDPAddr, c.WebRTCHosts = ":8889", ":8189", []string{"node.example"}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := ok

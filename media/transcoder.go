@@ -106,11 +106,13 @@ func (t *Transcoder) Release() error {
 	return gen.Release()
 }
 
-// Tracks lists what each run produces.
+// Tracks lists the tracks each run produces (thumbnails are not a track).
 func (t *Transcoder) Tracks() []packager.TrackSpec {
-	out := make([]packager.TrackSpec, len(t.outputs))
-	for i, o := range t.outputs {
-		out[i] = o.Track
+	out := make([]packager.TrackSpec, 0, len(t.outputs))
+	for _, o := range t.outputs {
+		if o.Format != FormatJPEG {
+			out = append(out, o.Track)
+		}
 	}
 	return out
 }
@@ -262,9 +264,13 @@ func (t *Transcoder) runOnce(ctx context.Context) error {
 
 // packageOutput feeds one of ffmpeg's outputs into its track of gen until
 // the output ends: fragmented MP4 as an init segment and fragments, MPEG-TS
-// as a description and keyframe-to-keyframe chunks.
+// as a description and keyframe-to-keyframe chunks, JPEG pictures as the
+// stream's thumbnail.
 func packageOutput(r io.Reader, o Output, gen *packager.Gen) error {
 	name := o.Track.Name
+	if o.Format == FormatJPEG {
+		return packager.SplitJPEG(r, gen.Thumbnail)
+	}
 	if o.Format == FormatTS {
 		return packager.SplitTS(r,
 			func(info packager.InitInfo) error { return gen.Describe(name, info) },

@@ -22,16 +22,15 @@ var (
 )
 
 // authorize is mediamtx's auth hook: a publish needs an enabled input's
-// current key in the path live/<key>; a read needs the cluster-internal
-// credentials. Everything else is refused.
+// current key, in the path live/<key> or, for WHIP (whose clients send a
+// bearer token, which mediamtx passes as token), as the token of a publish
+// to live/<input id>; a read needs the cluster-internal credentials, over
+// any protocol (WebRTC included: WHEP reads are the node's own). Everything
+// else is refused.
 func (n *Node) authorize(ctx context.Context, req media.AuthRequest) error {
 	switch req.Action {
 	case "publish":
-		key, ok := strings.CutPrefix(req.Path, "live/")
-		in := (*fsm.Input)(nil)
-		if ok && key != "" && !strings.Contains(key, "/") {
-			in = n.state.InputByKey(key)
-		}
+		in, key := n.publishInput(req.Path, req.Token)
 		switch {
 		case in == nil:
 			n.refused.add("", "unknown_key", "")
@@ -75,6 +74,41 @@ func (n *Node) authorize(ctx context.Context, req media.AuthRequest) error {
 // mediaSecret is the RTSP password of internal reads, a key of its own
 // (peer.MediaRead): whoever learns it can read streams, nothing else.
 func (n *Node) mediaSecret() string { return n.peer.KeyHex(peer.MediaRead) }
+
+// publishInput finds the input a publish to path is for, and the key it
+// was tried with (for the log): the key in live/<key>, else a token equal to
+// the key of the input live/<input id> names. A key in the path wins over a
+// token, so an encoder given both (OBS's WHIP server URL and bearer token)
+// works whatever it puts in the token.
+func (n *Node) publishInput(path, token string) (*fsm.Input, string) {
+	name, ok := strings.CutPrefix(path, "live/")
+	if !ok || name == "" || strings.Contains(name, "/") {
+		return nil, name
+	}
+	if in := n.state.InputByKey(name); in != nil {
+		return in, name
+	}
+	if token == "" {
+		return nil, name
+	}
+	if in := n.state.Input(name); in != nil && subtle.ConstantTimeCompare([]byte(token), []byte(in.StreamKey)) == 1 {
+		return in, token
+	}
+	return nil, token
+}
+
+// inputForPath is the input a ready mediamtx path publishes: live/<key>,
+// or live/<input id> (a WHIP publish authorised by its bearer token; the
+// hook lets nothing else publish there).
+func (n *Node) inputForPath(path string) *fsm.Input { return inputForPath(n.state, path) }
+
+func inputForPath(st sessionState, path string) *fsm.Input {
+	name := strings.TrimPrefix(path, "live/")
+	if in := st.InputByKey(name); in != nil {
+		return in
+	}
+	return st.Input(name)
+}
 
 func pathHint(p string) string {
 	if key, ok := strings.CutPrefix(p, "live/"); ok {

@@ -58,6 +58,9 @@ func (n *Node) Links(in *fsm.Input) httpapi.Links {
 			// verbatim, and mediamtx expects the literal "publish:live/KEY".
 			SRT:  "srt://" + hp(n.cfg.SRTAddr) + "?streamid=publish:live/" + in.StreamKey,
 			RTSP: "rtsp://" + hp(n.cfg.RTSPAddr) + "/live/" + in.StreamKey,
+			// mediamtx's WHIP endpoint is <path>/whip; its clients may send
+			// the key as a bearer token instead (see publishInput).
+			WHIP: "http://" + hp(n.cfg.WebRTCAddr) + "/live/" + in.StreamKey + "/whip",
 		},
 		Playback: httpapi.PlaybackLinks{
 			HLS:  n.HTTPURL() + "/live/" + in.ID + "/" + packager.MultivariantName,

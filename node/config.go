@@ -30,8 +30,12 @@ type Config struct {
 	RTSPAddr   string
 	// RTSPSAddr is mediamtx's RTSPS listener in TLS mode, where other
 	// nodes read this node's ingest.
-	RTSPSAddr     string
-	SRTAddr       string
+	RTSPSAddr string
+	SRTAddr   string
+	// WebRTCAddr is the WHIP (WebRTC publish) HTTP listener and
+	// WebRTCUDPAddr the UDP port all WebRTC media (ICE) shares.
+	WebRTCAddr    string
+	WebRTCUDPAddr string
 	AdvertiseHost string
 	Join          []string
 	APITokens     []string
@@ -101,6 +105,8 @@ func (c *Config) setDefaults() error {
 	def(&c.RTSPAddr, ":8554")
 	def(&c.RTSPSAddr, ":8322")
 	def(&c.SRTAddr, ":8890")
+	def(&c.WebRTCAddr, ":8889")
+	def(&c.WebRTCUDPAddr, ":8189")
 	def(&c.MediaMTX, "mediamtx")
 	def(&c.FFmpeg, "ffmpeg")
 	if c.Logger == nil {
@@ -112,6 +118,7 @@ func (c *Config) setDefaults() error {
 	for name, addr := range map[string]string{
 		"http-addr": c.HTTPAddr, "gossip-addr": c.GossipAddr, "raft-addr": c.RaftAddr,
 		"rtmp-addr": c.RTMPAddr, "rtsp-addr": c.RTSPAddr, "srt-addr": c.SRTAddr, "rtsps-addr": c.RTSPSAddr,
+		"webrtc-addr": c.WebRTCAddr, "webrtc-udp-addr": c.WebRTCUDPAddr,
 	} {
 		if _, err := portOf(addr); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -168,6 +175,18 @@ func portOf(addr string) (int, error) {
 func (c *Config) advertise(addr string) string {
 	p, _ := portOf(addr)
 	return net.JoinHostPort(c.AdvertiseHost, strconv.Itoa(p))
+}
+
+// webrtcHosts are the addresses mediamtx offers WebRTC clients besides its
+// interfaces': the advertised host, when it is an IP address that is not
+// one of them for sure (behind NAT, in a container). A name is left out:
+// mediamtx would fail every session on a name it cannot resolve.
+func (c *Config) webrtcHosts() []string {
+	ip := net.ParseIP(c.AdvertiseHost)
+	if ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
+		return nil
+	}
+	return []string{ip.String()}
 }
 
 // loopback is the address a co-located process uses to reach a listener.

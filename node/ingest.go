@@ -149,7 +149,7 @@ func planSessions(node string, paths []media.Path, st sessionState, pending map[
 		if own != nil {
 			in = st.Input(own.InputID)
 		} else {
-			in = st.InputByKey(strings.TrimPrefix(p.Name, "live/"))
+			in = inputForPath(st, p.Name)
 		}
 		if in == nil || !in.Enabled {
 			if !isPending(pending, kickKey(p)) {
@@ -163,7 +163,7 @@ func planSessions(node string, paths []media.Path, st sessionState, pending map[
 		// The key is checked again: the publish was authorised, but the key
 		// may have been rotated in between; the session of an already
 		// recorded path survives a rotation (it is keyed by path above).
-		in = st.InputByKey(strings.TrimPrefix(p.Name, "live/"))
+		in = inputForPath(st, p.Name)
 		if in == nil {
 			continue
 		}
@@ -361,6 +361,8 @@ func sessionID(p media.Path) string {
 }
 
 func protocolOf(sourceType string) string {
+	// mediamtx says rtmpConn, rtspSession, srtConn, webRTCSession, ...
+	sourceType = strings.ToLower(sourceType)
 	switch {
 	case strings.HasPrefix(sourceType, "rtmp"):
 		return "rtmp"

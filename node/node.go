@@ -102,6 +102,7 @@ func New(cfg Config) (*Node, error) {
 	internal.HandleFunc("/internal/live/", n.serveInternalLive)
 	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
 	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
+	internal.HandleFunc("/internal/whep/", n.serveInternalWHEP)
 	meta := cluster.Meta{
 		HTTPAddr: cfg.advertise(cfg.HTTPAddr),
 		RaftAddr: cfg.advertise(cfg.RaftAddr),
@@ -111,14 +112,19 @@ func New(cfg Config) (*Node, error) {
 		Capacity: cfg.TranscodeCapacity,
 	}
 	mtxCfg := media.MediaMTXConfig{
-		Binary:    cfg.MediaMTX,
-		Dir:       filepath.Join(cfg.DataDir, mediamtxDir),
-		RTMPAddr:  cfg.RTMPAddr,
-		RTSPAddr:  cfg.RTSPAddr,
-		SRTAddr:   cfg.SRTAddr,
-		APIAddr:   cfg.MediaMTXAPIAddr,
-		Authorize: n.authorize,
-		Logger:    n.log,
+		Binary:   cfg.MediaMTX,
+		Dir:      filepath.Join(cfg.DataDir, mediamtxDir),
+		RTMPAddr: cfg.RTMPAddr,
+		RTSPAddr: cfg.RTSPAddr,
+		SRTAddr:  cfg.SRTAddr,
+		// WHIP publishes come through mediamtx like any other; reads over
+		// WebRTC are refused by authorize unless they are the node's own.
+		WebRTCAddr:    cfg.WebRTCAddr,
+		WebRTCUDPAddr: cfg.WebRTCUDPAddr,
+		WebRTCHosts:   cfg.webrtcHosts(),
+		APIAddr:       cfg.MediaMTXAPIAddr,
+		Authorize:     n.authorize,
+		Logger:        n.log,
 	}
 	if pr.TLS() {
 		// Other nodes read this node's ingest over RTSPS, authenticated

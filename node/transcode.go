@@ -622,6 +622,10 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	t, err := media.NewTranscoder(media.TranscoderConfig{Spec: media.TranscodeSpec{
 		FFmpeg: n.cfg.FFmpeg, SourceURL: source, Profile: profile, HasVideo: hasVideo, HasAudio: hasAudio,
 		SourceAudioAAC: src.AudioAAC(), SourceAudioRate: src.AudioSampleRate,
+		// One JPEG every few seconds from the lowest rung: the poster and
+		// the dashboard's picture (a held standby's are dropped until it
+		// takes over).
+		Thumbnails: true,
 	}, Stream: st.stream, Logger: log, Held: held})
 	if err != nil {
 		log.Error("cannot transcode input", "err", err)

@@ -65,6 +65,8 @@ func (s *Stream) Serve(ctx context.Context, name string, q url.Values) (File, er
 			return File{}, ErrNotFound
 		}
 		return File{Body: b, ContentType: typeMPD, Kind: "playlist"}, nil
+	case ThumbnailName:
+		return s.serveThumbnail(q)
 	}
 	trackName, file, ok := strings.Cut(name, "/")
 	if !ok || strings.Contains(file, "/") {

@@ -93,6 +93,11 @@ type Stream struct {
 	// changedAt is when the stream last changed (a fragment, a copied
 	// segment): a copy nobody updates any more is stale.
 	changedAt time.Time
+
+	// thumbs is the latest picture; it is not part of the model's
+	// versions (a new picture wakes no blocking reload) nor of the standby
+	// copy.
+	thumbs thumbnails
 }
 
 // track is one rendition's (or the audio's) list of segments.

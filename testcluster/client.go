@@ -111,6 +111,7 @@ type Input struct {
 		RTMP string `json:"rtmp"`
 		SRT  string `json:"srt"`
 		RTSP string `json:"rtsp"`
+		WHIP string `json:"whip"`
 	} `json:"ingest"`
 	Playback struct {
 		HLS string `json:"hls"`

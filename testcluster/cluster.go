@@ -106,7 +106,7 @@ func (c *Cluster) AddNode() *Node {
 
 func (c *Cluster) newConfig(i int, join []string) node.Config {
 	t := c.t
-	ports := make([]int, 8)
+	ports := make([]int, 10)
 	for j := range ports {
 		p, err := FreePort()
 		if err != nil {
@@ -125,10 +125,13 @@ func (c *Cluster) newConfig(i int, join []string) node.Config {
 		RTMPAddr:   addr(ports[3]),
 		RTSPAddr:   addr(ports[4]),
 		SRTAddr:    addr(ports[5]),
+		// WHIP (HTTP) and the one UDP port of WebRTC media (ICE).
+		WebRTCAddr:    addr(ports[7]),
+		WebRTCUDPAddr: addr(ports[8]),
 		// Picked here, not by mediamtx, so no two nodes of a test binary
 		// can be handed the same port.
 		MediaMTXAPIAddr: addr(ports[6]),
-		RTSPSAddr:       addr(ports[7]),
+		RTSPSAddr:       addr(ports[9]),
 		AdvertiseHost:   "127.0.0.1",
 		Join:            join,
 		APITokens:       c.opts.APITokens,

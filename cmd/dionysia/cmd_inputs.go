@@ -199,6 +199,7 @@ func (c *cli) showInput(method, path string, body any) error {
 	f.add("Ingest RTMP", in.Ingest.RTMP)
 	f.add("Ingest SRT", in.Ingest.SRT)
 	f.add("Ingest RTSP", in.Ingest.RTSP)
+	f.add("Ingest WHIP", in.Ingest.WHIP)
 	f.add("Playback HLS", in.Playback.HLS)
 	f.add("Created", formatTime(in.CreatedAt))
 	f.add("Updated", formatTime(in.UpdatedAt))

@@ -92,6 +92,7 @@ func (f *fakeBackend) Links(in *fsm.Input) httpapi.Links {
 			RTMP: "rtmp://node.test:1935/live/" + in.StreamKey,
 			SRT:  "srt://node.test:8890?streamid=publish:live/" + in.StreamKey,
 			RTSP: "rtsp://node.test:8554/live/" + in.StreamKey,
+			WHIP: "http://node.test:8889/live/" + in.StreamKey + "/whip",
 		},
 		Playback: httpapi.PlaybackLinks{HLS: "http://node.test:8080/live/" + in.ID + "/master.m3u8"},
 	}
@@ -103,6 +104,11 @@ func (f *fakeBackend) Live(context.Context, string, string, url.Values) (package
 }
 
 func (f *fakeBackend) PlaybackKey() []byte { return []byte("test-playback-key") }
+
+// PreviewWHEP: the CLI never previews.
+func (f *fakeBackend) PreviewWHEP(context.Context, string, []byte) ([]byte, error) {
+	return nil, httpapi.ErrNotFound
+}
 
 func (f *fakeBackend) Ready() error { return nil }
 

@@ -86,6 +86,8 @@ func runNode(args []string, stderr io.Writer) int {
 	f.str(&cfg.RTSPAddr, "rtsp-addr", ":8554", "RTSP ingest listen address")
 	f.str(&cfg.SRTAddr, "srt-addr", ":8890", "SRT ingest listen address")
 	f.str(&cfg.RTSPSAddr, "rtsps-addr", ":8322", "RTSPS listener other nodes read this node's ingest from (TLS mode only)")
+	f.str(&cfg.WebRTCAddr, "webrtc-addr", ":8889", "WebRTC (WHIP) ingest listen address: HTTP, where publishers POST their SDP offer")
+	f.str(&cfg.WebRTCUDPAddr, "webrtc-udp-addr", ":8189", "WebRTC media (ICE) listen address: one UDP port shared by every WebRTC publisher")
 	f.str(&cfg.AdvertiseHost, "advertise-host", "", "host other nodes and clients use to reach this node (default: first non-loopback address, or loopback when bound there)")
 	f.str(&join, "join", "", "comma-separated gossip addresses of existing members; empty = bootstrap a new cluster")
 	f.secret(&tokens, "api-token", "comma-separated bearer tokens required on /v1 (empty = open API)")

@@ -383,7 +383,7 @@
     }, 'Rotate key');
     r.copyKey = el('button', { type: 'button', onclick: () => copy(current(id).stream_key, 'Stream key') }, 'Copy');
     r.urls = {};
-    const urlRows = [['rtmp', 'RTMP publish'], ['srt', 'SRT publish'], ['rtsp', 'RTSP publish'], ['hls', 'Playback (HLS)']].map(([k, label]) => {
+    const urlRows = [['rtmp', 'RTMP publish'], ['srt', 'SRT publish'], ['rtsp', 'RTSP publish'], ['whip', 'WebRTC publish (WHIP)'], ['hls', 'Playback (HLS)']].map(([k, label]) => {
       const code = el('code', { class: 'url' });
       r.urls[k] = code;
       const btn = el('button', {
@@ -393,7 +393,15 @@
       return el('tr', {}, el('th', { scope: 'row' }, label), el('td', {}, code), el('td', {}, btn));
     });
     r.stats = el('div', { class: 'stats' });
+    // The stream's latest picture (a new one every 5 s), shown while it is
+    // live; hidden until it has loaded and whenever there is none.
+    r.thumb = el('img', {
+      class: 'thumb', alt: '', width: '160', height: '90', hidden: true,
+      onload: () => { r.thumb.hidden = false; },
+      onerror: () => { r.thumb.hidden = true; },
+    });
     r.preview = el('button', { type: 'button', class: 'primary', onclick: () => openPreview(current(id)) }, 'Preview');
+    r.source = el('button', { type: 'button', class: 'source', onclick: () => openSourcePreview(current(id)) }, 'Source (WebRTC)');
     r.toggle = el('button', {
       type: 'button',
       onclick: async () => {
@@ -427,13 +435,13 @@
       el('div', {}, el('dt', {}, 'Live for'), r.meta.since));
     const card = el('article', { class: 'card', 'aria-labelledby': hid + '-name', 'data-id': id },
       el('header', { class: 'card-head' }, r.name, r.badge),
-      dl,
+      el('div', { class: 'card-top' }, r.thumb, dl),
       el('div', { class: 'keyrow' },
         el('span', { class: 'label', id: hid + '-keylabel' }, 'Stream key'),
         r.key, r.reveal, r.copyKey, r.rotate),
       el('table', { class: 'urls' }, el('caption', { class: 'visually-hidden' }, 'Publish and playback URLs'), el('tbody', {}, ...urlRows)),
       r.stats,
-      el('footer', { class: 'card-actions' }, r.preview, r.toggle, r.del));
+      el('footer', { class: 'card-actions' }, r.preview, r.source, r.toggle, r.del));
     r.key.setAttribute('aria-labelledby', hid + '-keylabel');
     card._refs = r;
     return card;
@@ -484,13 +492,41 @@
     setText(r.key, shown ? input.stream_key : KEY_MASK);
     setText(r.reveal, shown ? 'Hide' : 'Reveal');
     r.reveal.setAttribute('aria-pressed', shown ? 'true' : 'false');
-    for (const k of ['rtmp', 'srt', 'rtsp']) setText(r.urls[k], shown ? urlOf(input, k) : mask(urlOf(input, k), input.stream_key));
+    for (const k of ['rtmp', 'srt', 'rtsp', 'whip']) setText(r.urls[k], shown ? urlOf(input, k) : mask(urlOf(input, k), input.stream_key));
     setText(r.urls.hls, urlOf(input, 'hls'));
     setText(r.toggle, input.enabled ? 'Disable' : 'Enable');
     // A reconnecting stream is still served: players keep what they have.
     r.preview.disabled = ss === 'idle';
     r.preview.title = ss === 'idle' ? 'Nothing is being published to this input' : '';
+    // The source exists only while a publisher is connected.
+    r.source.disabled = ss !== 'live';
+    r.source.title = ss === 'live' ? 'What the publisher sends, before transcoding, over WebRTC (under a second behind)' : 'No publisher connected';
     renderStats(r.stats, input, st);
+    updateThumb(r.thumb, input);
+  }
+
+  // thumbPath is an input's thumbnail at a width; a signed input's needs a
+  // token the list does not have, so it shows none.
+  function thumbPath(input, width) {
+    if (input.state === 'idle' || input.playback_policy === 'signed') return '';
+    return '/live/' + encodeURIComponent(input.id) + '/thumbnail.jpg' + (width ? '?width=' + width : '');
+  }
+
+  // updateThumb asks for a new picture once per refresh period of the
+  // thumbnails (5 s, the node's max-age), not on every 2 s repaint.
+  function updateThumb(img, input) {
+    const base = thumbPath(input, 320);
+    if (!base) {
+      img.hidden = true;
+      img.removeAttribute('src');
+      img.dataset.src = '';
+      return;
+    }
+    const src = base + '&t=' + Math.floor(Date.now() / 5000);
+    if (img.dataset.src !== src) {
+      img.dataset.src = src;
+      img.src = src;
+    }
   }
 
   // ownerOf finds the owner in /v1/nodes when no status was fetched.
@@ -582,7 +618,7 @@
         const created = await api('POST', '/v1/inputs', body);
         form.reset();
         replaceInput(created);
-        notice('Created input "' + created.name + '": publish to its RTMP, SRT or RTSP URL.');
+        notice('Created input "' + created.name + '": publish to its RTMP, SRT, RTSP or WHIP URL.');
         const card = $('inputs-list').querySelector('[data-key="' + CSS.escape(created.id) + '"]');
         if (card) card.scrollIntoView({ block: 'nearest' });
       } catch (e) {
@@ -615,7 +651,7 @@
 
   // window.dionysiaPreview is what the player did, for people and for the
   // browser test: the engine, whether media was attached, and hls.js events.
-  const preview = { id: '', hls: null, retry: 0 };
+  const preview = { id: '', hls: null, pc: null, retry: 0 };
   const stats = window.dionysiaPreview = {
     inputId: '', engine: '', mediaAttached: false, manifestParsed: false,
     fragLoaded: 0, fragParsed: 0, level: '', errors: [],
@@ -676,6 +712,9 @@
     setText($('preview-error'), 'none');
     const video = $('preview-video');
     video.setAttribute('aria-label', 'Live preview of ' + input.name);
+    // The latest thumbnail stands in until the first frame plays.
+    const poster = thumbPath(input, 0);
+    if (poster) video.poster = poster; else video.removeAttribute('poster');
     const Hls = await loadHls();
     if (preview.id !== id) return; // closed or switched meanwhile
     if (Hls && Hls.isSupported()) {
@@ -734,14 +773,83 @@
     $('preview-close').focus();
   }
 
+  // openSourcePreview shows the publisher's own stream, before transcoding,
+  // over WebRTC (WHEP) from the node the publisher is connected to: this
+  // node passes the offer on and the media comes straight from there. The
+  // page needs nothing but the API token.
+  async function openSourcePreview(input) {
+    closePreview();
+    const id = input.id;
+    preview.id = id;
+    $('preview').hidden = false;
+    setText($('preview-name'), input.name + ' (source)');
+    const path = '/v1/inputs/' + encodeURIComponent(id) + '/whep';
+    setText($('preview-url'), path);
+    setText($('preview-error'), 'none');
+    resetStats(id, 'WebRTC (WHEP) · source');
+    const video = $('preview-video');
+    video.setAttribute('aria-label', 'Source preview of ' + input.name);
+    const poster = thumbPath(input, 0);
+    if (poster) video.poster = poster; else video.removeAttribute('poster');
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    preview.pc = pc;
+    const media = new MediaStream();
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.ontrack = (e) => {
+      media.addTrack(e.track);
+      if (video.srcObject !== media) video.srcObject = media;
+      stats.mediaAttached = true;
+      video.play().catch((err) => problem('autoplay: ' + err.message + ' (press play)'));
+    };
+    pc.onconnectionstatechange = () => {
+      stats.level = 'WebRTC ' + pc.connectionState;
+      if (pc.connectionState === 'failed') problem('WebRTC connection failed (is the publisher\'s node reachable on its --webrtc-udp-addr?)');
+      renderPreviewInfo();
+    };
+    try {
+      await pc.setLocalDescription(await pc.createOffer());
+      // The offer carries its candidates: the endpoint takes no trickle.
+      await new Promise((resolve) => {
+        if (pc.iceGatheringState === 'complete') return resolve();
+        pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') resolve(); });
+        setTimeout(resolve, 1000);
+      });
+      if (preview.pc !== pc) return;
+      const headers = { 'Content-Type': 'application/sdp' };
+      const t = token();
+      if (t) headers.Authorization = 'Bearer ' + t;
+      const resp = await fetch(path, { method: 'POST', headers, body: pc.localDescription.sdp, cache: 'no-store' });
+      const body = await resp.text();
+      if (resp.status === 401) askToken('');
+      if (resp.status !== 201) {
+        let msg = resp.status + ' ' + resp.statusText;
+        try { msg = JSON.parse(body).error || msg; } catch (e) { /* not JSON */ }
+        throw new Error(msg);
+      }
+      if (preview.pc !== pc) return;
+      await pc.setRemoteDescription({ type: 'answer', sdp: body });
+      stats.manifestParsed = true;
+    } catch (e) {
+      if (preview.pc === pc) problem('source preview: ' + e.message);
+    }
+    renderPreviewInfo();
+    $('preview').scrollIntoView({ block: 'nearest' });
+    $('preview-close').focus();
+  }
+
   function closePreview() {
     clearTimeout(preview.retry);
     if (preview.hls) preview.hls.destroy();
     preview.hls = null;
+    if (preview.pc) preview.pc.close();
+    preview.pc = null;
+    $('preview-video').srcObject = null;
     preview.id = '';
     const video = $('preview-video');
     video.pause();
     video.removeAttribute('src');
+    video.removeAttribute('poster');
     video.load();
     $('preview').hidden = true;
   }

@@ -263,6 +263,17 @@ func Start(t testing.TB, opts Options) *Player {
 		w.Header().Set("Content-Type", "text/javascript")
 		http.ServeFile(w, r, libPath)
 	})
+	p.launch(mux, `!!window.harness`, nil)
+	return p
+}
+
+// launch serves mux on 127.0.0.1, starts a Chromium (BrowserOptions plus
+// extra flags) on a fresh profile, and loads the page at / until ready (a
+// JavaScript expression) is true. Close undoes it all; the test's cleanup
+// calls Close, after logging the page's state when the test failed.
+func (p *Player) launch(mux *http.ServeMux, ready string, extra []chromedp.ExecAllocatorOption) {
+	t := p.t
+	t.Helper()
 	p.srv = httptest.NewServer(mux) // on 127.0.0.1
 
 	// Not t.TempDir: Chromium's helpers may still write to the profile for
@@ -270,6 +281,7 @@ func Start(t testing.TB, opts Options) *Player {
 	// would then fail the test. Close removes it, retrying. Chromium's own
 	// temporary files (its singleton socket, which it leaves behind when
 	// killed) go to tmp/ in there too.
+	var err error
 	p.dir, err = os.MkdirTemp("", "dionysia-player-")
 	if err != nil {
 		p.srv.Close()
@@ -283,7 +295,7 @@ func Start(t testing.TB, opts Options) *Player {
 			t.Fatalf("player: %v", err)
 		}
 	}
-	allocOpts := BrowserOptions(profile, tmp)
+	allocOpts := append(BrowserOptions(profile, tmp), extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
 	p.ctx = ctx
@@ -309,10 +321,9 @@ func Start(t testing.TB, opts Options) *Player {
 	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(context.Context) error { return nil })); err != nil {
 		t.Fatalf("player %s: start %s: %v", p.name, chromiumBin, err)
 	}
-	if err := chromedp.Run(sctx, chromedp.Navigate(p.srv.URL+"/"), chromedp.Poll(`!!window.harness`, nil, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-		t.Fatalf("player %s: load the player page: %v\nconsole: %s", p.name, err, p.Console())
+	if err := chromedp.Run(sctx, chromedp.Navigate(p.srv.URL+"/"), chromedp.Poll(ready, nil, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("player %s: load the page: %v\nconsole: %s", p.name, err, p.Console())
 	}
-	return p
 }
 
 // listen keeps the page's console, its log (CORS and network errors land
@@ -519,7 +530,7 @@ func (p *Player) SwitchTo(i int) {
 // logState logs the stats and the console (for a failed test).
 func (p *Player) logState() {
 	p.t.Helper()
-	if !p.closed.Load() {
+	if !p.closed.Load() && p.opts.Engine != whipEngine {
 		if s, err := p.stats(); err == nil {
 			p.t.Logf("player %s: %s", p.name, s)
 		} else {
