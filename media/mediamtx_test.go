@@ -153,7 +153,7 @@ func TestMediaMTXIntegration(t *testing.T) {
 	t.Run("transcode from rtsp", func(t *testing.T) {
 		// The production path: ffmpeg reads the path from mediamtx over
 		// RTSP/TCP and the packager makes the ladder of it.
-		profile := fsm.Profile{SegmentSeconds: 1, VideoPreset: "ultrafast", Latency: fsm.LatencyLow, Renditions: []fsm.Rendition{
+		profile := fsm.Profile{SegmentSeconds: 1, VideoPreset: "ultrafast", Latency: fsm.LatencyLow, SegmentFormat: fsm.SegmentFMP4, Renditions: []fsm.Rendition{
 			{Name: "240p", Width: 320, Height: 240, VideoBitrateKbps: 300, AudioBitrateKbps: 64},
 			{Name: "src", Passthrough: true, VideoBitrateKbps: 800},
 		}}
