@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 )
@@ -25,7 +26,11 @@ func startPublisher(file, url string, loop bool) (*publisher, error) {
 	if loop {
 		args = append(args, "-stream_loop", "-1")
 	}
-	args = append(args, "-i", file, "-c", "copy", "-f", "flv", url)
+	format := "flv"
+	if strings.HasPrefix(url, "srt://") {
+		format = "mpegts"
+	}
+	args = append(args, "-i", file, "-c", "copy", "-f", format, url)
 	p := &publisher{cmd: exec.Command("ffmpeg", args...), done: make(chan struct{})}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -146,5 +151,98 @@ func (p *firstByteProxy) Close() {
 		c.Close()
 	}
 	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// firstSeen is a proxy in front of an ingest listener that notes when the
+// publisher's first byte (or datagram) arrived.
+type firstSeen interface {
+	Addr() string
+	First() time.Time
+	Close()
+}
+
+// firstDatagramProxy is firstByteProxy for SRT: it relays UDP datagrams
+// between one publisher and mediamtx's SRT listener and records when the
+// first one arrived (the SRT handshake's first packet).
+type firstDatagramProxy struct {
+	pc    net.PacketConn
+	up    *net.UDPConn
+	mu    sync.Mutex
+	first time.Time
+	peer  net.Addr
+	wg    sync.WaitGroup
+}
+
+func newFirstDatagramProxy(target string) (*firstDatagramProxy, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	raddr, err := net.ResolveUDPAddr("udp", target)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	up, err := net.DialUDP("udp", nil, raddr)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	p := &firstDatagramProxy{pc: pc, up: up}
+	p.wg.Add(2)
+	go p.fromPublisher()
+	go p.fromServer()
+	return p, nil
+}
+
+func (p *firstDatagramProxy) Addr() string { return p.pc.LocalAddr().String() }
+
+func (p *firstDatagramProxy) First() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.first
+}
+
+func (p *firstDatagramProxy) fromPublisher() {
+	defer p.wg.Done()
+	buf := make([]byte, 64*1024)
+	for {
+		n, from, err := p.pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.first.IsZero() {
+			p.first = time.Now()
+		}
+		p.peer = from
+		p.mu.Unlock()
+		if _, err := p.up.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func (p *firstDatagramProxy) fromServer() {
+	defer p.wg.Done()
+	buf := make([]byte, 64*1024)
+	for {
+		n, err := p.up.Read(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		peer := p.peer
+		p.mu.Unlock()
+		if peer != nil {
+			_, _ = p.pc.WriteTo(buf[:n], peer)
+		}
+	}
+}
+
+func (p *firstDatagramProxy) Close() {
+	p.pc.Close()
+	p.up.Close()
 	p.wg.Wait()
 }

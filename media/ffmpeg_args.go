@@ -151,6 +151,22 @@ func Schedule(p fsm.Profile) packager.Schedule {
 	return packager.Schedule{StartCount: startSegments.count, StartSeconds: float64(startSegments.seconds), Seconds: float64(seg)}
 }
 
+// keyframeSeconds is the keyframe interval. A standard stream has one
+// keyframe per segment. A low-latency one has one every second (a part in
+// three at the default part target): hls.js and dash.js start a viewer at an
+// independent part at or before their target, so with one keyframe per 2 s
+// segment a viewer who joins at a random moment starts up to 2 s (1 s on
+// average) further behind than the playlist asks, for good — hls.js does not
+// catch up by default. A keyframe a second halves that, for a few per cent
+// of bitrate. Every segment boundary is on a whole second, so each still
+// starts on a keyframe; the packager cuts on the schedule only.
+func keyframeSeconds(p fsm.Profile) int {
+	if LowLatency(p) {
+		return startSegments.seconds
+	}
+	return segmentSeconds(p)
+}
+
 // keyframeExpr forces a keyframe at every segment boundary: every start
 // segment (when seg is longer than a start segment), then every seg
 // seconds. ffmpeg counts forced keyframes in n_forced; the first is at t=0.
@@ -358,18 +374,18 @@ func videoArgs(p fsm.Profile, i int) []string {
 	if r.Passthrough {
 		return []string{"-map", "0:v:0", "-c:v", "copy"}
 	}
-	seg := segmentSeconds(p)
+	kf := keyframeSeconds(p)
 	preset := p.VideoPreset
 	if preset == "" {
 		preset = defaultPreset
 	}
-	gop := strconv.Itoa(gopFrames(r, seg))
+	gop := strconv.Itoa(gopFrames(r, kf))
 	args := []string{
 		"-map", "[v" + strconv.Itoa(i) + "]",
 		"-c:v", "libx264", "-preset", preset, "-pix_fmt", "yuv420p",
 		"-b:v", kbps(r.VideoBitrateKbps), "-maxrate", kbps(r.VideoBitrateKbps), "-bufsize", kbps(2 * r.VideoBitrateKbps),
 		"-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
-		"-force_key_frames", keyframeExpr(seg),
+		"-force_key_frames", keyframeExpr(kf),
 	}
 	if LowLatency(p) {
 		// No lookahead and no B-frames: a frame leaves the encoder as soon

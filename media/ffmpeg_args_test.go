@@ -118,8 +118,8 @@ func TestFFmpegArgs(t *testing.T) {
 		}
 	}
 	// Video output i encodes [v<i>] with x264 at kbps, GOP gop, keyframes
-	// forced on the schedule of seg-second segments.
-	encodes := func(i int, preset string, kbps, gop, seg int) check {
+	// forced every kf seconds (after the start segments when longer).
+	encodes := func(i int, preset string, kbps, gop, kf int) check {
 		return func(t *testing.T, _ []string, _ []Output, _ []string, groups [][]string) {
 			g := groups[i]
 			require.Equal(t, fmt.Sprintf("[v%d]", i), argAfter(g, "-map"))
@@ -129,10 +129,10 @@ func TestFFmpegArgs(t *testing.T) {
 			require.Equal(t, fmt.Sprintf("%dk", kbps), argAfter(g, "-b:v"))
 			require.Equal(t, fmt.Sprintf("%dk", kbps), argAfter(g, "-maxrate"))
 			require.Equal(t, fmt.Sprintf("%dk", 2*kbps), argAfter(g, "-bufsize"))
-			require.Equal(t, strconv.Itoa(gop), argAfter(g, "-g"), "GOP = fps x segment")
+			require.Equal(t, strconv.Itoa(gop), argAfter(g, "-g"), "GOP = fps x keyframe interval")
 			require.Equal(t, strconv.Itoa(gop), argAfter(g, "-keyint_min"))
 			require.Equal(t, "0", argAfter(g, "-sc_threshold"))
-			require.Equal(t, keyframeExpr(seg), argAfter(g, "-force_key_frames"))
+			require.Equal(t, keyframeExpr(kf), argAfter(g, "-force_key_frames"))
 		}
 	}
 	// The audio output (the last) encodes AAC once at kbps.
@@ -316,12 +316,14 @@ func TestFFmpegArgs(t *testing.T) {
 				s.Profile.Latency = fsm.LatencyLow
 				s.Profile.PartMs = 500
 			},
-			checks: []check{tuned(true), muxedAsCMAF(500), outputsAre("240p", "180p", "120p", packager.AudioTrack)},
+			checks: []check{tuned(true), muxedAsCMAF(500), outputsAre("240p", "180p", "120p", packager.AudioTrack),
+				encodes(0, "veryfast", 400, 30, 1)},
 		},
 		{
 			name:   "low latency with the default part",
 			mutate: func(s *TranscodeSpec) { s.Profile.Latency = fsm.LatencyLow },
-			checks: []check{tuned(true), muxedAsCMAF(fsm.DefaultPartMs)},
+			checks: []check{tuned(true), muxedAsCMAF(fsm.DefaultPartMs),
+				encodes(0, "veryfast", 400, 30, 1), encodes(2, "veryfast", 120, 30, 1)},
 		},
 		{
 			name:   "small parts",
@@ -359,8 +361,9 @@ func TestFFmpegArgs(t *testing.T) {
 			},
 			checks: []check{
 				outputsAre("source", "240p", "180p", "120p", packager.AudioTrack),
-				encodes(1, "veryfast", 400, 60, 2),
-				encodes(3, "veryfast", 120, 60, 2),
+				// Low latency: a keyframe every second, not every segment.
+				encodes(1, "veryfast", 400, 30, 1),
+				encodes(3, "veryfast", 120, 30, 1),
 				tuned(true),
 				graph("[0:v:0]split=3[s0][s1][s2];" +
 					"[s0]scale=w=320:h=240" + scale + "[v1];" +

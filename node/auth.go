@@ -50,6 +50,7 @@ func (n *Node) authorize(_ context.Context, req media.AuthRequest) error {
 			return err
 		}
 		n.log.Info("publish accepted", "input", in.ID, "protocol", req.Protocol, "ip", req.IP)
+		n.prewarm(in.ID, req.Path)
 		return nil
 	case "read":
 		secret := n.mediaSecret()

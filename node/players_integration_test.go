@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 // node that does not own it (LL-DASH: the segment being made arrives with
 // chunked transfer), and hls.js plays an MPEG-TS profile (standard
 // latency, for old devices) — each for a few seconds of media without a
-// fatal error.
+// fatal error. Pinned to another rendition, dash.js and hls.js (low
+// latency, through the non-owner) show its picture and play on.
 func TestPlayersDASHAndTS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real players; skipped with -short")
@@ -68,4 +70,41 @@ func TestPlayersDASHAndTS(t *testing.T) {
 		require.Empty(t, st.Fatal)
 		t.Logf("%s: longest stall %s, latency %.2fs, %dp", p.URL(), st.LongestStall, st.Latency, st.Height)
 	}
+	switchRendition(t, dash, 2)
+	dash.Close()
+	hls.Close()
+
+	// hls.js in low-latency mode on the same ladder, through the same
+	// non-owner, switches too.
+	llHLS := player.Start(t, player.Options{URL: viewer.HTTPURL() + "/live/" + ll.ID + "/master.m3u8", Engine: player.HLS, LowLatency: true, Name: "hls.js LL via a non-owner"})
+	llHLS.WaitPlaying(45 * time.Second)
+	require.True(t, llHLS.WaitAdvancing(2*time.Second, 30*time.Second).LowLatency)
+	switchRendition(t, llHLS, 2)
+}
+
+// switchRendition: the player has want video levels; it is pinned to one
+// it does not play now, the decoded picture takes that level's height
+// within a few segments, and media time keeps moving without a fatal error.
+func switchRendition(t *testing.T, p *player.Player, want int) {
+	t.Helper()
+	levels := p.Levels()
+	require.Len(t, levels, want, "video levels of %s", p.URL())
+	now := p.Stats().VideoHeight
+	to := -1
+	for i, h := range levels {
+		if h != now {
+			to = i
+			break
+		}
+	}
+	require.GreaterOrEqual(t, to, 0, "no level other than the %dp playing in %v", now, levels)
+	m := p.Mark()
+	p.SwitchTo(to)
+	p.Wait(fmt.Sprintf("the picture to switch from %dp to %dp", now, levels[to]), 30*time.Second, func(s player.Stats) bool {
+		return s.VideoHeight == levels[to]
+	})
+	st := p.WaitAdvancingSince(m, 2*time.Second, 30*time.Second)
+	require.Empty(t, st.Fatal)
+	require.GreaterOrEqual(t, st.LevelSwitches, 1)
+	t.Logf("%s: switched %dp → %dp, longest stall since %s", p.URL(), now, levels[to], p.LongestStallSince(m))
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"sort"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/dionysia/dionysia/fsm"
 	"github.com/dionysia/dionysia/media"
 	"github.com/dionysia/dionysia/packager"
+	"github.com/dionysia/dionysia/relay"
 )
 
 // streamLinger is how long a stream this node no longer produces stays in
@@ -583,13 +585,6 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 		n.poke()
 	}()
 	log := n.log.With("input", d.input.ID)
-	src, err := ls.probe(ctx, d.session.ID, d.source)
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		log.Warn("cannot probe the source; transcoding the whole ladder", "err", err)
-	}
 	// Read through the relay: it starts every run of this transcoder on
 	// the newest keyframe. Without it, read mediamtx directly.
 	source := d.source
@@ -600,14 +595,22 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	// A passthrough rendition copies the relay's burst of cached packets,
 	// which ffmpeg 5.1's mp4 muxer refuses ("pts has no value"): such
 	// profiles read mediamtx directly until the relay restamps its burst.
+	pulled := false
 	if !passthrough {
 		u, release, err := n.relay.Pull(ctx, d.source)
 		if err == nil {
-			source = u
+			source, pulled = u, true
 			defer release()
 		} else {
 			log.Warn("relay unavailable; reading the source directly", "err", err)
 		}
+	}
+	src, err := ls.probe(ctx, d.session.ID, d.source, pulled, source)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("cannot probe the source; transcoding the whole ladder", "err", err)
 	}
 	profile, skipped := media.FitLadder(*d.profile, src)
 	for _, sk := range skipped {
@@ -660,6 +663,33 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	}
 }
 
+// prewarmFor is how long a pull made at publish time is kept without a
+// transcoder: the session goes through raft and the transcoder starts
+// well within it; a transcoder's own pull of the source shares it.
+const prewarmFor = 10 * time.Second
+
+// prewarm starts the relay reading a publish this node accepted and will
+// likely transcode, before mediamtx has the path ready, so that the relay
+// is attached when the publisher's first keyframe arrives and the
+// transcoder, started a moment later, begins with it instead of waiting a
+// whole GOP (mediamtx keeps none). Over RTMP mediamtx itself drops the
+// first two seconds (it reads them to find the tracks), so the gain is for
+// SRT, RTSP and WebRTC publishes.
+func (n *Node) prewarm(inputID, path string) {
+	if n.clu == nil || n.relay == nil {
+		return // a node under unit test, without cluster or relay
+	}
+	if n.expectedOwner(inputID) != n.cfg.Name {
+		return
+	}
+	_, release, err := n.relay.Pull(context.Background(), n.sourceURL(loopback(n.cfg.RTSPAddr), path))
+	if err != nil {
+		n.log.Debug("relay prewarm", "input", inputID, "err", err)
+		return
+	}
+	time.AfterFunc(prewarmFor, release)
+}
+
 type warmPull struct {
 	source  string
 	release func()
@@ -694,15 +724,25 @@ func (ls *liveStreams) warmLocked(ctx context.Context, want map[string]desired) 
 }
 
 // probe learns a session's source size and rate once; transcoder restarts
-// and profile changes of the same session reuse it.
-func (ls *liveStreams) probe(ctx context.Context, session, source string) (media.SourceInfo, error) {
+// and profile changes of the same session reuse it. Through the relay the
+// SPS the source announced says it at once; otherwise ffprobe asks mediamtx.
+func (ls *liveStreams) probe(ctx context.Context, session, source string, pulled bool, pullURL string) (media.SourceInfo, error) {
 	ls.mu.Lock()
 	info, ok := ls.probes[session]
 	ls.mu.Unlock()
 	if ok {
 		return info, nil
 	}
-	info, err := media.ProbeSource(ctx, ls.n.cfg.FFmpeg, source)
+	var err error
+	if pulled {
+		info, err = ls.videoFromRelay(ctx, pullURL)
+		if errors.Is(err, relay.ErrNoVideo) {
+			return media.SourceInfo{}, nil // audio only: nothing to fit
+		}
+	}
+	if !pulled || err != nil {
+		info, err = media.ProbeSource(ctx, ls.n.cfg.FFmpeg, source)
+	}
 	if err != nil {
 		return media.SourceInfo{}, err
 	}
@@ -710,6 +750,18 @@ func (ls *liveStreams) probe(ctx context.Context, session, source string) (media
 	ls.probes[session] = info
 	ls.mu.Unlock()
 	return info, nil
+}
+
+// videoFromRelay reads the source's size and rate from its SPS, waiting a
+// little for the relay's upstream session.
+func (ls *liveStreams) videoFromRelay(ctx context.Context, pullURL string) (media.SourceInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	v, err := ls.n.relay.Video(ctx, pullURL)
+	if err != nil {
+		return media.SourceInfo{}, err
+	}
+	return media.SourceInfo{Width: v.Width, Height: v.Height, FPS: v.FPS}, nil
 }
 
 func stopTranscoder(r *runningTranscoder) {

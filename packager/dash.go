@@ -249,7 +249,11 @@ func (s *Stream) renderMPDLocked() ([]byte, bool) {
 	}
 	if ll {
 		lat := s.dashLatency()
-		m.ServiceDescription = &mpdServiceDescription{Latency: lat, PlaybackRate: mpdPlaybackRate{Max: "1.04", Min: "0.96"}}
+		// ±10%: dash.js reaches its target from a start a keyframe
+		// interval behind (up to 1 s) in about ten seconds; at ±4% it took
+		// over half a minute. A tenth faster is below what most viewers
+		// hear as a pitch change (dash.js keeps pitch anyway).
+		m.ServiceDescription = &mpdServiceDescription{Latency: lat, PlaybackRate: mpdPlaybackRate{Max: "1.1", Min: "0.9"}}
 		m.SuggestedPresentationDelay = xsDuration(time.Duration(lat.Target) * time.Millisecond)
 		m.MinBufferTime = xsDuration(min(time.Second, target))
 	}

@@ -275,8 +275,8 @@ func TestMPDDescribesTheSegmentsHLSLists(t *testing.T) {
 				require.Equal(t, 1002, m.Service.Latency.Target)
 				require.Less(t, m.Service.Latency.Min, m.Service.Latency.Target)
 				require.Greater(t, m.Service.Latency.Max, m.Service.Latency.Target)
-				require.Equal(t, "1.04", m.Service.PlaybackRate.Max)
-				require.Equal(t, "0.96", m.Service.PlaybackRate.Min)
+				require.Equal(t, "1.1", m.Service.PlaybackRate.Max)
+				require.Equal(t, "0.9", m.Service.PlaybackRate.Min)
 				require.InDelta(t, 1.002, seconds(t, m.Delay), 1e-9)
 			} else {
 				require.Nil(t, m.Service)

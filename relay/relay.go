@@ -46,6 +46,10 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 )
 
 // Config configures a Relay.
@@ -78,6 +82,12 @@ const (
 	// connected yet (the first connection after Pull, or a reconnection).
 	// It is below ffmpeg's RTSP socket timeout (media: 10 s).
 	describeWait = 5 * time.Second
+
+	// A new source that has not played yet retries this often for this
+	// long: a pull made as a publish is accepted (before mediamtx has the
+	// path ready) attaches within eagerRetry of it being ready.
+	eagerRetry = 25 * time.Millisecond
+	eagerFor   = 3 * time.Second
 
 	// Upstream reconnection backoff. It starts short: a Pull made as soon
 	// as a publish is announced finds the path ready a moment later.
@@ -248,6 +258,71 @@ func (r *Relay) Pull(ctx context.Context, source string) (url string, release fu
 		drop()
 	}
 	return "rtsp://" + r.Addr() + "/" + token, release, nil
+}
+
+// Video is a source's video track as its SPS describes it.
+type Video struct {
+	Codec         string // "H264" or "H265"
+	Width, Height int
+	FPS           float64 // 0 when the SPS carries no timing information
+}
+
+// ErrNoVideo: the source has no H.264 or H.265 track with an SPS.
+var ErrNoVideo = errors.New("relay: no video track with an SPS")
+
+// Video waits until the source behind a URL Pull returned is connected and
+// reads its video size and rate from the SPS it announced: what a
+// transcoder must know before it starts, known the moment the source is,
+// without a probe of its own (ffprobe costs about half a second here). It
+// fails when ctx ends first or the pull is released.
+func (r *Relay) Video(ctx context.Context, pullURL string) (Video, error) {
+	u, err := base.ParseURL(pullURL)
+	if err != nil {
+		return Video{}, errors.New("relay: not a pull URL")
+	}
+	s, _ := r.lookup(u.Path)
+	if s == nil {
+		return Video{}, errors.New("relay: unknown pull")
+	}
+	o := s.waitOutputCtx(ctx)
+	if o == nil {
+		if err := ctx.Err(); err != nil {
+			return Video{}, fmt.Errorf("relay: source not connected: %w", err)
+		}
+		return Video{}, errors.New("relay: source not connected")
+	}
+	return videoOf(o.desc)
+}
+
+// videoOf parses the first video format's SPS.
+func videoOf(desc *description.Session) (Video, error) {
+	for _, m := range desc.Medias {
+		for _, f := range m.Formats {
+			switch f := f.(type) {
+			case *format.H264:
+				sps, _ := f.SafeParams()
+				if len(sps) == 0 {
+					continue
+				}
+				var p h264.SPS
+				if err := p.Unmarshal(sps); err != nil {
+					return Video{}, fmt.Errorf("relay: H.264 SPS: %w", err)
+				}
+				return Video{Codec: "H264", Width: p.Width(), Height: p.Height(), FPS: p.FPS()}, nil
+			case *format.H265:
+				_, sps, _ := f.SafeParams()
+				if len(sps) == 0 {
+					continue
+				}
+				var p h265.SPS
+				if err := p.Unmarshal(sps); err != nil {
+					return Video{}, fmt.Errorf("relay: H.265 SPS: %w", err)
+				}
+				return Video{Codec: "H265", Width: p.Width(), Height: p.Height(), FPS: p.FPS()}, nil
+			}
+		}
+	}
+	return Video{}, ErrNoVideo
 }
 
 func (r *Relay) release(token string, s *source) {

@@ -125,11 +125,23 @@ func redact(u *base.URL) string { return (*url.URL)(u).Redacted() }
 func (s *source) run() {
 	defer s.finish()
 	backoff := minBackoff
+	born, everPlayed := time.Now(), false
 	for fails := 0; ; fails++ {
 		start := time.Now()
 		played, err := s.readOnce()
 		if s.ctx.Err() != nil {
 			return
+		}
+		everPlayed = everPlayed || played
+		if !everPlayed && time.Since(born) < eagerFor {
+			// A pull made when a publish is accepted: the path becomes
+			// ready once mediamtx has read the publisher's tracks, and the
+			// publisher's first keyframe reaches only the readers attached
+			// by then.
+			if !sleepCtx(s.ctx, eagerRetry) {
+				return
+			}
+			continue
 		}
 		if played {
 			s.log.Info("relay source lost; reconnecting", "err", err, "after", time.Since(start).Round(time.Millisecond))
@@ -357,8 +369,13 @@ func (s *source) finish() {
 
 // waitOutput returns the output, waiting up to d for one.
 func (s *source) waitOutput(d time.Duration) *output {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return s.waitOutputCtx(ctx)
+}
+
+// waitOutputCtx waits for the source's output until ctx or the source ends.
+func (s *source) waitOutputCtx(ctx context.Context) *output {
 	for {
 		s.mu.Lock()
 		o, w := s.out, s.wake
@@ -368,7 +385,7 @@ func (s *source) waitOutput(d time.Duration) *output {
 		}
 		select {
 		case <-w:
-		case <-t.C:
+		case <-ctx.Done():
 			return nil
 		case <-s.ctx.Done():
 			return nil
@@ -479,5 +496,17 @@ func (s *source) dropToken(token string) {
 			delete(s.clients, ss)
 			ss.Close()
 		}
+	}
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }

@@ -685,7 +685,14 @@
       const ll = !!prof && prof.latency === 'low';
       resetStats(id, 'hls.js ' + (Hls.version || '') + (ll ? ' · low latency' : ''));
       stats.lowLatency = ll;
-      const hls = new Hls({ lowLatencyMode: ll, liveSyncDurationCount: 3, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6 });
+      // No liveSyncDuration(Count) here: hls.js lets either override the
+      // playlist's PART-HOLD-BACK, which put a low-latency preview three
+      // whole segments behind. maxLiveSyncPlaybackRate lets it play up to
+      // 10% faster to reach that target (its default, 1, never catches up
+      // from a start at a keyframe behind the target).
+      const conf = { lowLatencyMode: ll, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6 };
+      if (ll) conf.maxLiveSyncPlaybackRate = 1.1;
+      const hls = new Hls(conf);
       preview.hls = hls;
       hls.on(Hls.Events.MEDIA_ATTACHED, () => { stats.mediaAttached = true; });
       hls.on(Hls.Events.MANIFEST_PARSED, () => {

@@ -232,6 +232,39 @@
         levelSwitches: s.levelSwitches,
       };
     },
+    // The heights of the video levels (HLS variants, DASH video
+    // representations) in the engine's order; [] until the manifest is in.
+    levels() {
+      try {
+        if (hls) return hls.levels.map((l) => l.height || 0);
+        if (dash) return dash.getRepresentationsByType('video').map((r) => r.height || 0);
+      } catch (e) {
+        // not ready
+      }
+      return [];
+    },
+    // Pins playback to one level, as a viewer picking a quality would:
+    // the engine's ABR stops choosing and the switch happens at the next
+    // segment boundary (no buffer flush). An error string, '' on success.
+    switchTo(index) {
+      try {
+        if (hls) {
+          if (index < 0 || index >= hls.levels.length) return 'no level ' + index;
+          hls.nextLevel = index;
+          return '';
+        }
+        if (dash) {
+          const reps = dash.getRepresentationsByType('video');
+          if (index < 0 || index >= reps.length) return 'no representation ' + index;
+          dash.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: false } } } });
+          dash.setRepresentationForTypeByIndex('video', index, false);
+          return '';
+        }
+      } catch (e) {
+        return String(e);
+      }
+      return 'no engine';
+    },
     // The longest stall, or part of one, after page time `since`.
     longestStallSince(since) {
       const now = performance.now();

@@ -492,6 +492,30 @@ func (p *Player) LongestStallSince(m Mark) time.Duration {
 // URL is the stream the player plays.
 func (p *Player) URL() string { return p.opts.URL }
 
+// Levels is the height of each video level (HLS variant, DASH video
+// representation) in the engine's order; index them for SwitchTo.
+func (p *Player) Levels() []int {
+	p.t.Helper()
+	var out []int
+	if err := p.eval(`window.harness.levels()`, &out); err != nil {
+		p.logState()
+		p.t.Fatalf("player %s: levels: %v", p.name, err)
+	}
+	return out
+}
+
+// SwitchTo pins playback to video level i, as a viewer picking a quality:
+// the engine's ABR stops choosing and the switch takes effect at a
+// segment boundary. Wait for Stats().Level to see it rendered.
+func (p *Player) SwitchTo(i int) {
+	p.t.Helper()
+	var msg string
+	if err := p.eval(fmt.Sprintf(`window.harness.switchTo(%d)`, i), &msg); err != nil || msg != "" {
+		p.logState()
+		p.t.Fatalf("player %s: switch to level %d: %v%s", p.name, i, err, msg)
+	}
+}
+
 // logState logs the stats and the console (for a failed test).
 func (p *Player) logState() {
 	p.t.Helper()
