@@ -157,6 +157,7 @@ func TestStartSessionPlacement(t *testing.T) {
 		require.Equal(t, "n1", r.Session.Owner)
 		require.Equal(t, 10, r.Session.Cost)
 		require.Equal(t, t0.Add(time.Second), r.Session.PlacedAt)
+		require.Empty(t, r.Session.MovedFrom)
 		r = s.ApplyCommand(startCmd("b", "s2", "n3", 2*time.Second, 10, three))
 		require.Equal(t, "n2", r.Session.Owner)
 		require.Equal(t, map[string]int{"n1": 10, "n2": 10}, s.Loads())
@@ -226,6 +227,7 @@ func TestPlaceSessions(t *testing.T) {
 	require.True(t, r.Changed)
 	require.Equal(t, "n3", s.SessionOwner("a"))
 	require.Equal(t, t0.Add(time.Minute), s.Session("a").PlacedAt)
+	require.Equal(t, "n1", s.Session("a").MovedFrom)
 	require.Equal(t, "n2", s.SessionOwner("b"))
 	require.False(t, s.ApplyCommand(Command{Op: OpPlaceSessions, At: t0, Moves: []Move{{InputID: "a", SessionID: "s1", Owner: "n3"}}}).Changed)
 

@@ -11,10 +11,10 @@ import "slices"
 // disconnects the publisher).
 func (s *State) placeLocked(ss *Session, c Command) error {
 	pl := c.Placement
-	ss.Owner, ss.Cost, ss.Passthrough, ss.PlacedAt = "", pl.Cost, false, c.At
+	ss.Owner, ss.Cost, ss.Passthrough, ss.PlacedAt, ss.MovedFrom = "", pl.Cost, false, c.At, ""
 	if old, ok := s.d.Sessions[ss.InputID]; ok && old.Owner != "" {
 		if slices.ContainsFunc(pl.Candidates, func(cd Candidate) bool { return cd.Name == old.Owner }) {
-			ss.Owner, ss.Passthrough, ss.PlacedAt = old.Owner, old.Passthrough, old.PlacedAt
+			ss.Owner, ss.Passthrough, ss.PlacedAt, ss.MovedFrom = old.Owner, old.Passthrough, old.PlacedAt, old.MovedFrom
 			if ss.Passthrough {
 				ss.Cost = PassthroughCost
 			}
@@ -65,7 +65,7 @@ func (s *State) applyPlaceSessions(c Command) *Result {
 			continue
 		}
 		ss := old.Clone()
-		ss.Owner, ss.PlacedAt = m.Owner, c.At
+		ss.Owner, ss.PlacedAt, ss.MovedFrom = m.Owner, c.At, old.Owner
 		s.d.Sessions[m.InputID] = ss
 		changed = true
 	}

@@ -146,6 +146,10 @@ type Session struct {
 	Passthrough bool `json:"passthrough,omitempty"`
 	// PlacedAt is when Owner was last chosen.
 	PlacedAt time.Time `json:"placed_at,omitzero"`
+	// MovedFrom is the owner before the last PlaceSessions: the stream
+	// has been produced elsewhere, so its new owner continues that
+	// node's copy instead of starting a new one.
+	MovedFrom string `json:"moved_from,omitempty"`
 }
 
 // Live reports whether the publisher is still there (the session is not

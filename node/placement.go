@@ -84,6 +84,25 @@ func candidates(r *cluster.Ring, inputID string) []fsm.Candidate {
 	return r.PlacementCandidates(inputID)
 }
 
+// expectedOwner guesses who will own an input's stream once its session
+// is recorded: the owner it has (a reconnect, a backup encoder), else the
+// node fsm.Place picks on what this node knows now. Other publishes may be
+// placed first, so it is a guess: good for warming a cache, never for
+// routing.
+func (n *Node) expectedOwner(inputID string) string {
+	if s := n.state.Session(inputID); s != nil && s.Owner != "" {
+		if o, ok := n.clu.OwnerOf(inputID, s.Owner); ok {
+			return o.Name
+		}
+	}
+	in := n.state.Input(inputID)
+	if in == nil {
+		return ""
+	}
+	owner, _ := fsm.Place(candidates(n.clu.Ring(), inputID), n.state.Loads(), n.streamCost(in), fsm.PlacementChoices)
+	return owner
+}
+
 // streamCost is what an input's stream costs with its current profile.
 func (n *Node) streamCost(in *fsm.Input) int {
 	return n.state.Profile(in.ProfileID).Cost()

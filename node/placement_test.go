@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -54,4 +55,23 @@ func TestPassthroughOf(t *testing.T) {
 	require.Equal(t, fsm.PassthroughCost, pt.Cost())
 	require.Len(t, p.Renditions, 2, "the stored profile is left alone")
 	require.NoError(t, pt.Validate(), "what the transcoder gets is a valid profile")
+}
+
+func TestProducedElsewhere(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		s    fsm.Session
+		want bool
+	}{
+		{"just placed: no producer yet", fsm.Session{PlacedAt: now.Add(-time.Second), StartedAt: now.Add(-time.Second)}, false},
+		{"a backup encoder that waited long, placed now", fsm.Session{PlacedAt: now.Add(-time.Second), StartedAt: now.Add(-time.Hour)}, false},
+		{"moved a moment ago", fsm.Session{PlacedAt: now.Add(-time.Second), MovedFrom: "n1"}, true},
+		{"placed a while ago (the owner is back from a restart)", fsm.Session{PlacedAt: now.Add(-time.Minute)}, true},
+		{"recorded before placement: by its start", fsm.Session{StartedAt: now.Add(-time.Minute)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, producedElsewhere(&tc.s, now))
+		})
+	}
 }

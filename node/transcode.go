@@ -346,9 +346,9 @@ func (n *Node) sourceURL(rtspAddr, path string) string {
 	return u.String()
 }
 
-// freshSession: a session younger than this has had no producer yet, so
-// its owner starts a new stream at once. An older one has been produced
-// somewhere: see awaitCopy.
+// freshSession: a stream placed less than this long ago (and never moved)
+// has had no producer yet, so its owner starts a new stream at once. One
+// placed earlier, or moved, has been produced somewhere: see awaitCopy.
 const freshSession = 10 * time.Second
 
 // awaitCopy tells reconcile to leave an input alone for now: this node
@@ -360,7 +360,7 @@ const freshSession = 10 * time.Second
 // within behindWait (the producer died too).
 func (ls *liveStreams) awaitCopy(id string, d desired, h have, st *liveStream, now time.Time) bool {
 	noCopy := st == nil || (st.idle() && st.hot == nil && (h.ended || h.stale))
-	if !d.want.owner || !d.want.live || d.session == nil || !noCopy || now.Sub(d.session.StartedAt) < freshSession {
+	if !d.want.owner || !d.want.live || d.session == nil || !noCopy || !producedElsewhere(d.session, now) {
 		delete(ls.awaiting, id)
 		return false
 	}
@@ -375,6 +375,18 @@ func (ls *liveStreams) awaitCopy(id string, d desired, h have, st *liveStream, n
 	}
 	ls.n.log.Warn("no copy of the stream came: starting a new one", "input", id, "waited", now.Sub(since).Round(time.Millisecond))
 	return false
+}
+
+// producedElsewhere tells whether another node may be producing a
+// session's stream: it was moved, or placed a while ago (its owner is back
+// from a restart, say). A publish placed just now — even one that waited
+// long as a backup encoder — has no producer yet.
+func producedElsewhere(s *fsm.Session, now time.Time) bool {
+	placed := s.PlacedAt
+	if placed.IsZero() {
+		placed = s.StartedAt // recorded before placement existed
+	}
+	return s.MovedFrom != "" || now.Sub(placed) >= freshSession
 }
 
 // waitingForCopy reports whether awaitCopy holds an input.
@@ -683,18 +695,9 @@ func (n *Node) prewarm(inputID, path string) {
 	if n.clu == nil || n.relay == nil {
 		return // a node under unit test, without cluster or relay
 	}
-	in := n.state.Input(inputID)
-	if in == nil {
-		return
-	}
 	// Where the state machine will place it, unless the loads change
 	// before the session is recorded (then a pull is wasted for 10 s).
-	if s := n.state.Session(inputID); s == nil || s.Owner == "" {
-		owner, ok := fsm.Place(candidates(n.clu.Ring(), inputID), n.state.Loads(), n.streamCost(in), fsm.PlacementChoices)
-		if !ok || owner != n.cfg.Name {
-			return
-		}
-	} else if s.Owner != n.cfg.Name {
+	if n.expectedOwner(inputID) != n.cfg.Name {
 		return
 	}
 	addr := loopback(n.cfg.RTSPAddr)
