@@ -45,7 +45,7 @@ type Config struct {
 	ClusterKey []byte
 	// TLSCert, TLSKey and TLSCA are the operator's PEM files for mutual TLS
 	// between nodes (all three or none); without them a cluster key makes
-	// the nodes issue their own certificates (package peer, ADR 0006).
+	// the nodes issue their own certificates (package peer, ADR 0009).
 	TLSCert, TLSKey, TLSCA string
 	MediaMTX               string // mediamtx binary
 	// MediaMTXAPIAddr is mediamtx's loopback control API; "" = a free port.

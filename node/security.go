@@ -41,7 +41,7 @@ func secureDataDir(dir string, log *slog.Logger) error {
 
 // logSecurity says how this node talks to the others and, in plain mode,
 // warns once the cluster has more than one member: plain mode is safe on
-// one node only (ADR 0006).
+// one node only (ADR 0009).
 func (n *Node) logSecurity(ctx context.Context) {
 	mode := n.peer.Mode()
 	if n.peer.TLS() {

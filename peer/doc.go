@@ -8,7 +8,7 @@
 // It knows nothing about raft's state, streams or the API: cluster and node
 // ask it for a configured connection and get one, or a clear error.
 //
-// Modes (see docs/adr/0006):
+// Modes (see docs/adr/0009):
 //   - operator files (--tls-cert, --tls-key, --tls-ca): mutual TLS, peers
 //     must present a certificate chaining to the operator's CA;
 //   - cluster key only (--cluster-key): mutual TLS with certificates each
