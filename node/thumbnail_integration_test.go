@@ -36,6 +36,7 @@ func TestIntegrationThumbnail(t *testing.T) {
 	}
 	path := "/live/" + in.ID + "/thumbnail.jpg"
 	viaOther := other.WaitInput(t, in.ID)
+	owner.WaitInput(t, in.ID) // the owner may be the node the input was not created on
 
 	for _, n := range []*testcluster.Node{owner, other} {
 		r := n.MustDo(t, http.MethodGet, path, nil)
