@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,6 +33,10 @@ type replication struct {
 	// sig is what the last delta sent carried: the segment being made
 	// goes again only once it has new parts.
 	sig string
+	// retryAt: the standby was still producing the stream itself (it
+	// handed it over a moment ago) and did not take the last delta; the
+	// same segments go again from then on.
+	retryAt time.Time
 }
 
 // replicateLoop copies every stream this node produces to its standby (the
@@ -76,6 +81,9 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 		if sb.Name != st.repl.to {
 			st.repl = replication{to: sb.Name}
 		}
+		if time.Now().Before(st.repl.retryAt) {
+			continue
+		}
 		d, marks := st.stream.Since(st.repl.sent)
 		ended := d.Ended
 		sig := d.Signature()
@@ -85,12 +93,18 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 		st.repl.inFlight = true
 		addr := sb.Meta.RaftAddr
 		go func() {
-			takenOver, err := n.pushReplica(ctx, addr, id, d)
+			takenOver, ignored, err := n.pushReplica(ctx, addr, id, d)
 			ls.mu.Lock()
 			defer ls.mu.Unlock()
 			st.repl.inFlight = false
 			if err != nil {
 				n.log.Debug("copy to standby", "input", id, "standby", sb.Name, "err", err)
+				return
+			}
+			if ignored && owner.Name == n.cfg.Name && st.repl.to == sb.Name {
+				// The standby is the previous owner, its transcoder not
+				// stopped yet: nothing of this delta is in its copy.
+				st.repl.retryAt = time.Now().Add(replicaRetry)
 				return
 			}
 			if st.repl.to == sb.Name {
@@ -109,31 +123,38 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 
 // pushReplica sends a delta; takenOver is the receiver saying it produces
 // the stream itself now.
-func (n *Node) pushReplica(ctx context.Context, addr, id string, d *packager.Delta) (takenOver bool, err error) {
+func (n *Node) pushReplica(ctx context.Context, addr, id string, d *packager.Delta) (takenOver, ignored bool, err error) {
 	body, err := packager.EncodeDelta(d)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := n.peer.NewRequest(ctx, http.MethodPost, addr, "/internal/replica/"+url.PathEscape(id), bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	resp, err := n.peer.Client().Do(req)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return false, fmt.Errorf("standby answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		return false, false, fmt.Errorf("standby answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
-	return resp.Header.Get(takenOverHeader) == "1", nil
+	return resp.Header.Get(takenOverHeader) == "1", resp.Header.Get(ignoredHeader) == "1", nil
 }
 
-// takenOverHeader answers a copy with "I produce this stream myself now".
-const takenOverHeader = "X-Dionysia-Taken-Over"
+// takenOverHeader answers a copy with "I produce this stream myself now";
+// ignoredHeader with "so this copy was not applied".
+const (
+	takenOverHeader = "X-Dionysia-Taken-Over"
+	ignoredHeader   = "X-Dionysia-Copy-Ignored"
+)
+
+// replicaRetry: how soon a delta the standby did not take goes again.
+const replicaRetry = 200 * time.Millisecond
 
 // serveInternalReplica takes a copy of another node's stream.
 func (n *Node) serveInternalReplica(w http.ResponseWriter, r *http.Request) {
@@ -156,12 +177,16 @@ func (n *Node) serveInternalReplica(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	producing, err := n.streams.applyReplica(id, d)
-	if err != nil {
+	ignored := errors.Is(err, packager.ErrProducing)
+	if err != nil && !ignored {
 		http.Error(w, err.Error(), http.StatusConflict)
 		return
 	}
 	if producing {
 		w.Header().Set(takenOverHeader, "1")
+	}
+	if ignored {
+		w.Header().Set(ignoredHeader, "1")
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -181,7 +206,7 @@ func (ls *liveStreams) applyReplica(id string, d *packager.Delta) (producing boo
 		return false, fmt.Errorf("this node produces another stream of input %s", id)
 	default:
 		if err := st.stream.Apply(d); err != nil {
-			return false, err
+			return st.cur != nil && !st.replica, err
 		}
 		if !st.behindSince.IsZero() {
 			// The copy this node handed over is the producer's again.

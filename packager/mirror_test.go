@@ -35,7 +35,7 @@ func TestCopyMirrorsItsOwnerAfterAHandOver(t *testing.T) {
 	fa.run(3)
 	fb.run(3)
 	d, _ = a.Since(nil)
-	require.NoError(t, b.Apply(d))
+	require.ErrorIs(t, b.Apply(d), ErrProducing, "b produces: a's copy is not applied, and the sender is told")
 	ga.Close() // a hands over
 	fb.run(2)
 
@@ -57,8 +57,14 @@ func TestCopyMirrorsItsOwnerAfterAHandOver(t *testing.T) {
 	own := media(t, c, "v", nil)
 	d, _ = b.Since(nil)
 	d.StreamID = c.ID()
-	require.NoError(t, c.Apply(d))
+	require.ErrorIs(t, c.Apply(d), ErrProducing)
 	require.Equal(t, own, media(t, c, "v", nil), "a producing stream ignores copies")
+
+	// Once c stops producing, the same copy (sent again: the sender was
+	// told it was not applied) applies.
+	gc.Close()
+	require.NoError(t, c.Apply(d))
+	require.Equal(t, media(t, b, "v", nil).segs[3:], media(t, c, "v", nil).segs[3:], "from where b's and c's segments differ, c's copy is b's")
 }
 
 // TestCopyHoldsTheSegmentBeingMade: with low latency, players see the parts

@@ -3,6 +3,7 @@ package packager
 import (
 	"bytes"
 	"encoding/gob"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -125,6 +126,10 @@ func NewReplica(d *Delta, now func() time.Time) *Stream {
 }
 
 // Apply merges a delta from the owner into a replica.
+// ErrProducing: Apply left the stream as it was, because this node's own
+// producer writes it.
+var ErrProducing = errors.New("packager: this node produces the stream; copy not applied")
+
 func (s *Stream) Apply(d *Delta) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -134,8 +139,11 @@ func (s *Stream) Apply(d *Delta) error {
 	if s.active != nil && !s.active.retired {
 		// This node produces the stream now: it is the owner, and another
 		// node's copy (the one handing it over, still producing for a
-		// moment) does not rewrite it, nor add to it.
-		return nil
+		// moment) does not rewrite it, nor add to it. Or it is the
+		// previous owner, still producing for a moment after the new one
+		// took over: the sender must send these segments again once it
+		// stops, or this copy keeps its own version of those numbers.
+		return ErrProducing
 	}
 	s.gens = max(s.gens, d.Gens)
 	s.seams = max(s.seams, d.Seams)
