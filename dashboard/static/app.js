@@ -727,10 +727,10 @@
       // No liveSyncDuration(Count) here: hls.js lets either override the
       // playlist's PART-HOLD-BACK, which put a low-latency preview three
       // whole segments behind. maxLiveSyncPlaybackRate lets it play up to
-      // 10% faster to reach that target (its default, 1, never catches up
-      // from a start at a keyframe behind the target).
+      // 1.25x to reach that target: it starts a keyframe interval plus its
+      // own start-up time behind it, and its default (1) never catches up.
       const conf = { lowLatencyMode: ll, manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6 };
-      if (ll) conf.maxLiveSyncPlaybackRate = 1.1;
+      if (ll) conf.maxLiveSyncPlaybackRate = 1.25;
       const hls = new Hls(conf);
       preview.hls = hls;
       hls.on(Hls.Events.MEDIA_ATTACHED, () => { stats.mediaAttached = true; });
