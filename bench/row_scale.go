@@ -75,6 +75,9 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 			i := len(streams)
 			in := leader.CreateInput(t, map[string]any{"name": fmt.Sprintf("scale %d", i), "profile_id": pid})
 			ing := nodes[i%len(nodes)]
+			// A follower knows the key once raft has replicated it there;
+			// a publish before that is refused and the publisher exits.
+			ing.WaitInput(t, in.ID)
 			p, err := startPublisher(src, "rtmp://"+ing.Config.RTMPAddr+"/live/"+in.StreamKey, true)
 			if err != nil {
 				return err

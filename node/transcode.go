@@ -616,6 +616,16 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 		return
 	}
 	defer release()
+	if passthrough && d.session.IngestNode == n.cfg.Name {
+		// Copying a source with B-frames (OBS's x264 default) through the
+		// relay fails in ffmpeg 5.1's mp4 muxer ("pts has no value"),
+		// burst or not; read from mediamtx directly, as before the relay,
+		// on loopback (the media read key is then on ffmpeg's command
+		// line, readable by local users: ADR 0001). A remote ingest still
+		// goes through the relay (TLS): B-frame sources there are an open
+		// issue.
+		source = d.source
+	}
 	src, err := ls.probe(ctx, d.session.ID, d.source)
 	if err != nil {
 		if ctx.Err() != nil {
