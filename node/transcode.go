@@ -606,25 +606,23 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	for _, rd := range d.profile.Renditions {
 		passthrough = passthrough || rd.Passthrough
 	}
-	pull := n.relay.Pull
+	source := d.source
 	if passthrough {
-		pull = n.relay.PullLive
-	}
-	source, release, err := pull(ctx, d.source)
-	if err != nil {
-		log.Error("cannot read the source through the relay", "err", err)
-		return
-	}
-	defer release()
-	if passthrough && d.session.IngestNode == n.cfg.Name {
 		// Copying a source with B-frames (OBS's x264 default) through the
 		// relay fails in ffmpeg 5.1's mp4 muxer ("pts has no value"),
-		// burst or not; read from mediamtx directly, as before the relay,
-		// on loopback (the media read key is then on ffmpeg's command
-		// line, readable by local users: ADR 0001). A remote ingest still
-		// goes through the relay (TLS): B-frame sources there are an open
-		// issue.
-		source = d.source
+		// cached burst or not: a passthrough ladder reads mediamtx
+		// directly, as before the relay (RTSPS to a remote ingest in TLS
+		// mode, encrypted; the media read key is then on ffmpeg's command
+		// line, readable by local users: ADR 0001). Open: make the relay's
+		// RTP output carry what ffmpeg needs, and read it there too.
+	} else {
+		u, release, err := n.relay.Pull(ctx, d.source)
+		if err != nil {
+			log.Error("cannot read the source through the relay", "err", err)
+			return
+		}
+		defer release()
+		source = u
 	}
 	src, err := ls.probe(ctx, d.session.ID, d.source)
 	if err != nil {
