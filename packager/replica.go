@@ -125,11 +125,13 @@ func NewReplica(d *Delta, now func() time.Time) *Stream {
 	return s
 }
 
-// Apply merges a delta from the owner into a replica.
 // ErrProducing: Apply left the stream as it was, because this node's own
 // producer writes it.
 var ErrProducing = errors.New("packager: this node produces the stream; copy not applied")
 
+// Apply merges a delta from the owner into a replica; ErrProducing when
+// this node's own producer writes the stream (the sender must send the
+// same segments again later).
 func (s *Stream) Apply(d *Delta) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
