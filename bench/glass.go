@@ -3,9 +3,7 @@ package bench
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -118,26 +116,12 @@ func startGlass(e *Env, engine, url string, lowLatency bool, catchUp float64) (*
 	if err != nil {
 		return nil, err
 	}
-	config, err := json.Marshal(map[string]any{"url": url, "engine": engine, "lowLatency": lowLatency,
-		"catchUp": catchUp, "bits": barcodeBits, "bandDiv": barcodeBandDiv, "everyMs": glassEvery.Milliseconds()})
+	mux, err := player.PageMux(glassPage, "glassConfig", map[string]any{"url": url, "engine": engine, "lowLatency": lowLatency,
+		"catchUp": catchUp, "bits": barcodeBits, "bandDiv": barcodeBandDiv, "everyMs": glassEvery.Milliseconds()},
+		map[string][]byte{"glass.js": glassJS}, lib)
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	serve := func(ctype string, body []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", ctype)
-			w.Header().Set("Cache-Control", "no-store")
-			_, _ = w.Write(body)
-		}
-	}
-	mux.Handle("GET /{$}", serve("text/html; charset=utf-8", []byte(glassPage)))
-	mux.Handle("GET /config.js", serve("text/javascript", append(append([]byte("window.glassConfig = "), config...), ";\n"...)))
-	mux.Handle("GET /glass.js", serve("text/javascript", glassJS))
-	mux.HandleFunc("GET /lib.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript")
-		http.ServeFile(w, r, lib)
-	})
 	g := &glassPlayer{srv: httptest.NewServer(mux)}
 	g.dir, err = os.MkdirTemp("", "dionysia-bench-chromium-")
 	if err != nil {

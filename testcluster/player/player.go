@@ -244,25 +244,11 @@ func Start(t testing.TB, opts Options) *Player {
 	}
 
 	p := &Player{t: t, name: opts.Name, opts: opts}
-	config, err := json.Marshal(map[string]any{"url": opts.URL, "engine": opts.Engine, "lowLatency": opts.LowLatency})
+	mux, err := PageMux(page, "harnessConfig", map[string]any{"url": opts.URL, "engine": opts.Engine, "lowLatency": opts.LowLatency},
+		map[string][]byte{"harness.js": harnessJS}, libPath)
 	if err != nil {
 		t.Fatalf("player: %v", err)
 	}
-	mux := http.NewServeMux()
-	serve := func(ctype string, body []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", ctype)
-			w.Header().Set("Cache-Control", "no-store")
-			_, _ = w.Write(body)
-		}
-	}
-	mux.Handle("GET /{$}", serve("text/html; charset=utf-8", []byte(page)))
-	mux.Handle("GET /config.js", serve("text/javascript", append(append([]byte("window.harnessConfig = "), config...), ";\n"...)))
-	mux.Handle("GET /harness.js", serve("text/javascript", harnessJS))
-	mux.HandleFunc("GET /lib.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/javascript")
-		http.ServeFile(w, r, libPath)
-	})
 	p.launch(mux, `!!window.harness`, nil)
 	return p
 }
@@ -596,4 +582,36 @@ func BrowserOptions(profile, tmp string) []chromedp.ExecAllocatorOption {
 		chromedp.UserDataDir(profile),
 		chromedp.Env("TMPDIR=" + tmp),
 	}
+}
+
+// PageMux serves a test page the way every page of ours is served (the
+// player, the WHIP publisher, the bench's glass): the page at /, its
+// configuration as a script setting window.<configVar> at /config.js, and
+// the page's own scripts by path; nothing cached. libPath, when set, is
+// served from disk at /lib.js (hls.js or dash.js).
+func PageMux(page, configVar string, config any, scripts map[string][]byte, libPath string) (*http.ServeMux, error) {
+	js, err := json.Marshal(config)
+	if err != nil {
+		return nil, fmt.Errorf("page config: %w", err)
+	}
+	mux := http.NewServeMux()
+	serve := func(ctype string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			w.Header().Set("Cache-Control", "no-store")
+			_, _ = w.Write(body)
+		}
+	}
+	mux.Handle("GET /{$}", serve("text/html; charset=utf-8", []byte(page)))
+	mux.Handle("GET /config.js", serve("text/javascript", fmt.Appendf(nil, "window.%s = %s;\n", configVar, js)))
+	for name, body := range scripts {
+		mux.Handle("GET /"+name, serve("text/javascript", body))
+	}
+	if libPath != "" {
+		mux.HandleFunc("GET /lib.js", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/javascript")
+			http.ServeFile(w, r, libPath)
+		})
+	}
+	return mux, nil
 }

@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -76,22 +75,12 @@ func PublishWHIP(t testing.TB, o WHIPOptions) *WHIPPublisher {
 	if _, err := os.Stat(chromiumBin); err != nil {
 		missing(t, chromiumBin)
 	}
-	config, err := json.Marshal(map[string]any{"url": o.URL, "token": o.Token, "width": o.Width, "height": o.Height, "fps": o.FPS})
+	mux, err := PageMux(whipPage, "whipConfig", map[string]any{"url": o.URL, "token": o.Token, "width": o.Width, "height": o.Height, "fps": o.FPS},
+		map[string][]byte{"whip.js": whipJS}, "")
 	if err != nil {
 		t.Fatalf("whip: %v", err)
 	}
 	p := &Player{t: t, name: "whip", opts: Options{URL: o.URL, Engine: whipEngine}}
-	mux := http.NewServeMux()
-	serve := func(ctype string, body []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", ctype)
-			w.Header().Set("Cache-Control", "no-store")
-			_, _ = w.Write(body)
-		}
-	}
-	mux.Handle("GET /{$}", serve("text/html; charset=utf-8", []byte(whipPage)))
-	mux.Handle("GET /config.js", serve("text/javascript", append(append([]byte("window.whipConfig = "), config...), ";\n"...)))
-	mux.Handle("GET /whip.js", serve("text/javascript", whipJS))
 	p.launch(mux, `!!window.whip`, []chromedp.ExecAllocatorOption{
 		// A camera and a microphone that need no device and no prompt.
 		chromedp.Flag("use-fake-device-for-media-stream", true),
