@@ -103,6 +103,9 @@ func (a *API) liveError(w http.ResponseWriter, file string, err error) {
 func (a *API) serveLive(w http.ResponseWriter, r *http.Request, f packager.File, signed bool) {
 	h := w.Header()
 	h.Set("Content-Type", f.ContentType)
+	if f.Source != "" {
+		h.Set("X-Dionysia-Source", f.Source)
+	}
 	body := f.Body
 	switch {
 	case f.Immutable:

@@ -51,17 +51,17 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 			// asker falls back to its own copy or the standby's.
 			return packager.File{}, fmt.Errorf("%w: this node's copy of the stream is behind", httpapi.ErrUnavailable)
 		}
-		return stream.Serve(ctx, file, q)
+		return n.serveStream(ctx, stream, cur != nil, file, q)
 	}
 	if rerr != nil {
 		if stream != nil {
-			return stream.Serve(ctx, file, q)
+			return n.serveStream(ctx, stream, cur != nil, file, q)
 		}
 		return packager.File{}, rerr
 	}
 	f, err := n.shield.fetch(ctx, n.clu.PeerAddr(rt.Owner), inputID, file, q)
 	if err == nil || !errors.Is(err, httpapi.ErrUnavailable) {
-		return f, err
+		return n.via(f), err
 	}
 	// The owner does not answer: it may be dead and not yet declared so.
 	// Its standby has a copy of everything it made. A copy here is that
@@ -71,14 +71,33 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 	// be behind what players have seen, and is not served.
 	sb, hasStandby := n.standby(inputID)
 	if stream != nil && (cur != nil || (hasStandby && sb.Name == n.cfg.Name && !n.streams.behind(inputID))) {
-		return stream.Serve(ctx, file, q)
+		return n.serveStream(ctx, stream, cur != nil, file, q)
 	}
 	if hasStandby && sb.Name != rt.Owner && sb.Name != n.cfg.Name {
 		if f, serr := n.shield.fetch(ctx, sb.Meta.RaftAddr, inputID, file, q); serr == nil {
-			return f, nil
+			return n.via(f), nil
 		}
 	}
 	return f, err
+}
+
+// serveStream answers from this node's stream, saying whether it is the
+// producer's or a copy.
+func (n *Node) serveStream(ctx context.Context, s *packager.Stream, producing bool, file string, q url.Values) (packager.File, error) {
+	f, err := s.Serve(ctx, file, q)
+	f.Source = n.cfg.Name
+	if !producing {
+		f.Source += " copy"
+	}
+	return f, err
+}
+
+// via marks a file fetched from another node.
+func (n *Node) via(f packager.File) packager.File {
+	if f.Source != "" {
+		f.Source = n.cfg.Name + " <- " + f.Source
+	}
+	return f
 }
 
 // serveInternalLive answers another node's forwarded /live request.
@@ -106,6 +125,7 @@ func (n *Node) serveInternalLive(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", f.ContentType)
 	h.Set("X-Dionysia-Kind", f.Kind)
+	h.Set(sourceHeader, f.Source)
 	if f.Immutable {
 		h.Set("X-Dionysia-Immutable", "1")
 	}
@@ -121,6 +141,9 @@ func (n *Node) serveInternalLive(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = w.Write(f.Body)
 }
+
+// sourceHeader carries packager.File.Source.
+const sourceHeader = "X-Dionysia-Source"
 
 // progressiveHeader marks an internal answer that streams a segment still
 // being made.
@@ -303,7 +326,8 @@ func (s *shield) do(key, addr, target string, call *fetchCall) {
 		return
 	}
 	call.f = packager.File{ContentType: resp.Header.Get("Content-Type"),
-		Kind: resp.Header.Get("X-Dionysia-Kind"), Immutable: resp.Header.Get("X-Dionysia-Immutable") == "1"}
+		Kind: resp.Header.Get("X-Dionysia-Kind"), Immutable: resp.Header.Get("X-Dionysia-Immutable") == "1",
+		Source: resp.Header.Get(sourceHeader)}
 	call.progressive = resp.Header.Get(progressiveHeader) == "1"
 	headerSent = true
 	close(call.header)

@@ -15,11 +15,11 @@ import (
 )
 
 // replicateEvery is how often the owner looks for something new to copy to
-// the standby: a segment (or part) is on two nodes within this long of
-// being made, plus a round trip. Players may have it before the standby
-// does; a copy goes only when there is something new (Delta.Signature),
-// so a short period costs little.
-const replicateEvery = 50 * time.Millisecond
+// the standby. Players get a segment (or part) only once the standby holds
+// it (packager.Stream.Gate), so this period, plus a round trip, adds to
+// the latency; a copy goes only when there is something new
+// (Delta.Signature), so a short period costs little.
+const replicateEvery = 20 * time.Millisecond
 
 // replication state of one stream this node produces.
 type replication struct {
@@ -37,6 +37,15 @@ type replication struct {
 	// handed it over a moment ago) and did not take the last delta; the
 	// same segments go again from then on.
 	retryAt time.Time
+	// ackedAt is when the standby last held everything this stream had
+	// made: the time of the snapshot of its last applied copy, or when
+	// the gate went on. A gated stream whose standby lags by more than
+	// gateMax opens the gate.
+	ackedAt time.Time
+	// fails counts copies in a row that did not reach the standby or that
+	// it did not apply: logged on the first and then every 20th, so a
+	// standby falling behind shows without flooding the log.
+	fails int
 }
 
 // replicateLoop copies every stream this node produces to its standby (the
@@ -61,7 +70,15 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 	defer ls.mu.Unlock()
 	for id, st := range ls.byID {
 		producing := st.cur != nil || st.next != nil || st.slate != nil
-		if st.replica || st.repl.inFlight || (!producing && (st.repl.endSent || !st.stream.Ended())) {
+		if st.replica {
+			continue
+		}
+		if !producing && !st.repl.takenOver {
+			// Nothing more comes that a copy would release: show it all.
+			st.stream.Gate(false)
+		}
+		if st.repl.inFlight || (!producing && (st.repl.endSent || !st.stream.Ended())) {
+			ls.checkGate(id, st)
 			continue
 		}
 		// The copy goes to the standby; while a stream is handed over, to
@@ -73,18 +90,24 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 		sb := owner
 		if owner.Name == n.cfg.Name {
 			if sb, ok = n.standby(id); !ok || sb.Name == n.cfg.Name {
+				// No other node to hold a copy: nothing to wait for.
+				st.stream.Gate(false)
 				continue
 			}
 		} else if st.cur == nil || st.repl.takenOver {
 			continue
 		}
 		if sb.Name != st.repl.to {
-			st.repl = replication{to: sb.Name}
+			st.repl = replication{to: sb.Name, ackedAt: time.Now()}
+			st.stream.Gate(true)
 		}
+		ls.checkGate(id, st)
 		if time.Now().Before(st.repl.retryAt) {
 			continue
 		}
-		d, marks := st.stream.Since(st.repl.sent)
+		snapshot := time.Now()
+		have := st.repl.sent
+		d, marks := st.stream.Since(have)
 		ended := d.Ended
 		sig := d.Signature()
 		if (d.Empty() || sig == st.repl.sig) && !(ended && !st.repl.endSent) {
@@ -97,8 +120,17 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 			ls.mu.Lock()
 			defer ls.mu.Unlock()
 			st.repl.inFlight = false
+			// Ignored by a new owner is the hand-over going as planned.
+			if err != nil || (ignored && owner.Name == n.cfg.Name) {
+				if st.repl.fails%20 == 0 {
+					n.log.Warn("copy to standby not applied", "input", id, "standby", sb.Name, "in_a_row", st.repl.fails+1,
+						"producing_there", ignored, "err", err)
+				}
+				st.repl.fails++
+			} else {
+				st.repl.fails = 0
+			}
 			if err != nil {
-				n.log.Debug("copy to standby", "input", id, "standby", sb.Name, "err", err)
 				return
 			}
 			if ignored && owner.Name == n.cfg.Name && st.repl.to == sb.Name {
@@ -111,14 +143,46 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 				st.repl.sent = marks
 				st.repl.endSent = ended
 				st.repl.sig = sig
+				st.repl.ackedAt = snapshot
+				if !st.stream.Gated() {
+					n.log.Info("standby caught up; playlists wait for its copy again", "input", id, "standby", sb.Name)
+					st.stream.Gate(true)
+				}
+				st.stream.Ack(d.Held(have))
 				if takenOver && sb.Name == owner.Name && owner.Name != n.cfg.Name {
 					st.repl.takenOver = true
+					// The new owner produces: this node's producer stops
+					// adding to the stream now, so the new owner's copies
+					// apply here from now on.
+					st.stream.Yield()
 					n.log.Info("stream taken over", "input", id, "by", sb.Name)
 					n.poke()
 				}
 			}
 		}()
 	}
+}
+
+// gateMax is how long a producer's playlists wait for the standby's copy
+// before they go on without it: a copy takes a round trip on the cluster
+// port, so a standby this far behind is overloaded, partitioned or dead
+// (and soon declared so). Below hls.js's low-latency hold-back (three
+// parts, 1 s), so a player does not stall on it.
+const gateMax = 800 * time.Millisecond
+
+// checkGate opens the gate of a stream whose standby lags by more than
+// gateMax: viewers get what is made without waiting for the copy.
+func (ls *liveStreams) checkGate(id string, st *liveStream) {
+	if st.repl.takenOver || !st.stream.Gated() || st.repl.ackedAt.IsZero() || time.Since(st.repl.ackedAt) < gateMax {
+		return
+	}
+	if !st.stream.Hidden() {
+		st.repl.ackedAt = time.Now()
+		return
+	}
+	st.stream.Gate(false)
+	ls.n.log.Warn("standby lags; playlists go on without its copy", "input", id, "standby", st.repl.to,
+		"behind", time.Since(st.repl.ackedAt).Round(time.Millisecond))
 }
 
 // pushReplica sends a delta; takenOver is the receiver saying it produces

@@ -246,6 +246,21 @@ func TestViewersNeverNotice(t *testing.T) {
 		origins = append(origins, n.HTTPURL())
 	}
 	cdn := testcluster.StartNginxCache(t, origins)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// Which node answered each playlist the CDN's player got, last
+		// first: two nodes that disagree show up here.
+		var lines []string
+		rs := cdn.Responses()
+		for i := len(rs) - 1; i >= 0 && len(lines) < 150; i-- {
+			if strings.Contains(rs[i].URI, ".m3u8") {
+				lines = append(lines, rs[i].String())
+			}
+		}
+		t.Logf("nginx playlist answers, newest first:\n%s", strings.Join(lines, "\n"))
+	})
 
 	ll := player.Start(t, player.Options{URL: viewer.HTTPURL() + masterPath, LowLatency: true, Name: "hls.js LL via " + viewer.Name()})
 	std := player.Start(t, player.Options{URL: cdn.URL() + masterPath, Name: "hls.js via nginx"})

@@ -317,7 +317,7 @@ func (s *Stream) dashPeriodsLocked() []dashPeriod {
 	ll := !s.ended && s.lowLatency()
 	var periods []dashPeriod
 	for _, name := range s.dashTrackNamesLocked() {
-		t := s.tracks[name]
+		t := s.viewLocked(name, s.tracks[name])
 		for _, i := range s.dashListedLocked(t, ll) {
 			sg := t.segs[i]
 			k := slices.IndexFunc(periods, func(p dashPeriod) bool { return p.gen == sg.Gen })

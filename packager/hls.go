@@ -89,6 +89,7 @@ func (s *Stream) renderMediaLocked(name string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
+	t = s.viewLocked(name, t)
 	listed := s.listedLocked(t)
 	open := t.open()
 	ll := s.lowLatency()
@@ -175,7 +176,7 @@ func (s *Stream) renderMediaLocked(name string) ([]byte, bool) {
 		msn, idx := s.nextPartLocked(t)
 		fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", s.partURI(msn, idx))
 		for _, other := range s.order {
-			ot := s.tracks[other]
+			ot := s.viewLocked(other, s.tracks[other])
 			if other == name || ot.info.Kind != t.info.Kind || len(ot.segs) == 0 {
 				continue
 			}

@@ -147,6 +147,8 @@ func (s *Stream) Apply(d *Delta) error {
 		// stops, or this copy keeps its own version of those numbers.
 		return ErrProducing
 	}
+	// A copy shows what it has: its owner gated it already.
+	s.gated = false
 	s.gens = max(s.gens, d.Gens)
 	s.seams = max(s.seams, d.Seams)
 	if len(d.Order) > 0 {

@@ -32,6 +32,10 @@ type File struct {
 	// still being made as its fragments arrive (LL-DASH chunked transfer),
 	// calling flush after each, and returns once the segment is whole.
 	Progressive func(ctx context.Context, w io.Writer, flush func()) error
+	// Source says which node answered and from what ("n1", "n2 copy",
+	// "n0 <- n1"): sent as X-Dionysia-Source, so that what a CDN or player
+	// got can be traced to a node when two nodes disagree.
+	Source string
 }
 
 const (
@@ -213,10 +217,11 @@ func (s *Stream) serveMedia(ctx context.Context, name string, q url.Values) (Fil
 		// segment msn (part `part` of it), then answer; give up after
 		// three target durations with whatever there is.
 		s.waitLocked(ctx, 3*time.Duration(s.cfg.TargetDuration)*time.Second, func() bool {
-			if l, ok := t.lastMSN(); ok && l > want {
+			v := s.viewLocked(name, t)
+			if l, ok := v.lastMSN(); ok && l > want {
 				return true
 			}
-			sg := t.find(want)
+			sg := v.find(want)
 			if sg == nil {
 				return false
 			}
@@ -244,18 +249,22 @@ func (s *Stream) serveSegment(ctx context.Context, name string, msn uint64) (Fil
 	if sg == nil {
 		return File{}, ErrNotFound
 	}
-	if !sg.Complete && s.lowLatency() {
+	complete := func() bool {
+		_, _, c, _ := s.visibleLocked(name, sg)
+		return c
+	}
+	if !complete() && s.lowLatency() {
 		// Low-latency DASH asks for the segment being made: send what
 		// there is and each new fragment as it comes.
 		return File{ContentType: typeM4S, Kind: "segment", Immutable: true, Progressive: func(ctx context.Context, w io.Writer, flush func()) error {
-			return s.writeProgressive(ctx, sg, w, flush)
+			return s.writeProgressive(ctx, name, sg, w, flush)
 		}}, nil
 	}
-	if !sg.Complete {
+	if !complete() {
 		// A DASH client asks for a segment by the clock; hold it until the
 		// segment is whole rather than answering 404.
-		s.waitLocked(ctx, 2*time.Duration(s.cfg.TargetDuration)*time.Second, func() bool { return sg.Complete })
-		if !sg.Complete {
+		s.waitLocked(ctx, 2*time.Duration(s.cfg.TargetDuration)*time.Second, complete)
+		if !complete() {
 			return File{}, ErrNotFound
 		}
 	}
@@ -267,12 +276,13 @@ func (s *Stream) serveSegment(ctx context.Context, name string, msn uint64) (Fil
 // valid, but the response must not pretend to be whole.
 var errIncomplete = errors.New("segment closed before it was complete")
 
-func (s *Stream) writeProgressive(ctx context.Context, sg *segment, w io.Writer, flush func()) error {
+func (s *Stream) writeProgressive(ctx context.Context, name string, sg *segment, w io.Writer, flush func()) error {
 	sent := 0
 	for {
 		s.mu.Lock()
-		data := sg.Data[sent:len(sg.Data):len(sg.Data)]
-		complete := sg.Complete
+		n, _, complete, _ := s.visibleLocked(name, sg)
+		n = max(n, sent)
+		data := sg.Data[sent:n:n]
 		ended := s.ended
 		ch := s.changed
 		s.mu.Unlock()
@@ -306,21 +316,22 @@ func (s *Stream) servePart(ctx context.Context, name string, msn uint64, idx int
 		return File{}, ErrNotFound
 	}
 	have := func() bool {
-		sg := t.find(msn)
+		sg := s.viewLocked(name, t).find(msn)
 		return sg != nil && len(sg.Parts) > idx
 	}
 	if !have() {
 		// Only the part the preload hint names is worth waiting for, and
 		// only until it exists or cannot come any more.
-		nm, ni := s.nextPartLocked(t)
+		nm, ni := s.nextPartLocked(s.viewLocked(name, t))
 		if nm != msn || ni != idx {
 			return File{}, ErrNotFound
 		}
 		settled := func() bool {
-			if sg := t.find(msn); sg != nil && (len(sg.Parts) > idx || sg.Complete) {
+			v := s.viewLocked(name, t)
+			if sg := v.find(msn); sg != nil && (len(sg.Parts) > idx || sg.Complete) {
 				return true
 			}
-			last, ok := t.lastMSN()
+			last, ok := v.lastMSN()
 			return ok && last > msn
 		}
 		wait := 3*time.Duration(s.cfg.PartTarget*float64(time.Second)) + time.Second

@@ -94,6 +94,11 @@ type Stream struct {
 	// segment): a copy nobody updates any more is stale.
 	changedAt time.Time
 
+	// gated: players see only up to horizon, what the standby holds
+	// (gate.go).
+	gated   bool
+	horizon map[string]Mark
+
 	// thumbs is the latest picture; it is not part of the model's
 	// versions (a new picture wakes no blocking reload) nor of the standby
 	// copy.
@@ -618,6 +623,22 @@ func (g *Gen) Close() {
 	s.notifyLocked()
 }
 
+// Yield says this node no longer produces the stream (another node took
+// it over): the producing generation retires at once, so that the new
+// owner's copy applies from now on (ErrProducing no more), and whatever its
+// producer still sends is dropped.
+func (s *Stream) Yield() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.active; g != nil && !g.retired {
+		g.retired = true
+		for _, t := range s.tracks {
+			s.closeOpenLocked(t)
+		}
+		s.notifyLocked()
+	}
+}
+
 // End ends the stream: every playlist gets EXT-X-ENDLIST.
 func (s *Stream) End() {
 	s.mu.Lock()
@@ -629,6 +650,9 @@ func (s *Stream) End() {
 		s.closeOpenLocked(t)
 	}
 	s.ended = true
+	// The end shows whole: a player that reads ENDLIST stops asking, so
+	// the last segments must be in the same playlist.
+	s.gated = false
 	s.notifyLocked()
 }
 

@@ -45,11 +45,22 @@ type Resp struct {
 	// Cache is $upstream_cache_status: MISS, HIT, EXPIRED, BYPASS, STALE,
 	// UPDATING, REVALIDATED; empty when the cache was not consulted.
 	Cache string
+	// At is when nginx logged the response (its end).
+	At time.Time
+	// Source is the origin's X-Dionysia-Source: which node answered, and
+	// from what (empty for a cache hit).
+	Source string
+}
+
+// String is one line for a test log.
+func (r Resp) String() string {
+	return fmt.Sprintf("%s %d %s upstream %q (%s) cache %q source %q", r.At.Format("15:04:05.000"), r.Status, r.URI,
+		r.UpstreamStatus, r.Upstream, r.Cache, r.Source)
 }
 
 // nginxLogFormat writes one JSON object per response; Responses parses it.
 const nginxLogFormat = `{"status":$status,"uri":"$request_uri","upstream_status":"$upstream_status",` +
-	`"upstream":"$upstream_addr","cache":"$upstream_cache_status"}`
+	`"upstream":"$upstream_addr","cache":"$upstream_cache_status","msec":$msec,"source":"$upstream_http_x_dionysia_source"}`
 
 // StartNginxCache runs nginx in front of origins (base URLs such as
 // Node.HTTPURL(), or host:port), configured like a CDN: one upstream holding
@@ -193,17 +204,20 @@ func (n *Nginx) Responses() []Resp {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		var r struct {
-			Status         int    `json:"status"`
-			URI            string `json:"uri"`
-			UpstreamStatus string `json:"upstream_status"`
-			Upstream       string `json:"upstream"`
-			Cache          string `json:"cache"`
+			Status         int     `json:"status"`
+			URI            string  `json:"uri"`
+			UpstreamStatus string  `json:"upstream_status"`
+			Upstream       string  `json:"upstream"`
+			Cache          string  `json:"cache"`
+			Msec           float64 `json:"msec"`
+			Source         string  `json:"source"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			// The last line may still be being written.
 			continue
 		}
-		out = append(out, Resp(r))
+		out = append(out, Resp{Status: r.Status, URI: r.URI, UpstreamStatus: r.UpstreamStatus, Upstream: r.Upstream,
+			Cache: r.Cache, At: time.UnixMilli(int64(r.Msec * 1000)), Source: r.Source})
 	}
 	return out
 }
