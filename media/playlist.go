@@ -46,27 +46,12 @@ var errNotM3U8 = errors.New("not an m3u8 playlist: missing #EXTM3U")
 func ParseMediaPlaylist(r io.Reader) (*MediaPlaylist, error) {
 	p := &MediaPlaylist{}
 	var (
-		pending     *Segment // EXTINF seen, URI not yet
-		pendingPDT  time.Time
-		lastPDT     time.Time
-		lastDur     float64
-		lineNumber  int
-		sawAnything bool
+		pending    *Segment // EXTINF seen, URI not yet
+		pendingPDT time.Time
+		lastPDT    time.Time
+		lastDur    float64
 	)
-	sc := newLineScanner(r)
-	for sc.Scan() {
-		lineNumber++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		if !sawAnything {
-			sawAnything = true
-			if line != "#EXTM3U" {
-				return nil, errNotM3U8
-			}
-			continue
-		}
+	err := eachLine(r, "media playlist", func(lineNumber int, line string) error {
 		if !strings.HasPrefix(line, "#") {
 			// A URI line closes the segment its EXTINF opened.
 			seg := Segment{URI: line}
@@ -82,7 +67,7 @@ func ParseMediaPlaylist(r io.Reader) (*MediaPlaylist, error) {
 			lastPDT, lastDur = seg.ProgramDateTime, seg.Duration
 			p.Segments = append(p.Segments, seg)
 			pending, pendingPDT = nil, time.Time{}
-			continue
+			return nil
 		}
 		tag, value, _ := strings.Cut(line, ":")
 		var err error
@@ -109,65 +94,76 @@ func ParseMediaPlaylist(r io.Reader) (*MediaPlaylist, error) {
 			lastPDT = time.Time{}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("m3u8 line %d %q: %w", lineNumber, line, err)
+			return fmt.Errorf("m3u8 line %d %q: %w", lineNumber, line, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// eachLine calls fn with every non-blank line of a playlist after its
+// #EXTM3U header (numbered from 1 in the file), trimmed; what is names the
+// playlist in a read error.
+func eachLine(r io.Reader, what string, fn func(lineNumber int, line string) error) error {
+	sc := newLineScanner(r)
+	n, header := 0, false
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "":
+		case !header:
+			if line != "#EXTM3U" {
+				return errNotM3U8
+			}
+			header = true
+		default:
+			if err := fn(n, line); err != nil {
+				return err
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read media playlist: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
-	if !sawAnything {
-		return nil, errNotM3U8
+	if !header {
+		return errNotM3U8
 	}
-	return p, nil
+	return nil
 }
 
 // ParseMasterPlaylist reads the variants of an HLS master playlist.
 func ParseMasterPlaylist(r io.Reader) ([]Variant, error) {
 	var (
-		variants    []Variant
-		pending     *Variant
-		sawAnything bool
+		variants []Variant
+		pending  *Variant
 	)
-	sc := newLineScanner(r)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		if !sawAnything {
-			sawAnything = true
-			if line != "#EXTM3U" {
-				return nil, errNotM3U8
-			}
-			continue
-		}
-		if strings.HasPrefix(line, "#EXT-X-STREAM-INF:") {
-			attrs := parseAttributes(strings.TrimPrefix(line, "#EXT-X-STREAM-INF:"))
+	err := eachLine(r, "master playlist", func(_ int, line string) error {
+		if rest, ok := strings.CutPrefix(line, "#EXT-X-STREAM-INF:"); ok {
+			attrs := parseAttributes(rest)
 			v := Variant{Resolution: attrs["RESOLUTION"], Codecs: attrs["CODECS"]}
 			if b, ok := attrs["BANDWIDTH"]; ok {
 				n, err := strconv.Atoi(b)
 				if err != nil {
-					return nil, fmt.Errorf("master playlist BANDWIDTH %q: %w", b, err)
+					return fmt.Errorf("master playlist BANDWIDTH %q: %w", b, err)
 				}
 				v.Bandwidth = n
 			}
 			pending = &v
-			continue
+			return nil
 		}
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		if pending != nil {
+		if !strings.HasPrefix(line, "#") && pending != nil {
 			pending.URI = line
 			variants = append(variants, *pending)
 			pending = nil
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read master playlist: %w", err)
-	}
-	if !sawAnything {
-		return nil, errNotM3U8
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return variants, nil
 }
@@ -176,35 +172,18 @@ func ParseMasterPlaylist(r io.Reader) ([]Variant, error) {
 // playlist (EXT-X-MEDIA TYPE=AUDIO entries with a URI), in order. Audio
 // carried inside the variants (no URI) is not listed.
 func ParseMasterAudio(r io.Reader) ([]string, error) {
-	var (
-		uris        []string
-		sawAnything bool
-	)
-	sc := newLineScanner(r)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		if !sawAnything {
-			sawAnything = true
-			if line != "#EXTM3U" {
-				return nil, errNotM3U8
-			}
-			continue
-		}
+	var uris []string
+	err := eachLine(r, "master playlist", func(_ int, line string) error {
 		if rest, ok := strings.CutPrefix(line, "#EXT-X-MEDIA:"); ok {
 			attrs := parseAttributes(rest)
 			if attrs["TYPE"] == "AUDIO" && attrs["URI"] != "" {
 				uris = append(uris, attrs["URI"])
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read master playlist: %w", err)
-	}
-	if !sawAnything {
-		return nil, errNotM3U8
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return uris, nil
 }

@@ -143,6 +143,22 @@ func (c *cli) exit(err error) int {
 	return 1
 }
 
+// listed is how every list command starts: no arguments, GET path into
+// out; with --json the answer is printed as it came and done is true.
+func (c *cli) listed(args []string, path string, out any) (done bool, err error) {
+	if _, err := c.parse(args); err != nil {
+		return false, err
+	}
+	raw, err := c.client.getJSON(c.ctx(), path, out)
+	if err != nil {
+		return false, err
+	}
+	if c.asJSON {
+		return true, c.printJSON(raw)
+	}
+	return false, nil
+}
+
 // printJSON writes the server's answer as it came.
 func (c *cli) printJSON(raw []byte) error {
 	if _, err := c.stdout.Write(raw); err != nil {

@@ -73,18 +73,11 @@ func inputsCreate(c *cli, args []string) error {
 }
 
 func inputsList(c *cli, args []string) error {
-	if _, err := c.parse(args); err != nil {
-		return err
-	}
 	var out struct {
 		Inputs []inputJSON `json:"inputs"`
 	}
-	raw, err := c.client.getJSON(c.ctx(), "/v1/inputs", &out)
-	if err != nil {
+	if done, err := c.listed(args, "/v1/inputs", &out); done || err != nil {
 		return err
-	}
-	if c.asJSON {
-		return c.printJSON(raw)
 	}
 	t := newTable(c.stdout, "ID", "NAME", "PROFILE", "ENABLED", "POLICY", "RECONNECT", "STANDBY", "STATE")
 	for _, in := range out.Inputs {

@@ -166,19 +166,12 @@ func countSet(c *cli, names ...string) int {
 }
 
 func profilesList(c *cli, args []string) error {
-	if _, err := c.parse(args); err != nil {
-		return err
-	}
 	var out struct {
 		Profiles  []fsm.Profile `json:"profiles"`
 		DefaultID string        `json:"default_profile_id"`
 	}
-	raw, err := c.client.getJSON(c.ctx(), "/v1/profiles", &out)
-	if err != nil {
+	if done, err := c.listed(args, "/v1/profiles", &out); done || err != nil {
 		return err
-	}
-	if c.asJSON {
-		return c.printJSON(raw)
 	}
 	t := newTable(c.stdout, "ID", "NAME", "SEGMENT", "PRESET", "FORMAT", "LATENCY", "RENDITIONS", "DEFAULT")
 	for _, p := range out.Profiles {

@@ -64,18 +64,11 @@ func webhooksAdd(c *cli, args []string) error {
 }
 
 func webhooksList(c *cli, args []string) error {
-	if _, err := c.parse(args); err != nil {
-		return err
-	}
 	var out struct {
 		Webhooks []webhookJSON `json:"webhooks"`
 	}
-	raw, err := c.client.getJSON(c.ctx(), "/v1/webhooks", &out)
-	if err != nil {
+	if done, err := c.listed(args, "/v1/webhooks", &out); done || err != nil {
 		return err
-	}
-	if c.asJSON {
-		return c.printJSON(raw)
 	}
 	t := newTable(c.stdout, "ID", "URL", "EVENTS", "CREATED")
 	for _, w := range out.Webhooks {
