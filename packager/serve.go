@@ -246,6 +246,18 @@ func (s *Stream) serveSegment(ctx context.Context, name string, msn uint64) (Fil
 		return File{}, ErrNotFound
 	}
 	sg := t.find(msn)
+	if sg == nil && s.lowLatency() && !s.ended && !t.ended {
+		// dash.js asks for the next segment by the clock, as soon as its
+		// first chunk should exist; encoding and the standby's copy make
+		// it a moment late. Hold the request until it starts, like the
+		// part a preload hint names, rather than a 404 that dash.js only
+		// retries a second later (a stall).
+		if last, ok := t.lastMSN(); ok && msn == last+1 {
+			wait := 3*time.Duration(s.cfg.PartTarget*float64(time.Second)) + time.Second
+			s.waitLocked(ctx, wait, func() bool { return t.find(msn) != nil || t.ended })
+			sg = t.find(msn)
+		}
+	}
 	if sg == nil {
 		return File{}, ErrNotFound
 	}

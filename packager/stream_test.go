@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -394,6 +395,34 @@ func TestProgressiveSegment(t *testing.T) {
 	require.Nil(t, whole.Progressive, "a complete segment is served whole")
 	require.Equal(t, whole.Body, <-got)
 	require.GreaterOrEqual(t, flushes.Load(), int32(2), "sent in several pieces")
+
+	// The next segment, asked for before it starts (dash.js goes by the
+	// clock), is held until it does and then sent as it is made; one
+	// further ahead is not found.
+	s.mu.Lock()
+	last, _ := s.tracks["v"].lastMSN()
+	s.mu.Unlock()
+	next := last + 1
+	_, err = s.Serve(context.Background(), "v/"+s.segmentURI(next+1), nil)
+	require.ErrorIs(t, err, ErrNotFound)
+	early := make(chan File, 1)
+	go func() {
+		f, err := s.Serve(context.Background(), "v/"+s.segmentURI(next), nil)
+		assert.NoError(t, err)
+		early <- f
+	}()
+	select {
+	case <-early:
+		t.Fatal("answered before the segment started")
+	case <-time.After(50 * time.Millisecond):
+	}
+	f.run(2)
+	select {
+	case file := <-early:
+		require.NotNil(t, file.Progressive, "the next segment, sent as it is made")
+	case <-time.After(2 * time.Second):
+		t.Fatal("the held request was not answered once the segment started")
+	}
 
 	// Standard latency waits for the whole segment instead.
 	std := newTestStream(newClock(), 0)
