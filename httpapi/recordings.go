@@ -67,7 +67,7 @@ func (a *API) getRecording(w http.ResponseWriter, r *http.Request) {
 
 // recordingPatchBody: expires_at null keeps the recording until deleted.
 type recordingPatchBody struct {
-	ExpiresAt *time.Time `json:"expires_at"`
+	ExpiresAt *string `json:"expires_at"`
 }
 
 func (a *API) patchRecording(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +78,12 @@ func (a *API) patchRecording(w http.ResponseWriter, r *http.Request) {
 	}
 	p := &fsm.RecordingPatch{}
 	if body.ExpiresAt != nil {
-		p.ExpiresAt = body.ExpiresAt.UTC()
+		at, err := time.Parse(time.RFC3339Nano, *body.ExpiresAt)
+		if err != nil {
+			writeError(w, badRequest("expires_at", "expires_at must be an RFC 3339 time (2026-12-01T00:00:00Z) or null"))
+			return
+		}
+		p.ExpiresAt = at.UTC()
 	}
 	res, err := a.apply(r, fsm.Command{Op: fsm.OpPatchRecording, ID: mux.Vars(r)["id"], RecordingPatch: p})
 	if err != nil {
