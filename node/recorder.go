@@ -59,6 +59,9 @@ type recorder struct {
 
 	mu      sync.Mutex
 	writers map[string]*recWriter // by recording id
+	// deleted are recordings deleted while this node still holds their
+	// stream (a copy lingering after the show): not written again.
+	deleted map[string]bool
 
 	bytesWritten prometheus.Counter
 	failures     prometheus.Counter
@@ -73,7 +76,7 @@ func newRecorder(n *Node) (*recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open recordings folder: %w", err)
 	}
-	r := &recorder{n: n, dir: dir, root: root, writers: map[string]*recWriter{},
+	r := &recorder{n: n, dir: dir, root: root, writers: map[string]*recWriter{}, deleted: map[string]bool{},
 		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_bytes_total",
 			Help: "Bytes of segments this node wrote for recordings and DVR windows."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_failures_total",
@@ -175,7 +178,28 @@ func (r *recorder) tick(ctx context.Context) {
 		rid := fsm.RecordingID(id, stream.ID())
 		r.mu.Lock()
 		w := r.writers[rid]
+		deleted := r.deleted[rid]
 		r.mu.Unlock()
+		if deleted {
+			seen[rid] = true
+			continue
+		}
+		if w != nil && w.created && r.n.state.Recording(rid) == nil {
+			// Deleted (by a user, or expired) while this node still holds
+			// the stream: its files go now, not when the copy is forgotten.
+			stream.SetArchive(nil, 0)
+			r.mu.Lock()
+			delete(r.writers, rid)
+			r.deleted[rid] = true
+			r.mu.Unlock()
+			w.done = true
+			w.close(ctx)
+			if err := r.root.RemoveAll(rid); err == nil {
+				r.n.log.Info("recording files removed", "recording", rid)
+			}
+			seen[rid] = true
+			continue
+		}
 		if w == nil {
 			in := r.n.state.Input(id)
 			if in == nil || (!in.Record && in.DVRWindowSeconds <= 0) {
@@ -202,6 +226,11 @@ func (r *recorder) tick(ctx context.Context) {
 		if !seen[rid] {
 			gone = append(gone, w)
 			delete(r.writers, rid)
+		}
+	}
+	for rid := range r.deleted {
+		if !seen[rid] {
+			delete(r.deleted, rid)
 		}
 	}
 	r.mu.Unlock()
