@@ -85,12 +85,21 @@ func (a *API) patchRecording(w http.ResponseWriter, r *http.Request) {
 		}
 		p.ExpiresAt = at.UTC()
 	}
-	res, err := a.apply(r, fsm.Command{Op: fsm.OpPatchRecording, ID: mux.Vars(r)["id"], RecordingPatch: p})
+	id := mux.Vars(r)["id"]
+	res, err := a.apply(r, fsm.Command{Op: fsm.OpPatchRecording, ID: id, RecordingPatch: p})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.recordingView(res.Recording))
+	rec := res.Recording
+	if rec == nil {
+		// Answered by a leader from before recordings carried results.
+		if rec = a.b.State().Recording(id); rec == nil {
+			writeError(w, notFoundErr("id", "recording "+quote(id)+" not found"))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, a.recordingView(rec))
 }
 
 func (a *API) deleteRecording(w http.ResponseWriter, r *http.Request) {
