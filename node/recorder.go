@@ -262,7 +262,9 @@ func (r *recorder) open(rid string, in *fsm.Input) (*recWriter, error) {
 			if w.first.IsZero() {
 				w.first = sg.PDT
 			}
-			w.win[sg.Track] = append(w.win[sg.Track], sg)
+			if w.dvr > 0 {
+				w.win[sg.Track] = append(w.win[sg.Track], sg)
+			}
 		}
 		for track := range w.win {
 			w.trimWindow(track)

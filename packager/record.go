@@ -3,7 +3,7 @@ package packager
 import (
 	"fmt"
 	"math"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 )
@@ -75,20 +75,11 @@ func (s *Stream) Finished(after map[string]uint64) (tracks []TrackRecord, segs [
 func (s *Stream) orderedTracksLocked() []string {
 	out := append([]string(nil), s.order...)
 	for _, name := range sortedKeys(s.tracks) {
-		if !contains(out, name) {
+		if !slices.Contains(out, name) {
 			out = append(out, name)
 		}
 	}
 	return out
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Stream) recordLocked(track string, sg *segment) SegmentRecord {
@@ -270,25 +261,6 @@ func writeMultivariant(b *strings.Builder, tracks []TrackRecord, mediaName strin
 		}
 		fmt.Fprintf(b, "\n%s/%s\n", t.Spec.Name, mediaName)
 	}
-}
-
-// parseSegmentFile reads the sequence number out of a segment file name
-// of stream id ("<id>-<msn>.m4s" or ".ts"); ok is false for anything else
-// (init segments, parts).
-func parseSegmentFile(id, file string) (uint64, bool) {
-	rest, ok := strings.CutPrefix(file, id+"-")
-	if !ok {
-		return 0, false
-	}
-	num, ok := strings.CutSuffix(rest, ".m4s")
-	if !ok {
-		num, ok = strings.CutSuffix(rest, ".ts")
-	}
-	if !ok {
-		return 0, false
-	}
-	msn, err := strconv.ParseUint(num, 10, 64)
-	return msn, err == nil
 }
 
 // serveArchivedSegmentLocked answers a segment the model no longer holds
