@@ -183,7 +183,7 @@ func rowRecording(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 		}
 	}
 	if discarded > 0 {
-		r.note("%d stretches not counted: a process of the node's tree started during them (a transcoder restarted).", discarded)
+		r.note("%d stretches not counted: a process of the node's tree started during them (its CPU before the stretch is unknown).", discarded)
 	}
 	if len(rec) == 0 || len(live) == 0 {
 		return fmt.Errorf("no stretch of each kind could be measured (%d discarded)", discarded)
