@@ -46,62 +46,12 @@ func rowMemory(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(e.Root, "bin", "dionysia")
-	if _, err := os.Stat(bin); err != nil {
-		bin = filepath.Join(e.Work, "dionysia")
-		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/dionysia")
-		build.Dir = e.Root
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("build dionysia: %w: %s", err, out)
-		}
-	}
-	ports := make([]int, 6)
-	for i := range ports {
-		if ports[i], err = testcluster.FreePort(); err != nil {
-			return err
-		}
-	}
-	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
-	dir := filepath.Join(e.Work, "memory")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	logf, err := os.Create(filepath.Join(dir, "node.log"))
+	nodeProc, err := spawnNode(ctx, e, "memory")
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "node", "--name", "mem0", "--data-dir", filepath.Join(dir, "data"),
-		"--http-addr", addr(0), "--gossip-addr", addr(1), "--raft-addr", addr(2), "--rtmp-addr", addr(3),
-		"--rtsp-addr", addr(4), "--srt-addr", addr(5), "--advertise-host", "127.0.0.1",
-		"--mediamtx", testcluster.MediaMTXPath(), "--no-demo")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start node: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
-	base := "http://" + addr(0)
-	if err := pollUntil(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
-		resp, err := client.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}); err != nil {
-		return fmt.Errorf("node not ready: %w", err)
-	}
+	defer nodeProc.stop()
+	cmd, base, addr := nodeProc.cmd, nodeProc.base, nodeProc.addr
 	r.Method = "One `bin/dionysia node` process (the real binary, not in-process) on loopback. RSS (VmRSS) is read from /proc for the " +
 		"node and every process below it, grouped as node, mediamtx and ffmpeg; three samples 1 s apart, median. Idle: ready, no " +
 		"input live, after 3 s. Then one stream with the default ladder (720p30 source over RTMP, `-re -c copy`), sampled once it has " +
@@ -189,4 +139,78 @@ func rowMemory(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	r.addValue("per live stream, passthrough (node + mediamtx + ffmpeg)", "MB", two.total()-one.total(), 1).headline()
 	r.addValue("  of which the stream's ffmpeg", "MB", two.ffmpeg-one.ffmpeg, 1)
 	return nil
+}
+
+// nodeProcess is one `bin/dionysia node` process on loopback, for rows
+// that measure the real binary (its RSS, its CPU).
+type nodeProcess struct {
+	cmd  *exec.Cmd
+	base string             // http://host:port
+	addr func(i int) string // 0 http, 1 gossip, 2 raft, 3 rtmp, 4 rtsp, 5 srt
+	dir  string
+	stop func()
+}
+
+// spawnNode builds the binary if needed, starts one node in
+// e.Work/<name> and waits until it is ready.
+func spawnNode(ctx context.Context, e *Env, name string) (*nodeProcess, error) {
+	var err error
+	bin := filepath.Join(e.Root, "bin", "dionysia")
+	if _, err := os.Stat(bin); err != nil {
+		bin = filepath.Join(e.Work, "dionysia")
+		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/dionysia")
+		build.Dir = e.Root
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build dionysia: %w: %s", err, out)
+		}
+	}
+	ports := make([]int, 6)
+	for i := range ports {
+		if ports[i], err = testcluster.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
+	dir := filepath.Join(e.Work, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "node.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "node", "--name", name+"0", "--data-dir", filepath.Join(dir, "data"),
+		"--http-addr", addr(0), "--gossip-addr", addr(1), "--raft-addr", addr(2), "--rtmp-addr", addr(3),
+		"--rtsp-addr", addr(4), "--srt-addr", addr(5), "--advertise-host", "127.0.0.1",
+		"--mediamtx", testcluster.MediaMTXPath(), "--no-demo")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start node: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	base := "http://" + addr(0)
+	if err := pollUntil(ctx, 30*time.Second, 100*time.Millisecond, func() bool {
+		resp, err := client.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}); err != nil {
+		stop()
+		return nil, fmt.Errorf("node not ready: %w", err)
+	}
+	return &nodeProcess{cmd: cmd, base: base, addr: addr, dir: dir, stop: stop}, nil
 }

@@ -32,6 +32,7 @@ var rowDefs = []rowDef{
 	{"scale", "passthrough streams on a 3-node cluster, then a 4th node joins", 5 * time.Minute, rowScale},
 	{"sim", "placement simulated: 100 nodes, 10 000 streams, joins, deaths, churn", 3 * time.Minute, rowSim},
 	{"memory", "RSS of an idle node and per live stream", 2 * time.Minute, rowMemory},
+	{"recording", "recording cost: CPU versus live only, disk per hour per rendition", 5 * time.Minute, rowRecording},
 }
 
 type skipError struct{ reason string }

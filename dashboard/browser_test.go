@@ -84,6 +84,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.run(
 		chromedp.SendKeys(`#input-name`, inputName, chromedp.ByQuery),
 		chromedp.SetValue(`#input-profile`, profileID, chromedp.ByQuery),
+		chromedp.Click(`#input-record`, chromedp.ByQuery),
 		chromedp.Click(`#input-form button[type="submit"]`, chromedp.ByQuery),
 	)
 	cardJS := `Array.from(document.querySelectorAll('#inputs-list article')).find(a => a.querySelector('h3').innerText === '` + inputName + `')`
@@ -100,6 +101,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.Equal(t, inputName, in.Name)
 	require.Equal(t, profileID, in.ProfileID)
 	require.True(t, in.Enabled)
+	var recorded struct {
+		Record bool `json:"record"`
+	}
+	r.JSON(t, &recorded)
+	require.True(t, recorded.Record, "the form's record box")
 
 	// The stream key is hidden until revealed, in the key and in the URLs.
 	card := `article[data-id="` + id + `"]`
@@ -116,6 +122,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Publish and wait until the stream plays over plain HTTP.
 	testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 640, Height: 360})
 	testcluster.WaitPlayable(t, n, id, 1, 2, 30*time.Second)
+	// The show being recorded is listed on the card, with its play link.
+	b.waitJS(30*time.Second, "the recording listed on the card",
+		`(() => { const a = document.querySelector('`+card+` li.recording a.vod-link'); `+
+			`return !!a && /\/vod\/rec-[0-9a-f]+\/master\.m3u8$/.test(a.href); })()`)
 
 	// The dashboard shows it live, with rendition stats, and previews it.
 	preview := card + ` .card-actions button.primary`

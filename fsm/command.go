@@ -51,6 +51,9 @@ type Command struct {
 	Webhook *Webhook `json:"webhook,omitempty"`
 	Event   *Event   `json:"event,omitempty"`
 	Attempt *Attempt `json:"attempt,omitempty"`
+	// Recording commands (recordings.go).
+	Recording      *Recording      `json:"recording,omitempty"`
+	RecordingPatch *RecordingPatch `json:"recording_patch,omitempty"`
 
 	// ID names the profile or input for deletes, updates and rotations, and
 	// the input for EndSession and ExpireSession (Session.ID then names the
@@ -89,6 +92,11 @@ type InputPatch struct {
 	Overload               *string `json:"overload,omitempty"`
 	// PublishAuthURL "" removes the input's admission URL.
 	PublishAuthURL *string `json:"publish_auth_url,omitempty"`
+	// Recording settings apply to the next show (a show being recorded
+	// keeps being recorded).
+	Record                 *bool `json:"record,omitempty"`
+	DVRWindowSeconds       *int  `json:"dvr_window_seconds,omitempty"`
+	RecordingRetentionDays *int  `json:"recording_retention_days,omitempty"`
 }
 
 // Encode serialises the command for the raft log.
@@ -120,6 +128,8 @@ type Result struct {
 	Profile *Profile
 	Input   *Input
 	Session *Session
+	// Recording is the recording after a recording command.
+	Recording *Recording
 	// Response is the stored answer of an idempotent request, when
 	// OpBeginRequest finds its key already answered.
 	Response *StoredResponse

@@ -287,6 +287,7 @@ func TestResultRoundTrip(t *testing.T) {
 		{"stored answer", &Result{Response: created}},
 		{"input", &Result{Input: &Input{ID: "i", StreamKey: "k", CreatedAt: t0}, Changed: true}},
 		{"session", &Result{Session: &Session{InputID: "i", ID: "s", StartedAt: t0}}},
+		{"recording", &Result{Recording: &Recording{ID: "r", InputID: "i", StreamID: "s", Status: RecordingReady, Nodes: []string{"a"}, ExpiresAt: t0}, Changed: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := EncodeResult(tc.in)

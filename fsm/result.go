@@ -11,12 +11,14 @@ import (
 // so that whoever moves the bytes (package cluster) needs no knowledge of
 // what is inside.
 type wireResult struct {
-	Err      *wireError      `json:"err,omitempty"`
-	Profile  *Profile        `json:"profile,omitempty"`
-	Input    *Input          `json:"input,omitempty"`
-	Session  *Session        `json:"session,omitempty"`
-	Response *StoredResponse `json:"response,omitempty"`
-	Changed  bool            `json:"changed"`
+	Err     *wireError `json:"err,omitempty"`
+	Profile *Profile   `json:"profile,omitempty"`
+	Input   *Input     `json:"input,omitempty"`
+	Session *Session   `json:"session,omitempty"`
+	// Recording: added with recordings; an older node ignores it.
+	Recording *Recording      `json:"recording,omitempty"`
+	Response  *StoredResponse `json:"response,omitempty"`
+	Changed   bool            `json:"changed"`
 }
 
 // wireError is a refused command (Code set) or any other error.
@@ -32,7 +34,7 @@ func EncodeResult(r *Result) ([]byte, error) {
 	if r == nil {
 		r = &Result{}
 	}
-	w := wireResult{Profile: r.Profile, Input: r.Input, Session: r.Session, Response: r.Response, Changed: r.Changed}
+	w := wireResult{Profile: r.Profile, Input: r.Input, Session: r.Session, Recording: r.Recording, Response: r.Response, Changed: r.Changed}
 	if r.Err != nil {
 		var fe *Error
 		if errors.As(r.Err, &fe) {
@@ -56,7 +58,7 @@ func DecodeResult(b []byte) (*Result, error) {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("decode result: %w", err)
 	}
-	r := &Result{Profile: w.Profile, Input: w.Input, Session: w.Session, Response: w.Response, Changed: w.Changed}
+	r := &Result{Profile: w.Profile, Input: w.Input, Session: w.Session, Recording: w.Recording, Response: w.Response, Changed: w.Changed}
 	if w.Err != nil {
 		if w.Err.Code != "" {
 			r.Err = &Error{Code: w.Err.Code, Field: w.Err.Field, Message: w.Err.Message}

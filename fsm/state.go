@@ -24,6 +24,8 @@ type data struct {
 	Idempotency map[string]*idemEntry `json:"idempotency,omitempty"`
 	// Hooks is nil until the first webhook command (webhooks.go).
 	Hooks *hooks `json:"hooks,omitempty"`
+	// Recordings are the recorded shows (recordings.go), by id.
+	Recordings map[string]*Recording `json:"recordings,omitempty"`
 }
 
 func newData() data {
@@ -32,6 +34,7 @@ func newData() data {
 		Inputs:      map[string]*Input{},
 		Sessions:    map[string]*Session{},
 		Idempotency: map[string]*idemEntry{},
+		Recordings:  map[string]*Recording{},
 	}
 }
 
@@ -118,6 +121,8 @@ func (s *State) apply(c Command) *Result {
 		return s.applyPlaceSessions(c)
 	case OpCreateWebhook, OpDeleteWebhook, OpEnqueueEvent, OpRecordAttempt, OpExpireOutbox, OpClearNodeDown:
 		return s.applyHooks(c)
+	case OpPutRecording, OpDeleteRecording, OpPatchRecording:
+		return s.applyRecordings(c)
 	default:
 		return &Result{Err: invalid("op", "unknown command %q", c.Op)}
 	}
@@ -250,6 +255,15 @@ func (s *State) applyUpdateInput(c Command) *Result {
 	}
 	if p := c.Patch; p.PublishAuthURL != nil {
 		in.PublishAuthURL = *p.PublishAuthURL
+	}
+	if p := c.Patch; p.Record != nil {
+		in.Record = *p.Record
+	}
+	if p := c.Patch; p.DVRWindowSeconds != nil {
+		in.DVRWindowSeconds = *p.DVRWindowSeconds
+	}
+	if p := c.Patch; p.RecordingRetentionDays != nil {
+		in.RecordingRetentionDays = *p.RecordingRetentionDays
 	}
 	in.UpdatedAt = c.At
 	s.d.Inputs[in.ID] = in
@@ -504,6 +518,9 @@ func (s *State) Restore(r io.Reader) error {
 	}
 	if d.Idempotency == nil {
 		d.Idempotency = map[string]*idemEntry{}
+	}
+	if d.Recordings == nil {
+		d.Recordings = map[string]*Recording{}
 	}
 	byKey := make(map[string]string, len(d.Inputs))
 	for id, in := range d.Inputs {

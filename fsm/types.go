@@ -100,9 +100,18 @@ type Input struct {
 	Overload string `json:"overload,omitempty"`
 	// PublishAuthURL, when set, is asked before a publish of this input is
 	// accepted (admission); it overrides the cluster-wide URL.
-	PublishAuthURL string    `json:"publish_auth_url,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	PublishAuthURL string `json:"publish_auth_url,omitempty"`
+	// Record writes every show to disk and keeps it as a recording (a VOD
+	// asset) once it is over.
+	Record bool `json:"record"`
+	// DVRWindowSeconds is how far back viewers may seek in the live
+	// stream (dvr.m3u8); 0 = off. The window is read from disk.
+	DVRWindowSeconds int `json:"dvr_window_seconds"`
+	// RecordingRetentionDays: a recording is deleted this long after its
+	// show ended; 0 = kept until deleted.
+	RecordingRetentionDays int       `json:"recording_retention_days"`
+	CreatedAt              time.Time `json:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at"`
 }
 
 // Clone returns a copy of the input.

@@ -15,8 +15,8 @@ const (
 	EventInputReconnecting = "input.reconnecting"
 	EventInputIdle         = "input.idle"
 	EventInputFailedOver   = "input.failed_over"
-	// EventRecordingReady is declared for subscribers; nothing emits it until
-	// the cluster records shows.
+	// EventRecordingReady is enqueued by the fsm itself when a recording
+	// becomes ready (recordings.go).
 	EventRecordingReady = "recording.ready"
 	EventNodeDown       = "node.down"
 )

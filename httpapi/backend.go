@@ -31,6 +31,11 @@ type Backend interface {
 	// node owns the stream: errors are packager.ErrNotFound, a
 	// *packager.BadRequestError, or ones wrapping ErrUnavailable.
 	Live(ctx context.Context, inputID, file string, q url.Values) (packager.File, error)
+	// VOD answers a recording's playback request (/vod/{recording}/{file})
+	// from whatever nodes hold its files; errors as for Live.
+	VOD(ctx context.Context, recordingID, file string) (packager.File, error)
+	// BaseURL is this node's public URL (scheme, host and port).
+	BaseURL() string
 	// PreviewWHEP hands a WebRTC (WHEP) offer for a live input's source to
 	// the mediamtx of the node its publisher is connected to and returns
 	// the SDP answer; ErrNotFound when the input has no publisher.
@@ -68,6 +73,9 @@ type IngestLinks struct {
 type PlaybackLinks struct {
 	HLS  string `json:"hls"`
 	DASH string `json:"dash"`
+	// DVR is the HLS playlist with the DVR window (seek back), when the
+	// input has one.
+	DVR string `json:"dvr,omitempty"`
 }
 
 // NodeInfo is one member as /v1/nodes shows it.

@@ -46,6 +46,7 @@ type fakeBackend struct {
 	statusErr error
 	// whep answers PreviewWHEP; nil = no publisher anywhere.
 	whep func(id string, offer []byte) ([]byte, error)
+	vod  map[string]map[string][]byte
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -65,6 +66,23 @@ func newFakeBackend(t testing.TB) *fakeBackend {
 }
 
 func (f *fakeBackend) State() *fsm.State { return f.state }
+
+func (f *fakeBackend) BaseURL() string { return "http://node.test:8080" }
+
+// VOD serves recordings from f.vod (recording id -> file -> body).
+func (f *fakeBackend) VOD(_ context.Context, id, file string) (packager.File, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.vod[id][file]
+	if !ok {
+		return packager.File{}, packager.ErrNotFound
+	}
+	ct, kind := packager.MediaType(file)
+	if path.Ext(file) == ".m3u8" {
+		ct, kind = "application/vnd.apple.mpegurl", "playlist"
+	}
+	return packager.File{Body: b, ContentType: ct, Kind: kind, Immutable: kind != "playlist"}, nil
+}
 
 func (f *fakeBackend) PlaybackKey() []byte { return []byte("test-playback-key") }
 

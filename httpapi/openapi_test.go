@@ -71,7 +71,7 @@ func routerRoutes(t *testing.T) []string {
 	})
 	require.NoError(t, err)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodOptions} {
-		out = append(out, m+" /live/{input_id}/{file}")
+		out = append(out, m+" /live/{input_id}/{file}", m+" /vod/{recording_id}/{file}")
 	}
 	sort.Strings(out)
 	return out
@@ -129,6 +129,8 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"WebhookEvent":       fsm.Event{},
 		"Delivery":           fsm.Attempt{},
 		"PublishAuthRequest": webhook.AdmissionRequest{},
+		"Recording":          recordingView{},
+		"RecordingPatch":     recordingPatchBody{},
 	}
 	// renditionBody is what a client sends; it must stay fsm.Rendition's twin.
 	require.Equal(t, jsonFields(reflect.TypeFor[fsm.Rendition]()), jsonFields(reflect.TypeFor[renditionBody]()))

@@ -113,6 +113,9 @@ func (a *API) serveLive(w http.ResponseWriter, r *http.Request, f packager.File,
 	case f.Kind == "thumbnail":
 		// A new picture comes every few seconds (media.ThumbnailSeconds).
 		h.Set("Cache-Control", "public, max-age=5")
+	case f.Kind == "vod-playlist":
+		h.Set("Cache-Control", "public, max-age=60")
+		f.Kind = "playlist"
 	case r.URL.Query().Get("_HLS_msn") != "":
 		h.Set("Cache-Control", "public, max-age=6")
 	default:

@@ -107,6 +107,12 @@ func (a *API) routes() *mux.Router {
 	v1(http.MethodGet, "/inputs/{id}/status", a.inputStatus)
 	v1(http.MethodPost, "/inputs/{id}/playback-url", a.playbackURL)
 	v1(http.MethodPost, "/inputs/{id}/whep", a.previewWHEP)
+	v1(http.MethodGet, "/inputs/{id}/recordings", a.listInputRecordings)
+
+	v1(http.MethodGet, "/recordings", a.listRecordings)
+	v1(http.MethodGet, "/recordings/{id}", a.getRecording)
+	v1(http.MethodPatch, "/recordings/{id}", a.patchRecording)
+	v1(http.MethodDelete, "/recordings/{id}", a.deleteRecording)
 
 	v1(http.MethodGet, "/webhooks", a.listWebhooks)
 	v1(http.MethodPost, "/webhooks", a.createWebhook)
@@ -157,6 +163,10 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/live/") {
 		a.origin(w, r)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/vod/") {
+		a.vodOrigin(w, r)
 		return
 	}
 	start := time.Now()

@@ -93,6 +93,20 @@ func checkOverload(v string) error {
 	return nil
 }
 
+// checkRecording checks an input's DVR window and recording retention
+// (nil: not given).
+func checkRecording(dvr, retentionDays *int) error {
+	if dvr != nil && *dvr != 0 && (*dvr < fsm.MinDVRWindowSeconds || *dvr > fsm.MaxDVRWindowSeconds) {
+		return badRequest("dvr_window_seconds", fmt.Sprintf("dvr_window_seconds must be 0 (off) or between %d and %d (4 h)",
+			fsm.MinDVRWindowSeconds, fsm.MaxDVRWindowSeconds))
+	}
+	if retentionDays != nil && (*retentionDays < 0 || *retentionDays > fsm.MaxRecordingRetentionDays) {
+		return badRequest("recording_retention_days", fmt.Sprintf("recording_retention_days must be between 0 (keep until deleted) and %d",
+			fsm.MaxRecordingRetentionDays))
+	}
+	return nil
+}
+
 func checkReconnectWindow(v int) error {
 	if v < 0 || v > fsm.MaxReconnectWindowSeconds {
 		return badRequest("reconnect_window_seconds", fmt.Sprintf("reconnect_window_seconds must be between 0 (off) and %d", fsm.MaxReconnectWindowSeconds))
@@ -115,6 +129,10 @@ type inputBody struct {
 	// PublishAuthURL is asked before a publish is accepted; "" = the
 	// cluster-wide one, if any.
 	PublishAuthURL string `json:"publish_auth_url"`
+	// Recording and DVR (recordings.go).
+	Record                 bool `json:"record"`
+	DVRWindowSeconds       int  `json:"dvr_window_seconds"`
+	RecordingRetentionDays int  `json:"recording_retention_days"`
 }
 
 // inputPatchBody is the JSON for PATCH: only the fields present change.
@@ -127,6 +145,9 @@ type inputPatchBody struct {
 	HotStandby             *bool   `json:"hot_standby"`
 	Overload               *string `json:"overload"`
 	PublishAuthURL         *string `json:"publish_auth_url"`
+	Record                 *bool   `json:"record"`
+	DVRWindowSeconds       *int    `json:"dvr_window_seconds"`
+	RecordingRetentionDays *int    `json:"recording_retention_days"`
 }
 
 func (b inputBody) toInput() (*fsm.Input, error) {
@@ -139,6 +160,12 @@ func (b inputBody) toInput() (*fsm.Input, error) {
 		HotStandby:             b.HotStandby,
 		Overload:               b.Overload,
 		PublishAuthURL:         strings.TrimSpace(b.PublishAuthURL),
+		Record:                 b.Record,
+		DVRWindowSeconds:       b.DVRWindowSeconds,
+		RecordingRetentionDays: b.RecordingRetentionDays,
+	}
+	if err := checkRecording(&in.DVRWindowSeconds, &in.RecordingRetentionDays); err != nil {
+		return nil, err
 	}
 	if in.Overload == "" {
 		in.Overload = fsm.OverloadRefuse
@@ -172,7 +199,11 @@ func (b inputBody) toInput() (*fsm.Input, error) {
 func (b inputPatchBody) toPatch() (*fsm.InputPatch, error) {
 	p := &fsm.InputPatch{Name: b.Name, ProfileID: b.ProfileID, Enabled: b.Enabled, PlaybackPolicy: b.PlaybackPolicy,
 		ReconnectWindowSeconds: b.ReconnectWindowSeconds, HotStandby: b.HotStandby, Overload: b.Overload,
-		PublishAuthURL: b.PublishAuthURL}
+		PublishAuthURL: b.PublishAuthURL, Record: b.Record, DVRWindowSeconds: b.DVRWindowSeconds,
+		RecordingRetentionDays: b.RecordingRetentionDays}
+	if err := checkRecording(p.DVRWindowSeconds, p.RecordingRetentionDays); err != nil {
+		return nil, err
+	}
 	if p.Overload != nil {
 		if err := checkOverload(*p.Overload); err != nil {
 			return nil, err
@@ -206,7 +237,7 @@ func (b inputPatchBody) toPatch() (*fsm.InputPatch, error) {
 		p.PublishAuthURL = &u
 	}
 	if *p == (fsm.InputPatch{}) {
-		return nil, badRequest("", "nothing to change: send at least one of name, profile_id, enabled, playback_policy, reconnect_window_seconds, hot_standby, overload, publish_auth_url")
+		return nil, badRequest("", "nothing to change: send at least one of name, profile_id, enabled, playback_policy, reconnect_window_seconds, hot_standby, overload, publish_auth_url, record, dvr_window_seconds, recording_retention_days")
 	}
 	return p, nil
 }

@@ -65,9 +65,20 @@ func (n *Node) Links(in *fsm.Input) httpapi.Links {
 		Playback: httpapi.PlaybackLinks{
 			HLS:  n.HTTPURL() + "/live/" + in.ID + "/" + packager.MultivariantName,
 			DASH: n.HTTPURL() + "/live/" + in.ID + "/" + packager.ManifestName,
+			DVR:  dvrLink(n.HTTPURL(), in),
 		},
 	}
 }
+
+func dvrLink(base string, in *fsm.Input) string {
+	if in.DVRWindowSeconds <= 0 {
+		return ""
+	}
+	return base + "/live/" + in.ID + "/" + packager.DVRName
+}
+
+// BaseURL is this node's public URL.
+func (n *Node) BaseURL() string { return n.HTTPURL() }
 
 // PlaybackKey signs playback tokens: a key of its own derived from the
 // cluster's root secret (peer.Playback), so every node checks a token any

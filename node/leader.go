@@ -15,7 +15,7 @@ import (
 func (n *Node) leaderLoop(ctx context.Context) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	var leaderSince, rebalancedAt time.Time
+	var leaderSince, rebalancedAt, recordingsAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -42,6 +42,10 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			rebalancedAt = time.Now()
 		}
 		n.placeSessions(ctx, rebalance, time.Since(leaderSince))
+		if time.Since(recordingsAt) >= 2*time.Second {
+			recordingsAt = time.Now()
+			n.manageRecordings(ctx)
+		}
 	}
 }
 

@@ -61,6 +61,10 @@ type Node struct {
 	lastOwner   map[string]string
 	// hooks proposes webhook events and, on the leader, delivers them.
 	hooks *hookRunner
+	// rec writes recordings and DVR windows to disk; vod serves
+	// recordings (recorder.go, vod.go).
+	rec *recorder
+	vod *vodCache
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -103,6 +107,7 @@ func New(cfg Config) (*Node, error) {
 	internal.HandleFunc("/internal/replica/", n.serveInternalReplica)
 	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
 	internal.HandleFunc("/internal/whep/", n.serveInternalWHEP)
+	internal.HandleFunc("/internal/vod/", n.serveInternalVOD)
 	meta := cluster.Meta{
 		HTTPAddr: cfg.advertise(cfg.HTTPAddr),
 		RaftAddr: cfg.advertise(cfg.RaftAddr),
@@ -174,6 +179,10 @@ func New(cfg Config) (*Node, error) {
 	n.refused = newRefusals()
 	n.lastOwner = map[string]string{}
 	n.hooks = newHookRunner(n)
+	if n.rec, err = newRecorder(n); err != nil {
+		return nil, err
+	}
+	n.vod = newVODCache()
 	if err := n.hooks.registerMetrics(n.reg); err != nil {
 		return nil, err
 	}
@@ -245,6 +254,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun("banner", func() { n.printBanner(runCtx) })
 	n.goRun("webhook events", func() { n.hooks.proposeLoop(runCtx) })
 	n.goRun("webhooks", func() { n.hooks.loop(runCtx) })
+	n.goRun("recorder", func() { n.rec.loop(runCtx) })
 
 	n.log.Info("node started", "http", n.cfg.advertise(n.cfg.HTTPAddr), "gossip", n.cfg.GossipAddr,
 		"raft", n.cfg.RaftAddr, "join", n.cfg.Join, "data_dir", n.cfg.DataDir)

@@ -243,6 +243,12 @@ func (s *shield) fetch(ctx context.Context, addr, inputID, file string, q url.Va
 	if enc := q.Encode(); enc != "" {
 		target += "?" + enc
 	}
+	return s.fetchTarget(ctx, addr, target)
+}
+
+// fetchTarget gets any internal file (a /live file, a recording's) from
+// the node whose cluster port is addr.
+func (s *shield) fetchTarget(ctx context.Context, addr, target string) (packager.File, error) {
 	key := addr + target
 	s.mu.Lock()
 	if c, ok := s.cache[key]; ok && time.Now().Before(c.expires) {

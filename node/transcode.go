@@ -886,3 +886,15 @@ func (n *Node) reconcileLoop(ctx context.Context) {
 		}
 	}
 }
+
+// snapshot lists the streams this node holds (produced or copied), by
+// input.
+func (ls *liveStreams) snapshot() map[string]*packager.Stream {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	out := make(map[string]*packager.Stream, len(ls.byID))
+	for id, st := range ls.byID {
+		out[id] = st.stream
+	}
+	return out
+}

@@ -11,4 +11,10 @@
 // ffmpeg encodes and cuts fragments; everything a player reads about time
 // and order comes from here, so that a transcoder restart, an encoder
 // reconnect or an owner move is one discontinuity and never a rewind.
+//
+// Recording (record.go, vod.go): it hands finished segments out to the
+// node's recorder (Finished), renders the DVR window over what the recorder
+// archived (dvr.m3u8, through the Archive interface: it never touches the
+// disk itself), and renders a recording's VOD playlists from the copies'
+// indexes the node gathers (Merge, Asset).
 package packager

@@ -2,7 +2,6 @@ package packager
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,44 +41,19 @@ func formatSeconds(d float64) string { return strconv.FormatFloat(d, 'f', 3, 64)
 func formatPDT(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // renderMultivariantLocked writes the multivariant playlist of the active
-// generation's tracks; ok is false before any generation has started.
-func (s *Stream) renderMultivariantLocked() ([]byte, bool) {
+// generation's tracks, naming each track's media playlist mediaName; ok is
+// false before any generation has started.
+func (s *Stream) renderMultivariantLocked(mediaName string) ([]byte, bool) {
 	if len(s.order) == 0 {
 		return nil, false
 	}
-	var b strings.Builder
-	b.WriteString("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n")
-	audio, hasAudio := s.tracks[AudioTrack]
-	if hasAudio && audio.info.Kind == Audio && slices.Contains(s.order, AudioTrack) {
-		ch := audio.info.Channels
-		if ch == 0 {
-			ch = 2
-		}
-		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",LANGUAGE=\"und\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=\"%s/%s\"\n",
-			ch, AudioTrack, MediaName)
-	} else {
-		hasAudio = false
-	}
+	tracks := make([]TrackRecord, 0, len(s.order))
 	for _, name := range s.order {
 		t := s.tracks[name]
-		if t.info.Kind != Video {
-			continue
-		}
-		bw := t.spec.Bandwidth
-		codecs := t.info.Codec
-		if hasAudio {
-			bw += audio.spec.Bandwidth
-			codecs += "," + audio.info.Codec
-		}
-		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,RESOLUTION=%dx%d,CODECS=\"%s\"", max(bw, 1), t.info.Width, t.info.Height, codecs)
-		if t.spec.FrameRate > 0 {
-			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", t.spec.FrameRate)
-		}
-		if hasAudio {
-			b.WriteString(",AUDIO=\"audio\"")
-		}
-		fmt.Fprintf(&b, "\n%s/%s\n", name, MediaName)
+		tracks = append(tracks, TrackRecord{Spec: t.spec, Info: t.info})
 	}
+	var b strings.Builder
+	writeMultivariant(&b, tracks, mediaName)
 	return []byte(b.String()), true
 }
 

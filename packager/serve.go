@@ -56,7 +56,7 @@ func (s *Stream) Serve(ctx context.Context, name string, q url.Values) (File, er
 	case MultivariantName:
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		b, ok := s.renderMultivariantLocked()
+		b, ok := s.renderMultivariantLocked(MediaName)
 		if !ok {
 			return File{}, ErrNotFound
 		}
@@ -71,6 +71,17 @@ func (s *Stream) Serve(ctx context.Context, name string, q url.Values) (File, er
 		return File{Body: b, ContentType: typeMPD, Kind: "playlist"}, nil
 	case ThumbnailName:
 		return s.serveThumbnail(q)
+	case DVRName:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.dvrSeconds <= 0 {
+			return File{}, ErrNotFound
+		}
+		b, ok := s.renderMultivariantLocked(DVRName)
+		if !ok {
+			return File{}, ErrNotFound
+		}
+		return File{Body: b, ContentType: typeM3U8, Kind: "playlist"}, nil
 	}
 	trackName, file, ok := strings.Cut(name, "/")
 	if !ok || strings.Contains(file, "/") {
@@ -78,6 +89,15 @@ func (s *Stream) Serve(ctx context.Context, name string, q url.Values) (File, er
 	}
 	if file == MediaName {
 		return s.serveMedia(ctx, trackName, q)
+	}
+	if file == DVRName {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		b, ok := s.renderDVRLocked(trackName)
+		if !ok {
+			return File{}, ErrNotFound
+		}
+		return File{Body: b, ContentType: typeM3U8, Kind: "playlist"}, nil
 	}
 	rest, ok := strings.CutPrefix(file, s.id+"-")
 	if !ok {
@@ -93,7 +113,8 @@ func (s *Stream) Serve(ctx context.Context, name string, q url.Values) (File, er
 		}
 		b, ok := t.inits[file]
 		if !ok {
-			return File{}, ErrNotFound
+			// An old generation's init segment, named by the DVR window.
+			return s.serveArchivedLocked(trackName, file, typeMP4, "init")
 		}
 		return File{Body: b, ContentType: typeMP4, Kind: "init", Immutable: true}, nil
 	case strings.HasSuffix(rest, ".ts"):
@@ -259,7 +280,9 @@ func (s *Stream) serveSegment(ctx context.Context, name string, msn uint64) (Fil
 		}
 	}
 	if sg == nil {
-		return File{}, ErrNotFound
+		// Older than what the model keeps: the DVR window reads it from
+		// disk.
+		return s.serveArchivedSegmentLocked(name, msn)
 	}
 	complete := func() bool {
 		_, _, c, _ := s.visibleLocked(name, sg)

@@ -103,6 +103,11 @@ type Stream struct {
 	// versions (a new picture wakes no blocking reload) nor of the standby
 	// copy.
 	thumbs thumbnails
+
+	// archive holds the segments written to disk (recording, DVR);
+	// dvrSeconds is the DVR window, 0 = none (record.go).
+	archive    Archive
+	dvrSeconds int
 }
 
 // track is one rendition's (or the audio's) list of segments.

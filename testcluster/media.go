@@ -225,7 +225,12 @@ func segmentInits(body []byte) []string {
 // (following redirects like a player) and every media playlist it names:
 // the variants' and the audio renditions'.
 func FetchPlayback(n *Node, inputID string, query string) (Playback, error) {
-	u := n.HTTPURL() + "/live/" + inputID + "/master.m3u8" + query
+	return FetchPlaybackURL(n.HTTPURL() + "/live/" + inputID + "/master.m3u8" + query)
+}
+
+// FetchPlaybackURL reads a multivariant playlist (a live one, a DVR one,
+// a recording's) and every media playlist it names.
+func FetchPlaybackURL(u string) (Playback, error) {
 	resp, err := follow.Get(u)
 	if err != nil {
 		return Playback{}, err

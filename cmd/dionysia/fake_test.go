@@ -99,6 +99,12 @@ func (f *fakeBackend) Links(in *fsm.Input) httpapi.Links {
 }
 
 // Live: the CLI never fetches media.
+func (f *fakeBackend) VOD(context.Context, string, string) (packager.File, error) {
+	return packager.File{}, packager.ErrNotFound
+}
+
+func (f *fakeBackend) BaseURL() string { return "http://node.test:8080" }
+
 func (f *fakeBackend) Live(context.Context, string, string, url.Values) (packager.File, error) {
 	return packager.File{}, packager.ErrNotFound
 }

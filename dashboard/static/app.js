@@ -66,7 +66,10 @@
     since(s) {
       const d = new Date(s);
       if (!s || isNaN(d)) return '';
-      let secs = Math.max(0, Math.round((Date.now() - d.getTime()) / 1000));
+      return fmt.dur((Date.now() - d.getTime()) / 1000);
+    },
+    dur(total) {
+      let secs = Math.max(0, Math.round(total || 0));
       const h = Math.floor(secs / 3600); secs -= h * 3600;
       const m = Math.floor(secs / 60); secs -= m * 60;
       return (h ? h + 'h ' : '') + (h || m ? m + 'm ' : '') + secs + 's';
@@ -188,7 +191,7 @@
 
   // ---------- polling ----------
 
-  const state = { nodes: [], cluster: null, inputs: [], profiles: [], defaultProfile: '', status: new Map() };
+  const state = { nodes: [], cluster: null, inputs: [], profiles: [], defaultProfile: '', status: new Map(), recordings: [] };
   let pollTimer = 0;
   let polling = false;
 
@@ -201,9 +204,12 @@
     if (polling) return;
     polling = true;
     try {
-      const [nodes, cluster, inputs, profiles] = await Promise.all([
+      const [nodes, cluster, inputs, profiles, recordings] = await Promise.all([
         api('GET', '/v1/nodes'), api('GET', '/v1/cluster'), api('GET', '/v1/inputs'), api('GET', '/v1/profiles'),
+        // A node from before recordings has no such route: the rest works.
+        api('GET', '/v1/recordings').catch(() => null),
       ]);
+      state.recordings = (recordings && recordings.recordings) || [];
       state.nodes = (nodes && nodes.nodes) || [];
       state.cluster = cluster;
       state.inputs = ((inputs && inputs.inputs) || []).slice().sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
@@ -360,6 +366,7 @@
     r.meta = {
       id: el('dd', {}, el('code', {}, id)),
       owner: el('dd'), ingest: el('dd'), profile: el('dd'), enabled: el('dd'), window: el('dd'), since: el('dd'),
+      recording: el('dd'),
     };
     r.key = el('code', { id: hid + '-key', class: 'secret' });
     r.reveal = el('button', {
@@ -432,7 +439,13 @@
       el('div', {}, el('dt', {}, 'Profile'), r.meta.profile),
       el('div', {}, el('dt', {}, 'Publishing'), r.meta.enabled),
       el('div', {}, el('dt', {}, 'Reconnect window'), r.meta.window),
-      el('div', {}, el('dt', {}, 'Live for'), r.meta.since));
+      el('div', {}, el('dt', {}, 'Live for'), r.meta.since),
+      el('div', {}, el('dt', {}, 'Recording'), r.meta.recording));
+    // The input's recordings (VOD assets), newest first, each with a play
+    // link and a button that plays it in the preview.
+    r.recs = el('ul', { class: 'recordings', 'aria-label': 'Recordings' });
+    r.recsBox = el('section', { class: 'recordings-box', hidden: true },
+      el('h4', {}, 'Recordings'), r.recs);
     const card = el('article', { class: 'card', 'aria-labelledby': hid + '-name', 'data-id': id },
       el('header', { class: 'card-head' }, r.name, r.badge),
       el('div', { class: 'card-top' }, r.thumb, dl),
@@ -441,6 +454,7 @@
         r.key, r.reveal, r.copyKey, r.rotate),
       el('table', { class: 'urls' }, el('caption', { class: 'visually-hidden' }, 'Publish and playback URLs'), el('tbody', {}, ...urlRows)),
       r.stats,
+      r.recsBox,
       el('footer', { class: 'card-actions' }, r.preview, r.source, r.toggle, r.del));
     r.key.setAttribute('aria-labelledby', hid + '-keylabel');
     card._refs = r;
@@ -501,9 +515,53 @@
     // The source exists only while a publisher is connected.
     r.source.disabled = ss !== 'live';
     r.source.title = ss === 'live' ? 'What the publisher sends, before transcoding, over WebRTC (under a second behind)' : 'No publisher connected';
+    setText(r.meta.recording, (input.record ? 'every show' : 'off') +
+      (input.dvr_window_seconds ? ' · DVR ' + Math.round(input.dvr_window_seconds / 60) + ' min' : ''));
     renderStats(r.stats, input, st);
     updateThumb(r.thumb, input);
+    const recs = state.recordings.filter((x) => x.input_id === input.id);
+    r.recsBox.hidden = recs.length === 0;
+    syncChildren(r.recs, recs, (x) => x.id, (x) => createRecordingItem(input.id, x), updateRecordingItem);
   }
+
+  function createRecordingItem(inputId, rec) {
+    const li = el('li', { class: 'recording', 'data-recording': rec.id });
+    li._refs = {
+      when: el('span', { class: 'when' }),
+      status: el('span', { class: 'badge' }),
+      link: el('a', { class: 'vod-link', target: '_blank', rel: 'noopener' }, 'm3u8'),
+      play: el('button', { type: 'button', class: 'small', onclick: () => openPreview(current(inputId), li._rec) }, 'Play'),
+      del: el('button', {
+        type: 'button', class: 'small danger',
+        onclick: async () => {
+          if (!confirm('Delete this recording? Its files go on every node.')) return;
+          try {
+            await api('DELETE', '/v1/recordings/' + encodeURIComponent(li._rec.id));
+            notice('Recording deleted.');
+            refreshNow();
+          } catch (e) { notice('Delete failed: ' + e.message, 'error'); }
+        },
+      }, 'Delete'),
+    };
+    const x = li._refs;
+    li.append(x.when, x.status, x.link, x.play, x.del);
+    return li;
+  }
+
+  function updateRecordingItem(li, rec) {
+    li._rec = rec;
+    const x = li._refs;
+    const started = rec.started_at ? new Date(rec.started_at).toLocaleString() : '—';
+    setText(x.when, started + ' · ' + fmt.dur(rec.duration_seconds) +
+      (rec.error ? ' · ' + rec.error : ''));
+    setText(x.status, rec.status === 'ready' ? 'Ready' : 'Recording');
+    x.status.className = 'badge ' + (rec.status === 'ready' ? 'idle' : 'live');
+    x.link.href = vodPath(rec);
+    x.del.disabled = rec.status !== 'ready';
+    x.del.title = rec.status === 'ready' ? '' : 'The show is still being recorded';
+  }
+
+  function vodPath(rec) { return '/vod/' + encodeURIComponent(rec.id) + '/master.m3u8'; }
 
   // thumbPath is an input's thumbnail at a width; a signed input's needs a
   // token the list does not have, so it shows none.
@@ -609,7 +667,11 @@
         showFieldError(form, $('input-form-error'), 'name', 'Give the input a name.');
         return;
       }
-      const body = { name, enabled: $('input-enabled').checked, hot_standby: $('input-hot-standby').checked };
+      const body = {
+        name, enabled: $('input-enabled').checked, hot_standby: $('input-hot-standby').checked,
+        record: $('input-record').checked,
+      };
+      if ($('input-dvr').value.trim() !== '') body.dvr_window_seconds = Number($('input-dvr').value);
       if ($('input-profile').value) body.profile_id = $('input-profile').value;
       if ($('input-window').value.trim() !== '') body.reconnect_window_seconds = Number($('input-window').value);
       const btn = form.querySelector('button[type=submit]');
@@ -683,17 +745,19 @@
     setText($('preview-error'), text);
   }
 
-  async function openPreview(input) {
+  // openPreview plays an input's live stream, or one of its recordings.
+  async function openPreview(input, rec) {
     closePreview();
     const id = input.id;
-    let src = playbackPath(id);
+    let src = rec ? vodPath(rec) : playbackPath(id);
     preview.id = id;
     if (input.playback_policy === 'signed') {
       // A signed input plays only with a token: ask the API for a short-lived URL.
       try {
         const signed = await api('POST', '/v1/inputs/' + encodeURIComponent(id) + '/playback-url', { ttl_seconds: 3600 });
         const u = new URL(signed.url);
-        src = u.pathname + u.search;
+        // The token is the input's: it opens its recordings too.
+        src = (rec ? vodPath(rec) : u.pathname) + u.search;
       } catch (e) {
         // Without its token the player would only get 403s: say why and stop.
         if (preview.id !== id) return;

@@ -243,6 +243,18 @@
       }
       return [];
     },
+    // Moves the play head, as a viewer dragging the seek bar would.
+    seek(t) {
+      if (!Number.isFinite(t)) return 'not a time: ' + t;
+      video.currentTime = t;
+      return '';
+    },
+    // The range the player can seek in (a live window, a DVR window, a
+    // whole VOD), [] until known.
+    seekable() {
+      const r = video.seekable;
+      return r.length ? [r.start(0), r.end(r.length - 1)] : [];
+    },
     // Pins playback to one level, as a viewer picking a quality would:
     // the engine's ABR stops choosing and the switch happens at the next
     // segment boundary (no buffer flush). An error string, '' on success.

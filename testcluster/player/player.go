@@ -513,6 +513,32 @@ func (p *Player) SwitchTo(i int) {
 	}
 }
 
+// Seek moves the play head to media time t (seconds), as a viewer
+// dragging the seek bar: the engine loads what is there and plays on.
+func (p *Player) Seek(t float64) {
+	p.t.Helper()
+	var msg string
+	if err := p.eval(fmt.Sprintf(`window.harness.seek(%f)`, t), &msg); err != nil || msg != "" {
+		p.logState()
+		p.t.Fatalf("player %s: seek to %.2f: %v%s", p.name, t, err, msg)
+	}
+}
+
+// Seekable is the media time range the player can seek in (a live
+// window, a DVR window, a whole VOD); ok is false until it is known.
+func (p *Player) Seekable() (start, end float64, ok bool) {
+	p.t.Helper()
+	var r []float64
+	if err := p.eval(`window.harness.seekable()`, &r); err != nil {
+		p.logState()
+		p.t.Fatalf("player %s: seekable: %v", p.name, err)
+	}
+	if len(r) != 2 {
+		return 0, 0, false
+	}
+	return r[0], r[1], true
+}
+
 // logState logs the stats and the console (for a failed test).
 func (p *Player) logState() {
 	p.t.Helper()
