@@ -53,7 +53,9 @@ func (s *Stream) Finished(after map[string]uint64) (tracks []TrackRecord, segs [
 	defer s.mu.Unlock()
 	marks = map[string]uint64{}
 	for _, name := range s.orderedTracksLocked() {
-		t := s.tracks[name]
+		// What players could see (gate.go): a producer does not record
+		// numbers its standby, which continues the show, may make anew.
+		t := s.viewLocked(name, s.tracks[name])
 		tracks = append(tracks, TrackRecord{Spec: t.spec, Info: t.info})
 		last, known := after[name]
 		if known {
@@ -172,7 +174,7 @@ func (s *Stream) renderDVRLocked(name string) ([]byte, bool) {
 	if !ok || s.dvrSeconds <= 0 {
 		return nil, false
 	}
-	segs := s.dvrSegmentsLocked(name, t)
+	segs := s.dvrSegmentsLocked(name, s.viewLocked(name, t))
 	if len(segs) == 0 {
 		return nil, false
 	}
