@@ -40,34 +40,43 @@ func publishBFrames(t *testing.T, ffmpeg string, m *mediaServer, path string) *p
 // copyResult is what a passthrough ladder made of a few seconds of a
 // source.
 type copyResult struct {
-	err          error
-	stderr       string
-	video, audio string // the fragmented MP4 outputs
+	err    error
+	stderr string
+	// The fragmented MP4 outputs: the copied video, then any encoded
+	// rendition, then the audio.
+	outputs []string
 }
 
-// copyLadder runs ffmpeg with the node's own arguments for a passthrough
-// ladder (media.FFmpegArgs: the video copied, the AAC audio copied, each
-// into fragmented MP4) on url for secs seconds of input, the outputs into
-// files instead of the packager's pipes.
-func copyLadder(t *testing.T, ffmpeg, url string, secs int) copyResult {
+func (r copyResult) video() string { return r.outputs[0] }
+func (r copyResult) audio() string { return r.outputs[len(r.outputs)-1] }
+
+// passthrough is a ladder of one passthrough rendition.
+var passthrough = []fsm.Rendition{{Name: "src", Passthrough: true, VideoBitrateKbps: 800, AudioBitrateKbps: 64}}
+
+// copyLadder runs ffmpeg with the node's own arguments for a ladder with
+// a passthrough rendition first (media.FFmpegArgs: the video copied, each
+// output fragmented MP4) on url for secs seconds of input, the outputs
+// into files instead of the packager's pipes.
+func copyLadder(t *testing.T, ffmpeg, url string, secs int, ladder []fsm.Rendition) copyResult {
 	t.Helper()
 	args, outs, err := media.FFmpegArgs(media.TranscodeSpec{
 		SourceURL: url, HasVideo: true, HasAudio: true, SourceAudioAAC: true, SourceAudioRate: 48000,
-		Profile: fsm.Profile{SegmentSeconds: 2, Latency: fsm.LatencyLow, SegmentFormat: fsm.SegmentFMP4, Renditions: []fsm.Rendition{
-			{Name: "src", Passthrough: true, VideoBitrateKbps: 800, AudioBitrateKbps: 64},
-		}},
+		Profile: fsm.Profile{SegmentSeconds: 2, Latency: fsm.LatencyLow, SegmentFormat: fsm.SegmentFMP4, VideoPreset: "ultrafast",
+			Renditions: ladder},
 	})
 	require.NoError(t, err)
-	require.Len(t, outs, 2)
+	require.Len(t, outs, len(ladder)+1)
 	require.Contains(t, args, "copy")
 	// Input option: stop after secs seconds of the source.
 	i := slices.Index(args, "-i")
 	args = slices.Insert(args, i, "-t", strconv.Itoa(secs))
 
 	dir := t.TempDir()
-	res := copyResult{video: filepath.Join(dir, "video.mp4"), audio: filepath.Join(dir, "audio.mp4")}
+	var res copyResult
 	var files []*os.File
-	for _, name := range []string{res.video, res.audio} {
+	for i := range outs {
+		name := filepath.Join(dir, "out"+strconv.Itoa(i)+".mp4")
+		res.outputs = append(res.outputs, name)
 		f, err := os.Create(name)
 		require.NoError(t, err)
 		defer f.Close()
@@ -76,7 +85,7 @@ func copyLadder(t *testing.T, ffmpeg, url string, secs int) copyResult {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+20)*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
-	cmd.ExtraFiles = files // descriptors 3 and 4, as the outputs name them
+	cmd.ExtraFiles = files // descriptors 3, 4..., as the outputs name them
 	var stderr bytes.Buffer
 	cmd.Stderr, cmd.Stdout = &stderr, nil
 	res.err = cmd.Run()
@@ -95,7 +104,7 @@ func checkCopy(t *testing.T, what string, res copyResult, minFrames int) {
 		require.NotContains(t, res.stderr, bad, "%s", what)
 	}
 	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0",
-		"-show_entries", "packet=pts,dts,flags", "-of", "csv=p=0", res.video).Output()
+		"-show_entries", "packet=pts,dts,flags", "-of", "csv=p=0", res.video()).Output()
 	require.NoError(t, err, "%s: ffprobe", what)
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	require.GreaterOrEqual(t, len(lines), minFrames, "%s: video packets", what)
@@ -114,11 +123,13 @@ func checkCopy(t *testing.T, what string, res copyResult, minFrames int) {
 		require.Greater(t, dts, last, "%s: packet %d: decoding times go up", what, i)
 		last = dts
 	}
-	dec := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", res.video, "-f", "null", "-")
-	b, err := dec.CombinedOutput()
-	require.NoError(t, err, "%s: decode: %s", what, b)
-	require.Empty(t, string(b), "%s: the copied video decodes without errors", what)
-	st, err := os.Stat(res.audio)
+	for _, o := range res.outputs[:len(res.outputs)-1] {
+		dec := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", o, "-f", "null", "-")
+		b, err := dec.CombinedOutput()
+		require.NoError(t, err, "%s: decode %s: %s", what, filepath.Base(o), b)
+		require.Empty(t, string(b), "%s: %s decodes without errors", what, filepath.Base(o))
+	}
+	st, err := os.Stat(res.audio())
 	require.NoError(t, err)
 	require.Positive(t, st.Size(), "%s: audio", what)
 }
@@ -135,7 +146,7 @@ func TestRelayCopyBFrames(t *testing.T) {
 	const secs, frames = 4, 30 // at least one second of 30 fps video
 
 	t.Run("from mediamtx", func(t *testing.T) {
-		checkCopy(t, "mediamtx", copyLadder(t, ffmpeg, src, secs), frames)
+		checkCopy(t, "mediamtx", copyLadder(t, ffmpeg, src, secs, passthrough), frames)
 	})
 
 	t.Run("cached GOP", func(t *testing.T) {
@@ -146,7 +157,7 @@ func TestRelayCopyBFrames(t *testing.T) {
 		// Early in a GOP, so the burst holds only a few frames and the
 		// copy starts on the cached keyframe, not the next one.
 		waitPhase(t, r, u, 200*time.Millisecond)
-		checkCopy(t, "cached GOP", copyLadder(t, ffmpeg, u, secs), frames)
+		checkCopy(t, "cached GOP", copyLadder(t, ffmpeg, u, secs, passthrough), frames)
 	})
 
 	t.Run("live keyframe", func(t *testing.T) {
@@ -159,7 +170,29 @@ func TestRelayCopyBFrames(t *testing.T) {
 		defer release()
 		waitPhase(t, r, u, 0)
 		waitFor(t, 5*time.Second, "the cache to be dropped", func() bool { return !r.cacheState(u).valid })
-		checkCopy(t, "live keyframe", copyLadder(t, ffmpeg, u, secs), frames)
+		checkCopy(t, "live keyframe", copyLadder(t, ffmpeg, u, secs, passthrough), frames)
+	})
+
+	t.Run("ladder that also encodes", func(t *testing.T) {
+		// The decoder gets the lead-in too: it shows nothing before the
+		// keyframe, so the encoded rendition starts clean.
+		r := startRelay(t, Config{})
+		u, release, err := r.PullCopy(context.Background(), src)
+		require.NoError(t, err)
+		defer release()
+		waitPhase(t, r, u, 200*time.Millisecond)
+		ladder := append(slices.Clone(passthrough), fsm.Rendition{Name: "90p", Width: 160, Height: 90, VideoBitrateKbps: 150, AudioBitrateKbps: 64})
+		res := copyLadder(t, ffmpeg, u, secs, ladder)
+		checkCopy(t, "ladder that also encodes", res, frames)
+		out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+			"-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0", res.outputs[1]).Output()
+		require.NoError(t, err)
+		f := strings.Split(strings.TrimSpace(string(out)), ",")
+		require.Len(t, f, 3)
+		require.Equal(t, []string{"160", "90"}, f[:2])
+		n, err := strconv.Atoi(f[2])
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, n, frames, "encoded frames")
 	})
 
 	t.Run("decoding pull", func(t *testing.T) {
@@ -171,7 +204,7 @@ func TestRelayCopyBFrames(t *testing.T) {
 		require.NoError(t, err)
 		defer release()
 		waitPhase(t, r, u, 200*time.Millisecond)
-		res := copyLadder(t, ffmpeg, u, secs)
+		res := copyLadder(t, ffmpeg, u, secs, passthrough)
 		msg := res.stderr
 		if len(msg) > 300 {
 			msg = msg[:300] + "…"

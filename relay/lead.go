@@ -12,17 +12,19 @@ import (
 // ffmpeg's RTSP demuxer hands H.264 and H.265 to a parser that joins NAL
 // units into frames and takes each frame's timestamps from the input
 // packet at the frame's byte position. RTP packets have no byte position
-// (-1), and with it the parser finds no timestamps for the first frame it
-// puts out: that frame has neither pts nor dts. Its dts is then filled in
-// from a window of the last pts, which holds nothing before (1 + the
-// decoder's reorder delay) frames have gone by. A decoder does not mind
-// (it times frames itself), nor does a copy of a stream without B-frames
-// (with no reorder delay ffmpeg makes the missing timestamps up). But when
-// a stream with B-frames starts with its keyframe, as every relayed stream
-// does, ffmpeg's mp4 muxer gets a keyframe with no pts and the next ones
-// with no dts, and fails ("pts has no value", then an assertion). Read
-// from mediamtx, ffmpeg starts anywhere in a GOP, and the frames without
-// timestamps are gone before the first keyframe (a copy starts at one).
+// (-1), and with it the parser (libavcodec/parser.c, ff_fetch_timestamp)
+// finds no timestamps for the first frame it puts out: that frame has
+// neither pts nor dts. ffmpeg picks a frame's dts from a window of recent
+// pts as deep as the reorder delay, so the next (reorder delay) frames
+// have a pts but no dts. A decoder does not mind (it times frames
+// itself), nor does a copy of a stream without B-frames (with no reorder
+// delay ffmpeg makes the missing timestamps up). But when a stream with
+// B-frames starts with its keyframe, as every relayed stream does,
+// ffmpeg's mp4 muxer gets a keyframe with no pts and the next frames with
+// no dts, and fails ("pts has no value", then an assertion in movenc.c).
+// Read from mediamtx, ffmpeg starts anywhere in a GOP, and the frames
+// without timestamps are gone before the first keyframe (a copy starts at
+// one), which is why reading mediamtx directly worked.
 //
 // So a copying client first gets the frames that came just before the
 // keyframe: enough for the parser to lose one and the pts window to fill.
