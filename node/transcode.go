@@ -762,7 +762,7 @@ func (ls *liveStreams) probe(ctx context.Context, session, source string) (media
 		return media.SourceInfo{}, err
 	}
 	defer release()
-	info, err = ls.videoFromRelay(ctx, u)
+	info, err = ls.sourceFromRelay(ctx, u)
 	if errors.Is(err, relay.ErrNoVideo) {
 		return media.SourceInfo{}, nil // audio only: nothing to fit
 	}
@@ -778,16 +778,26 @@ func (ls *liveStreams) probe(ctx context.Context, session, source string) (media
 	return info, nil
 }
 
-// videoFromRelay reads the source's size and rate from its SPS, waiting a
-// little for the relay's upstream session.
-func (ls *liveStreams) videoFromRelay(ctx context.Context, pullURL string) (media.SourceInfo, error) {
+// sourceFromRelay reads the source's size and rate from its SPS, and its
+// audio from its description, waiting a little for the relay's upstream
+// session.
+func (ls *liveStreams) sourceFromRelay(ctx context.Context, pullURL string) (media.SourceInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	v, err := ls.n.relay.Video(ctx, pullURL)
 	if err != nil {
 		return media.SourceInfo{}, err
 	}
-	return media.SourceInfo{Width: v.Width, Height: v.Height, FPS: v.FPS}, nil
+	info := media.SourceInfo{Width: v.Width, Height: v.Height, FPS: v.FPS}
+	// In ffprobe's names, as SourceInfo has them: a passthrough ladder
+	// copies AAC-LC audio instead of encoding it again.
+	if a, err := ls.n.relay.Audio(ctx, pullURL); err == nil && a.Codec == "MPEG-4 Audio" {
+		info.AudioCodec, info.AudioSampleRate, info.AudioChannels = "aac", a.SampleRate, a.Channels
+		if a.AACLC {
+			info.AudioProfile = "LC"
+		}
+	}
+	return info, nil
 }
 
 func stopTranscoder(r *runningTranscoder) {

@@ -55,6 +55,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
 // Config configures a Relay.
@@ -311,22 +312,72 @@ var ErrNoVideo = errors.New("relay: no video track with an SPS")
 // without a probe of its own (ffprobe costs about half a second here). It
 // fails when ctx ends first or the pull is released.
 func (r *Relay) Video(ctx context.Context, pullURL string) (Video, error) {
+	desc, err := r.describe(ctx, pullURL)
+	if err != nil {
+		return Video{}, err
+	}
+	return videoOf(desc)
+}
+
+// Audio is a source's first audio track as its description states it.
+type Audio struct {
+	Codec string // the format's codec name, e.g. "MPEG-4 Audio" (AAC)
+	// AACLC: AAC-LC (MPEG-4 Audio object type 2 without SBR or PS
+	// signalled), which every HLS and DASH player decodes.
+	AACLC                bool
+	SampleRate, Channels int
+}
+
+// ErrNoAudio: the source has no audio track.
+var ErrNoAudio = errors.New("relay: no audio track")
+
+// Audio is Video for the source's first audio track: what a passthrough
+// ladder must know to copy it.
+func (r *Relay) Audio(ctx context.Context, pullURL string) (Audio, error) {
+	desc, err := r.describe(ctx, pullURL)
+	if err != nil {
+		return Audio{}, err
+	}
+	return audioOf(desc)
+}
+
+// describe waits until the source behind a pull URL is connected and
+// returns its description.
+func (r *Relay) describe(ctx context.Context, pullURL string) (*description.Session, error) {
 	u, err := base.ParseURL(pullURL)
 	if err != nil {
-		return Video{}, errors.New("relay: not a pull URL")
+		return nil, errors.New("relay: not a pull URL")
 	}
 	s, _ := r.lookup(u.Path)
 	if s == nil {
-		return Video{}, errors.New("relay: unknown pull")
+		return nil, errors.New("relay: unknown pull")
 	}
 	o := s.waitOutputCtx(ctx)
 	if o == nil {
 		if err := ctx.Err(); err != nil {
-			return Video{}, fmt.Errorf("relay: source not connected: %w", err)
+			return nil, fmt.Errorf("relay: source not connected: %w", err)
 		}
-		return Video{}, errors.New("relay: source not connected")
+		return nil, errors.New("relay: source not connected")
 	}
-	return videoOf(o.desc)
+	return o.desc, nil
+}
+
+// audioOf describes the first audio media's first format.
+func audioOf(desc *description.Session) (Audio, error) {
+	for _, m := range desc.Medias {
+		if m.Type != description.MediaTypeAudio || len(m.Formats) == 0 {
+			continue
+		}
+		a := Audio{Codec: m.Formats[0].Codec(), SampleRate: m.Formats[0].ClockRate()}
+		if f, ok := m.Formats[0].(*format.MPEG4Audio); ok && f.Config != nil {
+			c := f.Config
+			a.SampleRate, a.Channels = c.SampleRate, c.ChannelCount
+			a.AACLC = c.Type == mpeg4audio.ObjectTypeAACLC &&
+				c.ExtensionType != mpeg4audio.ObjectTypeSBR && c.ExtensionType != mpeg4audio.ObjectTypePS
+		}
+		return a, nil
+	}
+	return Audio{}, ErrNoAudio
 }
 
 // videoOf parses the first video format's SPS.

@@ -477,7 +477,7 @@ func TestRelay(t *testing.T) {
 		})
 	}
 
-	t.Run("video size and rate from the announced SPS", func(t *testing.T) {
+	t.Run("video size and rate from the announced SPS, audio from its config", func(t *testing.T) {
 		r := startRelay(t, Config{})
 		u, release, err := r.Pull(context.Background(), src)
 		require.NoError(t, err)
@@ -486,6 +486,9 @@ func TestRelay(t *testing.T) {
 		v, err := r.Video(ctx, u)
 		require.NoError(t, err)
 		require.Equal(t, Video{Codec: "H264", Width: 320, Height: 180, FPS: fps}, v)
+		a, err := r.Audio(ctx, u)
+		require.NoError(t, err)
+		require.Equal(t, Audio{Codec: "MPEG-4 Audio", AACLC: true, SampleRate: 48000, Channels: 1}, a)
 
 		_, err = r.Video(ctx, "rtsp://"+r.Addr()+"/not-a-token")
 		require.ErrorContains(t, err, "unknown pull")

@@ -321,6 +321,7 @@ type ProbeStream struct {
 	Width        int    `json:"width"`
 	Height       int    `json:"height"`
 	NbReadFrames string `json:"nb_read_frames"`
+	Channels     int    `json:"channels"` // audio
 }
 
 // Probe is what ffprobe says about a media URL.
