@@ -209,6 +209,30 @@ func secretsOf(t *testing.T, key []byte, streamKey string) map[string][]byte {
 	return out
 }
 
+// requireNoSecretOnCommandLines fails when any process's command line
+// carries the cluster key or a key derived from it (what a local user
+// could read with ps), and when no ffmpeg runs at all. The stream key is
+// left out: the test's own publisher pushes to rtmp://…/live/<key>.
+func requireNoSecretOnCommandLines(t *testing.T, key []byte, streamKey string) {
+	t.Helper()
+	secrets := secretsOf(t, key, streamKey)
+	delete(secrets, "stream key")
+	cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	require.NoError(t, err)
+	sawFFmpeg := false
+	for _, f := range cmdlines {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the process is gone
+		}
+		sawFFmpeg = sawFFmpeg || bytes.Contains(b, []byte("ffmpeg"))
+		for name, sec := range secrets {
+			require.False(t, bytes.Contains(b, sec), "the %s is on a command line: %s", name, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		}
+	}
+	require.True(t, sawFFmpeg, "no ffmpeg process seen")
+}
+
 // requireAbsent fails when any secret is in any captured flow.
 func requireAbsent(t *testing.T, flows map[string][]byte, secrets map[string][]byte) {
 	t.Helper()
@@ -273,22 +297,7 @@ func TestIntegrationTLSNothingToSniff(t *testing.T) {
 		require.NotEmpty(t, st.Renditions, "the status came from the owner")
 		// While ffmpeg transcodes on the owner: no process's command line
 		// carries a key (the read password was on ffmpeg's before).
-		secrets := secretsOf(t, key, in.StreamKey)
-		delete(secrets, "stream key") // the test's own publisher pushes to rtmp://…/live/<key>
-		cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
-		require.NoError(t, err)
-		sawFFmpeg := false
-		for _, f := range cmdlines {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				continue // the process is gone
-			}
-			sawFFmpeg = sawFFmpeg || bytes.Contains(b, []byte("ffmpeg"))
-			for name, sec := range secrets {
-				require.False(t, bytes.Contains(b, sec), "the %s is on a command line: %s", name, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
-			}
-		}
-		require.True(t, sawFFmpeg, "no ffmpeg process seen")
+		requireNoSecretOnCommandLines(t, key, in.StreamKey)
 		s.Stop()
 		flows, pkts := s.Captured()
 		total := 0

@@ -599,31 +599,23 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	// ffmpeg and ffprobe read through the relay, never mediamtx: the read
 	// password (and, across nodes, TLS) stays in this process, and a
 	// child's command line holds only a loopback URL with a token good for
-	// this pull. The relay starts every run on the newest keyframe; a
-	// passthrough rendition copies packets, and ffmpeg 5.1's mp4 muxer
-	// refuses the cached burst ("pts has no value"), so it starts live.
-	passthrough := false
+	// this pull. The relay starts every run on the newest keyframe. A
+	// ladder that copies the source's video (a passthrough rendition)
+	// reads a copying pull, which starts a few frames earlier: ffmpeg 5.1
+	// cannot copy a stream with B-frames that starts on its keyframe
+	// (relay.PullCopy).
+	pull := n.relay.Pull
 	for _, rd := range d.profile.Renditions {
-		passthrough = passthrough || rd.Passthrough
-	}
-	source := d.source
-	if passthrough {
-		// Copying a source with B-frames (OBS's x264 default) through the
-		// relay fails in ffmpeg 5.1's mp4 muxer ("pts has no value"),
-		// cached burst or not: a passthrough ladder reads mediamtx
-		// directly, as before the relay (RTSPS to a remote ingest in TLS
-		// mode, encrypted; the media read key is then on ffmpeg's command
-		// line, readable by local users: ADR 0001). Open: make the relay's
-		// RTP output carry what ffmpeg needs, and read it there too.
-	} else {
-		u, release, err := n.relay.Pull(ctx, d.source)
-		if err != nil {
-			log.Error("cannot read the source through the relay", "err", err)
-			return
+		if rd.Passthrough {
+			pull = n.relay.PullCopy
 		}
-		defer release()
-		source = u
 	}
+	source, release, err := pull(ctx, d.source)
+	if err != nil {
+		log.Error("cannot read the source through the relay", "err", err)
+		return
+	}
+	defer release()
 	src, err := ls.probe(ctx, d.session.ID, d.source)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -762,15 +754,15 @@ func (ls *liveStreams) probe(ctx context.Context, session, source string) (media
 	if ok {
 		return info, nil
 	}
-	// A pull of its own (a live pull may hold the description back until
-	// the next keyframe). The SPS the source announced answers at once;
-	// ffprobe through the relay is the fallback.
+	// A pull of its own, released once the source is known (a transcoder
+	// restart reuses the answer). The SPS the source announced answers at
+	// once; ffprobe through the relay is the fallback.
 	u, release, err := ls.n.relay.Pull(ctx, source)
 	if err != nil {
 		return media.SourceInfo{}, err
 	}
 	defer release()
-	info, err = ls.videoFromRelay(ctx, u)
+	info, err = ls.sourceFromRelay(ctx, u)
 	if errors.Is(err, relay.ErrNoVideo) {
 		return media.SourceInfo{}, nil // audio only: nothing to fit
 	}
@@ -786,16 +778,26 @@ func (ls *liveStreams) probe(ctx context.Context, session, source string) (media
 	return info, nil
 }
 
-// videoFromRelay reads the source's size and rate from its SPS, waiting a
-// little for the relay's upstream session.
-func (ls *liveStreams) videoFromRelay(ctx context.Context, pullURL string) (media.SourceInfo, error) {
+// sourceFromRelay reads the source's size and rate from its SPS, and its
+// audio from its description, waiting a little for the relay's upstream
+// session.
+func (ls *liveStreams) sourceFromRelay(ctx context.Context, pullURL string) (media.SourceInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	v, err := ls.n.relay.Video(ctx, pullURL)
 	if err != nil {
 		return media.SourceInfo{}, err
 	}
-	return media.SourceInfo{Width: v.Width, Height: v.Height, FPS: v.FPS}, nil
+	info := media.SourceInfo{Width: v.Width, Height: v.Height, FPS: v.FPS}
+	// In ffprobe's names, as SourceInfo has them: a passthrough ladder
+	// copies AAC-LC audio instead of encoding it again.
+	if a, err := ls.n.relay.Audio(ctx, pullURL); err == nil && a.Codec == "MPEG-4 Audio" {
+		info.AudioCodec, info.AudioSampleRate, info.AudioChannels = "aac", a.SampleRate, a.Channels
+		if a.AACLC {
+			info.AudioProfile = "LC"
+		}
+	}
+	return info, nil
 }
 
 func stopTranscoder(r *runningTranscoder) {

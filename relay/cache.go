@@ -54,10 +54,18 @@ type gopCache struct {
 	seen   bool // lastTS and lastM are set
 	// overflows counts GOPs dropped for hitting a limit.
 	overflows int
+
+	// lead keeps what came before the current AU; leadIn is what it held
+	// when the newest random access AU started: the lead-in of a copying
+	// client that starts there (nil when there was too little).
+	lead   leadBuffer
+	leadIn []*entry
 }
 
-func newGOPCache(lim limits, media int, pt uint8, codec keyCodec) *gopCache {
-	return &gopCache{lim: lim, media: media, pt: pt, codec: codec}
+// newGOPCache makes a cache cut on the key format (media, pt, codec) that
+// also keeps a lead-in of leadAUs access units (see lead.go).
+func newGOPCache(lim limits, media int, pt uint8, codec keyCodec, leadAUs int) *gopCache {
+	return &gopCache{lim: lim, media: media, pt: pt, codec: codec, lead: leadBuffer{n: leadAUs}}
 }
 
 // add appends e. keyStart is true when e made the current AU a random
@@ -68,10 +76,12 @@ func (c *gopCache) add(e *entry) (keyStart bool) {
 		return false
 	}
 	isKeyFormat := e.media == c.media && e.pkt.PayloadType == c.pt
+	auStart := false
 	if isKeyFormat {
 		// An AU starts after a packet with the marker bit, or with a new
 		// timestamp (RFC 6184 5.1; RFC 7798 4.1).
 		if !c.seen || c.lastM || e.pkt.Timestamp != c.lastTS {
+			auStart = true
 			c.auAt, c.auKey = len(c.list), false
 			if !c.valid {
 				c.list, c.bytes, c.auAt = nil, 0, 0
@@ -81,8 +91,11 @@ func (c *gopCache) add(e *entry) (keyStart bool) {
 	}
 	c.list = append(c.list, e)
 	c.bytes += e.size
+	c.lead.add(e, auStart)
 	if isKeyFormat && !c.auKey && isRandomAccess(c.codec, e.pkt) {
 		c.auKey, keyStart = true, true
+		c.leadIn = c.lead.before()
+		c.lead.markKey()
 		c.trimToAU()
 		c.valid = true
 	}
@@ -123,8 +136,20 @@ func (c *gopCache) gop() []*entry {
 	return c.list
 }
 
+// copyGOP is gop for a copying client: the lead-in, then the GOP; nil
+// when either is missing (the client then waits for a keyframe with a
+// lead-in).
+func (c *gopCache) copyGOP() []*entry {
+	if !c.valid || c.leadIn == nil {
+		return nil
+	}
+	return append(c.leadIn[:len(c.leadIn):len(c.leadIn)], c.list...)
+}
+
 // reset forgets everything: the next packets come from a new upstream
 // session, which starts anywhere in a GOP.
 func (c *gopCache) reset() {
 	c.list, c.bytes, c.auAt, c.auKey, c.valid, c.seen = nil, 0, 0, false, false, false
+	c.lead.reset()
+	c.leadIn = nil
 }

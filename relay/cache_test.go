@@ -75,7 +75,7 @@ const (
 )
 
 func newCacheFeed(lim limits) *cacheFeed {
-	return &cacheFeed{c: newGOPCache(lim, videoMedia, 96, keyH264), now: time.Unix(1000, 0)}
+	return &cacheFeed{c: newGOPCache(lim, videoMedia, 96, keyH264, 3), now: time.Unix(1000, 0)}
 }
 
 // frame adds one video access unit in n packets (the first a separate SPS
@@ -172,4 +172,83 @@ func TestGOPCacheLimits(t *testing.T) {
 			require.NotNil(t, c.gop())
 		})
 	}
+}
+
+func TestGOPCacheLeadIn(t *testing.T) {
+	f := newCacheFeed(limits{maxAge: 10 * time.Second, maxBytes: 1 << 20, maxPackets: 1000})
+	c := f.c
+
+	// The first keyframe of a session has nothing before it: a copying
+	// client has no start there, a decoding one has.
+	f.frame(true, 3)
+	require.NotNil(t, c.gop())
+	require.Nil(t, c.copyGOP())
+
+	// Two AUs before the next keyframe are one too few for a lead-in of 3.
+	f.frame(false, 2)
+	f.frame(false, 2)
+	f.frame(true, 3)
+	require.Nil(t, c.copyGOP(), "the previous keyframe is within the lead-in")
+
+	// After enough AUs, the lead-in is the last 3 whole AUs before the
+	// keyframe with the audio between them, and the GOP follows it.
+	for i := range 5 {
+		f.frame(false, 1+i%2)
+	}
+	f.frame(true, 3)
+	gop := c.gop()
+	cp := c.copyGOP()
+	require.Len(t, gop, 4)
+	// frames of 1, 2, 1 packets before the keyframe, each with its audio
+	// packet, but not the audio before the first of them.
+	require.Len(t, cp, 2+3+2+len(gop))
+	require.Equal(t, gop, cp[len(cp)-len(gop):])
+	require.Equal(t, byte(0x7c), cp[0].pkt.Payload[0], "starts with an AU's first packet")
+	require.Equal(t, byte(0x81), cp[0].pkt.Payload[1]&0x81, "an FU-A start")
+	var ts []uint32
+	for _, e := range cp[:len(cp)-len(gop)] {
+		if e.media == videoMedia && e.pkt.Marker {
+			ts = append(ts, e.pkt.Timestamp)
+		}
+	}
+	require.Equal(t, []uint32{gop[0].pkt.Timestamp - 3*3600, gop[0].pkt.Timestamp - 2*3600, gop[0].pkt.Timestamp - 3600}, ts,
+		"the three AUs right before the keyframe, in order")
+
+	// The lead-in is the one of the newest keyframe, kept while the GOP
+	// grows.
+	for range 4 {
+		f.frame(false, 2)
+	}
+	require.Equal(t, cp[:len(cp)-len(gop)], c.copyGOP()[:len(cp)-len(gop)])
+	require.Len(t, c.copyGOP(), len(cp)+4*3)
+
+	// A new upstream session starts from nothing.
+	c.reset()
+	f.frame(true, 2)
+	require.Nil(t, c.copyGOP())
+	require.Empty(t, c.lead.list[:c.lead.starts[len(c.lead.starts)-1]])
+
+	// The buffer keeps no more than the lead-in and the current AU.
+	for range 50 {
+		f.frame(false, 2)
+	}
+	require.Len(t, c.lead.starts, 4)
+	require.LessOrEqual(t, len(c.lead.list), 4*3)
+}
+
+func TestLeadAUs(t *testing.T) {
+	// x264 320x180, -bf 2 (with B-pyramid) and -bf 0: their SPS say 2 and
+	// 0 frames of reorder delay.
+	bf2 := []byte{
+		0x67, 0x64, 0x00, 0x0d, 0xac, 0xd9, 0x41, 0x41, 0x9f, 0x9f, 0x01, 0x10, 0x00, 0x00, 0x03,
+		0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0x99, 0x60,
+	}
+	bf0 := []byte{
+		0x67, 0x64, 0x00, 0x0d, 0xac, 0xb4, 0x0a, 0x0c, 0xfc, 0xf8, 0x08, 0x80, 0x00, 0x00, 0x03,
+		0x00, 0x80, 0x00, 0x00, 0x1e, 0x07, 0x8a, 0x15, 0x50,
+	}
+	require.Equal(t, 3, leadAUs(&format.H264{PayloadTyp: 96, SPS: bf2}))
+	require.Equal(t, 1, leadAUs(&format.H264{PayloadTyp: 96, SPS: bf0}))
+	require.Equal(t, 1+defaultReorder, leadAUs(&format.H264{PayloadTyp: 96}), "no SPS: the default delay")
+	require.Equal(t, 0, leadAUs(&format.Opus{PayloadTyp: 111, ChannelCount: 2}))
 }

@@ -29,6 +29,10 @@
 //     its first packet, and the cache starts every track at the keyframe;
 //     (mediamtx's first report comes after 10 s and makes ffmpeg re-time
 //     the tracks mid-stream).
+//   - ffmpeg cannot copy (-c copy into MP4) an H.264 or H.265 stream with
+//     B-frames that starts with its keyframe: it leaves the first frame it
+//     reads over RTSP untimed. A client that copies reads a PullCopy URL,
+//     which starts a few frames before the keyframe (lead.go).
 package relay
 
 import (
@@ -51,6 +55,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
 // Config configures a Relay.
@@ -118,7 +123,7 @@ type Relay struct {
 	closed  bool
 	sources map[string]*source // by source URL
 	tokens  map[string]*source // by path token
-	live    map[string]bool    // tokens of PullLive
+	copies  map[string]bool    // tokens of PullCopy
 	ctx     context.Context    // parent of every source; ends at Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // source goroutines
@@ -150,7 +155,7 @@ func New(cfg Config) (*Relay, error) {
 		log:     log.With("component", "relay"),
 		sources: map[string]*source{},
 		tokens:  map[string]*source{},
-		live:    map[string]bool{},
+		copies:  map[string]bool{},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
@@ -228,15 +233,20 @@ func (r *Relay) Pull(ctx context.Context, source string) (url string, release fu
 	return r.pull(ctx, source, false)
 }
 
-// PullLive is Pull for a client that must not get the cached GOP: it gets
-// nothing until the next keyframe, then the live packets (every track from
-// that moment). ffmpeg 5.1's mp4 muxer refuses to copy the burst ("pts has
-// no value"), so passthrough renditions read this way.
-func (r *Relay) PullLive(ctx context.Context, source string) (url string, release func(), err error) {
+// PullCopy is Pull for a client that copies the video instead of decoding
+// it (ffmpeg -c copy, a passthrough rendition): before the cached GOP, or
+// before the first keyframe when there is none, it gets the few frames
+// that came just before that keyframe, which ffmpeg needs to time the
+// keyframe and then drops (lead.go says why). A keyframe with too little
+// before it (the first of an upstream session, or in a very short GOP) is
+// not a start: the client waits for the next. A decoder that reads a
+// copying pull (a ladder that also encodes) may log errors about the
+// frames before the keyframe, which it cannot decode and does not show.
+func (r *Relay) PullCopy(ctx context.Context, source string) (url string, release func(), err error) {
 	return r.pull(ctx, source, true)
 }
 
-func (r *Relay) pull(ctx context.Context, source string, live bool) (url string, release func(), err error) {
+func (r *Relay) pull(ctx context.Context, source string, copying bool) (url string, release func(), err error) {
 	u, err := base.ParseURL(source)
 	if err != nil {
 		// Not wrapped: the parser's error quotes the URL, password and all.
@@ -271,8 +281,8 @@ func (r *Relay) pull(ctx context.Context, source string, live bool) (url string,
 	}
 	s.refs++
 	r.tokens[token] = s
-	if live {
-		r.live[token] = true
+	if copying {
+		r.copies[token] = true
 	}
 	r.mu.Unlock()
 
@@ -302,22 +312,72 @@ var ErrNoVideo = errors.New("relay: no video track with an SPS")
 // without a probe of its own (ffprobe costs about half a second here). It
 // fails when ctx ends first or the pull is released.
 func (r *Relay) Video(ctx context.Context, pullURL string) (Video, error) {
+	desc, err := r.describe(ctx, pullURL)
+	if err != nil {
+		return Video{}, err
+	}
+	return videoOf(desc)
+}
+
+// Audio is a source's first audio track as its description states it.
+type Audio struct {
+	Codec string // the format's codec name, e.g. "MPEG-4 Audio" (AAC)
+	// AACLC: AAC-LC (MPEG-4 Audio object type 2 without SBR or PS
+	// signalled), which every HLS and DASH player decodes.
+	AACLC                bool
+	SampleRate, Channels int
+}
+
+// ErrNoAudio: the source has no audio track.
+var ErrNoAudio = errors.New("relay: no audio track")
+
+// Audio is Video for the source's first audio track: what a passthrough
+// ladder must know to copy it.
+func (r *Relay) Audio(ctx context.Context, pullURL string) (Audio, error) {
+	desc, err := r.describe(ctx, pullURL)
+	if err != nil {
+		return Audio{}, err
+	}
+	return audioOf(desc)
+}
+
+// describe waits until the source behind a pull URL is connected and
+// returns its description.
+func (r *Relay) describe(ctx context.Context, pullURL string) (*description.Session, error) {
 	u, err := base.ParseURL(pullURL)
 	if err != nil {
-		return Video{}, errors.New("relay: not a pull URL")
+		return nil, errors.New("relay: not a pull URL")
 	}
 	s, _ := r.lookup(u.Path)
 	if s == nil {
-		return Video{}, errors.New("relay: unknown pull")
+		return nil, errors.New("relay: unknown pull")
 	}
 	o := s.waitOutputCtx(ctx)
 	if o == nil {
 		if err := ctx.Err(); err != nil {
-			return Video{}, fmt.Errorf("relay: source not connected: %w", err)
+			return nil, fmt.Errorf("relay: source not connected: %w", err)
 		}
-		return Video{}, errors.New("relay: source not connected")
+		return nil, errors.New("relay: source not connected")
 	}
-	return videoOf(o.desc)
+	return o.desc, nil
+}
+
+// audioOf describes the first audio media's first format.
+func audioOf(desc *description.Session) (Audio, error) {
+	for _, m := range desc.Medias {
+		if m.Type != description.MediaTypeAudio || len(m.Formats) == 0 {
+			continue
+		}
+		a := Audio{Codec: m.Formats[0].Codec(), SampleRate: m.Formats[0].ClockRate()}
+		if f, ok := m.Formats[0].(*format.MPEG4Audio); ok && f.Config != nil {
+			c := f.Config
+			a.SampleRate, a.Channels = c.SampleRate, c.ChannelCount
+			a.AACLC = c.Type == mpeg4audio.ObjectTypeAACLC &&
+				c.ExtensionType != mpeg4audio.ObjectTypeSBR && c.ExtensionType != mpeg4audio.ObjectTypePS
+		}
+		return a, nil
+	}
+	return Audio{}, ErrNoAudio
 }
 
 // videoOf parses the first video format's SPS.
@@ -354,7 +414,7 @@ func videoOf(desc *description.Session) (Video, error) {
 func (r *Relay) release(token string, s *source) {
 	r.mu.Lock()
 	delete(r.tokens, token)
-	delete(r.live, token)
+	delete(r.copies, token)
 	s.refs--
 	last := s.refs == 0
 	if last && r.sources[s.url] == s {
@@ -376,11 +436,11 @@ func (r *Relay) lookup(path string) (*source, string) {
 	return r.tokens[token], token
 }
 
-// isLive reports whether token is a PullLive's.
-func (r *Relay) isLive(token string) bool {
+// isCopy reports whether token is a PullCopy's.
+func (r *Relay) isCopy(token string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.live[token]
+	return r.copies[token]
 }
 
 func randomToken() string {

@@ -167,17 +167,17 @@ func (p *proc) exited() bool {
 	}
 }
 
-// mediaServer is a mediamtx with an RTSP listener and its API on free
-// loopback ports and no authentication (its defaults allow anyone to
+// mediaServer is a mediamtx with RTSP and RTMP listeners and its API on
+// free loopback ports and no authentication (its defaults allow anyone to
 // publish and read, and loopback to use the API).
 type mediaServer struct {
-	rtsp, api string
-	p         *proc
+	rtsp, rtmp, api string
+	p               *proc
 }
 
 func startMediaMTX(t *testing.T, bin string) *mediaServer {
 	t.Helper()
-	m := &mediaServer{rtsp: freeAddr(t), api: freeAddr(t)}
+	m := &mediaServer{rtsp: freeAddr(t), rtmp: freeAddr(t), api: freeAddr(t)}
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`logLevel: warn
 api: yes
@@ -189,13 +189,14 @@ rtsp: yes
 rtspTransports: [tcp]
 rtspEncryption: "no"
 rtspAddress: %q
-rtmp: no
+rtmp: yes
+rtmpAddress: %q
 hls: no
 webrtc: no
 srt: no
 paths:
   all_others: {}
-`, m.api, m.rtsp)
+`, m.api, m.rtsp, m.rtmp)
 	path := filepath.Join(dir, "mediamtx.yml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	m.p = startProc(t, bin, path)
@@ -476,7 +477,7 @@ func TestRelay(t *testing.T) {
 		})
 	}
 
-	t.Run("video size and rate from the announced SPS", func(t *testing.T) {
+	t.Run("video size and rate from the announced SPS, audio from its config", func(t *testing.T) {
 		r := startRelay(t, Config{})
 		u, release, err := r.Pull(context.Background(), src)
 		require.NoError(t, err)
@@ -485,6 +486,9 @@ func TestRelay(t *testing.T) {
 		v, err := r.Video(ctx, u)
 		require.NoError(t, err)
 		require.Equal(t, Video{Codec: "H264", Width: 320, Height: 180, FPS: fps}, v)
+		a, err := r.Audio(ctx, u)
+		require.NoError(t, err)
+		require.Equal(t, Audio{Codec: "MPEG-4 Audio", AACLC: true, SampleRate: 48000, Channels: 1}, a)
 
 		_, err = r.Video(ctx, "rtsp://"+r.Addr()+"/not-a-token")
 		require.ErrorContains(t, err, "unknown pull")
@@ -659,22 +663,29 @@ func TestRelay(t *testing.T) {
 		require.GreaterOrEqual(t, rd.frameCount(), 3*fps-2)
 	})
 
-	t.Run("live pull gets no burst", func(t *testing.T) {
-		// Just after a keyframe the cache holds a fresh GOP: a Pull
-		// client decodes it at once, a PullLive client waits for the next
-		// keyframe, about a GOP later.
+	t.Run("copy pull starts just before the keyframe", func(t *testing.T) {
+		// A PullCopy client gets the cached GOP at once too, after a
+		// lead-in: this source has no B-frames, so one frame, which ffmpeg
+		// reads without timestamps; the keyframe after it has both.
 		r := startRelay(t, Config{})
 		u, release, err := r.Pull(context.Background(), src)
 		require.NoError(t, err)
 		defer release()
-		lu, releaseLive, err := r.PullLive(context.Background(), src)
+		cu, releaseCopy, err := r.PullCopy(context.Background(), src)
 		require.NoError(t, err)
-		defer releaseLive()
-		require.NotEqual(t, u, lu)
+		defer releaseCopy()
+		require.NotEqual(t, u, cu)
 		waitPhase(t, r, u, 100*time.Millisecond)
-		live, err := firstFrame(ffmpeg, lu, nil, fastProbe...)
+		d, err := firstFrame(ffmpeg, cu, nil, fastProbe...)
 		require.NoError(t, err)
-		require.Greater(t, live, gopSeconds*time.Second/2, "a live pull decoded the cached GOP")
+		require.Less(t, d, gopSeconds*time.Second/2, "a copy pull waited for a live keyframe")
+		waitPhase(t, r, u, 100*time.Millisecond)
+		pkts := probePackets(t, cu, 3)
+		require.Len(t, pkts, 3)
+		require.Equal(t, videoPacket{PTS: "N/A", DTS: "N/A", Flags: "__"}, pkts[0], "the lead-in frame")
+		require.Equal(t, "K_", pkts[1].Flags)
+		require.NotEqual(t, "N/A", pkts[1].PTS)
+		require.NotEqual(t, "N/A", pkts[1].DTS)
 		require.EqualValues(t, 1, r.upstreams.Load(), "both pulls share one upstream reader")
 	})
 
@@ -750,4 +761,28 @@ func TestRelaySourceLoss(t *testing.T) {
 		pi, err := m.path("live/b")
 		return err == nil && len(pi.Readers) == 0
 	})
+}
+
+// videoPacket is one video packet as ffprobe reads it.
+type videoPacket struct {
+	PTS, DTS, Flags string
+}
+
+// probePackets reads the first n video packets of an RTSP URL with ffprobe.
+func probePackets(t *testing.T, rawURL string, n int) []videoPacket {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-fpsprobesize", "0",
+		"-select_streams", "v:0", "-read_intervals", "%+#"+strconv.Itoa(n),
+		"-show_entries", "packet=pts,dts,flags", "-of", "csv=p=0", rawURL).Output()
+	require.NoError(t, err)
+	var pkts []videoPacket
+	for line := range strings.Lines(string(out)) {
+		f := strings.Split(strings.TrimSpace(line), ",")
+		if len(f) == 3 {
+			pkts = append(pkts, videoPacket{PTS: f[0], DTS: f[1], Flags: f[2]})
+		}
+	}
+	return pkts
 }

@@ -58,7 +58,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		// The pull was released since SETUP.
 		return &base.Response{StatusCode: base.StatusNotFound}, errUnknownPath
 	}
-	if err := d.src.play(ctx.Session, d.token, h.r.isLive(d.token)); err != nil {
+	if err := d.src.play(ctx.Session, d.token, h.r.isCopy(d.token)); err != nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, err
 	}
 	return &base.Response{StatusCode: base.StatusOK}, nil

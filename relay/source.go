@@ -98,9 +98,14 @@ type client struct {
 	ss     *gortsplib.ServerSession
 	token  string
 	medias []*description.Media // by media index; nil = not set up by the client
+	// copy: the client copies the video (PullCopy); it starts with a
+	// lead-in before its first keyframe.
+	copy bool
 	// waitKey: the client gets nothing until the next keyframe (it started
-	// with no valid cache, or the source came back).
+	// with no valid cache, or the source came back). A copying client that
+	// has had nothing yet waits for a keyframe with a lead-in.
 	waitKey bool
+	started bool // the client has been sent packets
 	failed  bool
 }
 
@@ -272,8 +277,16 @@ func (s *source) connected(medias []*description.Media) (*upstream, error) {
 		}
 		s.out = o
 		key, pt, codec := keyFormat(formatsOf(kept))
-		s.cache = newGOPCache(s.r.cfg.lim, key, pt, codec)
-		s.log.Info("relay source connected", "medias", len(kept), "gop_cache", codec != keyNone)
+		lead := 0
+		if key >= 0 {
+			for _, f := range kept[key].Formats {
+				if f.PayloadType() == pt {
+					lead = leadAUs(f)
+				}
+			}
+		}
+		s.cache = newGOPCache(s.r.cfg.lim, key, pt, codec, lead)
+		s.log.Info("relay source connected", "medias", len(kept), "gop_cache", codec != keyNone, "copy_lead_in", lead)
 	}
 	s.cache.reset()
 	s.conn = up
@@ -421,10 +434,17 @@ func (s *source) onPacket(up *upstream, media int, pkt *rtp.Packet) {
 	}
 	for _, c := range s.clients {
 		if c.waitKey {
-			if keyStart {
-				c.waitKey = false
-				s.writeLocked(c, s.cache.list...)
+			if !keyStart {
+				continue
 			}
+			if c.copy && !c.started {
+				if s.cache.leadIn == nil {
+					continue // no lead-in before this keyframe: the next one
+				}
+				s.writeLocked(c, s.cache.leadIn...)
+			}
+			c.waitKey = false
+			s.writeLocked(c, s.cache.list...)
 			continue
 		}
 		s.writeLocked(c, e)
@@ -439,6 +459,7 @@ func (s *source) writeLocked(c *client, es ...*entry) {
 		if c.failed {
 			return
 		}
+		c.started = true
 		m := c.medias[e.media]
 		if m == nil {
 			continue
@@ -453,15 +474,16 @@ func (s *source) writeLocked(c *client, es ...*entry) {
 	}
 }
 
-// play starts a client: the cached GOP first, then live packets.
-func (s *source) play(ss *gortsplib.ServerSession, token string, live bool) error {
+// play starts a client: the cached GOP first (after a lead-in for a
+// copying client), then live packets.
+func (s *source) play(ss *gortsplib.ServerSession, token string, copying bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.out
 	if o == nil || ss.Stream() != o.stream {
 		return errors.New("stream ended")
 	}
-	c := &client{ss: ss, token: token, medias: make([]*description.Media, len(o.medias))}
+	c := &client{ss: ss, token: token, copy: copying, medias: make([]*description.Media, len(o.medias))}
 	for _, m := range ss.Medias() {
 		for i, om := range o.medias {
 			if m == om {
@@ -470,8 +492,8 @@ func (s *source) play(ss *gortsplib.ServerSession, token string, live bool) erro
 		}
 	}
 	gop := s.cache.gop()
-	if live {
-		gop = nil
+	if copying {
+		gop = s.cache.copyGOP()
 	}
 	if gop != nil {
 		s.writeLocked(c, gop...)

@@ -24,6 +24,10 @@ type PublishOptions struct {
 	Width, Height, FPS int           // 0 = 640x360 at 25
 	Duration           time.Duration // 0 = 3 minutes: a leaked publisher still ends by itself
 	NoAudio            bool
+	// BFrames > 0 encodes like OBS's default x264 settings instead of
+	// ultrafast/zerolatency: the veryfast preset with this many B-frames
+	// (B-pyramid included), so frames arrive out of presentation order.
+	BFrames int
 	// Wrap runs ffmpeg under this command, e.g. {"ip", "netns", "exec",
 	// "ns"} to publish from inside a network namespace.
 	Wrap []string
@@ -58,9 +62,13 @@ func Publish(t testing.TB, target string, o PublishOptions) *Publisher {
 	if !o.NoAudio {
 		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
 	}
-	args = append(args, "-t", fmt.Sprintf("%.0f", o.Duration.Seconds()),
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-		"-g", fmt.Sprint(o.FPS), "-b:v", "1500k")
+	args = append(args, "-t", fmt.Sprintf("%.0f", o.Duration.Seconds()), "-c:v", "libx264")
+	if o.BFrames > 0 {
+		args = append(args, "-preset", "veryfast", "-bf", fmt.Sprint(o.BFrames))
+	} else {
+		args = append(args, "-preset", "ultrafast", "-tune", "zerolatency")
+	}
+	args = append(args, "-pix_fmt", "yuv420p", "-g", fmt.Sprint(o.FPS), "-b:v", "1500k")
 	if !o.NoAudio {
 		args = append(args, "-c:a", "aac", "-b:a", "96k", "-ar", "48000")
 	}
@@ -318,6 +326,7 @@ type ProbeStream struct {
 	Width        int    `json:"width"`
 	Height       int    `json:"height"`
 	NbReadFrames string `json:"nb_read_frames"`
+	Channels     int    `json:"channels"` // audio
 }
 
 // Probe is what ffprobe says about a media URL.
