@@ -47,6 +47,8 @@ type FaultResult struct {
 	// MajorityFailures samples why writes through the majority side failed.
 	MajorityFailures []string `json:"majority_failures,omitempty"`
 	Violations       []string `json:"violations,omitempty"`
+	// Health is every node's raft progress and disk once the checks ended.
+	Health []NodeHealth `json:"health,omitempty"`
 }
 
 func (r *FaultResult) violate(format string, args ...any) {
@@ -123,6 +125,9 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 		if r.Note != "" {
 			b.WriteString(" " + strings.TrimSuffix(r.Note, ".") + ".")
 		}
+		if len(r.Health) > 0 {
+			b.WriteString(" After the checks: " + summarize(r.Health) + ".")
+		}
 		for _, a := range r.MinorityAnswers {
 			fmt.Fprintf(&b, "\n  - a cut-off node answered 503 `%s`", a)
 		}
@@ -137,12 +142,14 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 	return b.String()
 }
 
-// WriteReport writes the report as dir/chaos-<date>.md and .json.
+// WriteReport writes the report as dir/chaos-<date>.md and .json, or
+// chaos-<date>b, c, ... when that day has a report already: a rerun keeps
+// the reports it is compared with.
 func WriteReport(dir string, results []*FaultResult, nodes int, took time.Duration, note string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	stem := filepath.Join(dir, "chaos-"+time.Now().UTC().Format("2006-01-02"))
+	stem := reportStem(dir, "chaos-"+time.Now().UTC().Format("2006-01-02"))
 	md := stem + ".md"
 	if err := os.WriteFile(md, []byte(Markdown(results, nodes, took, note)), 0o644); err != nil {
 		return "", err
@@ -152,6 +159,24 @@ func WriteReport(dir string, results []*FaultResult, nodes int, took time.Durati
 		return "", err
 	}
 	return md, os.WriteFile(stem+".json", j, 0o644)
+}
+
+// reportStem is dir/name, or dir/name followed by the first letter from b
+// on that no .md or .json file has yet.
+func reportStem(dir, name string) string {
+	taken := func(stem string) bool {
+		for _, ext := range []string{".md", ".json"} {
+			if _, err := os.Stat(stem + ext); err == nil {
+				return true
+			}
+		}
+		return false
+	}
+	stem := filepath.Join(dir, name)
+	for c := 'b'; taken(stem) && c <= 'z'; c++ {
+		stem = filepath.Join(dir, name+string(c))
+	}
+	return stem
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,6 +104,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	ctx := context.Background()
 	res := &FaultResult{Name: f.Name, What: f.What, Nodes: len(s.Procs)}
 	require.NoError(t, s.waitConverged(tm.Converge), "cluster before %s", f.Name)
+	require.NoError(t, checkDisks(s.health(ctx)), "before %s", f.Name)
 	leader, err := s.leaderIndex(ctx)
 	require.NoError(t, err)
 	roles := Roles{Leader: leader, N: len(s.Procs)}
@@ -126,8 +128,12 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		}
 		s.watcher.SetNode(majoritySide[len(majoritySide)-1])
 	}
-	keys, err := s.createRegisters(ctx, registers)
-	require.NoError(t, err)
+	// Bounded like every wait of the suite: a cluster that cannot take a
+	// write fails the fault instead of hanging the run.
+	rctx, cancel := context.WithTimeout(ctx, tm.Converge)
+	keys, err := s.createRegisters(rctx, registers)
+	cancel()
+	require.NoError(t, err, "before %s", f.Name)
 
 	hist := &History{}
 	w := &Workload{s: s, keys: keys, hist: hist, start: s.start, tag: f.Name}
@@ -175,6 +181,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		res.violate("the cluster did not recover within %s of the heal: %v", tm.Converge, err)
 	}
 	var lost, doubled []string
+	missing := make([]int, len(s.Procs)) // acked creates node i does not list
 	listErr := s.waitFor(tm.Converge, "every acked write on every node", func() error {
 		lost, doubled = nil, nil
 		for i := range s.Procs {
@@ -183,6 +190,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 				return err
 			}
 			l, d := lostAndDoubled(ops, listed)
+			missing[i] = len(l)
 			lost, doubled = append(lost, l...), append(doubled, d...)
 		}
 		if len(lost) > 0 {
@@ -191,12 +199,28 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		return nil
 	})
 	res.Recovered = time.Since(checks)
+	res.Health = s.health(ctx)
 	if listErr != nil && len(lost) == 0 {
 		res.violate("could not list every node's inputs after the heal: %v", listErr)
 	}
 	res.Lost, res.Doubled = len(dedupe(lost)), len(dedupe(doubled))
 	if res.Lost > 0 {
-		res.violate("acked creates missing after the heal: %v", dedupe(lost))
+		// Which node lacks what, and where its raft stands: a node whose
+		// log stops short of the leader's receives nothing; one whose
+		// applied index trails its commit index does not apply; a full
+		// disk explains either.
+		var who []string
+		for i, m := range missing {
+			if m > 0 {
+				who = append(who, fmt.Sprintf("%s lacks %d", s.Procs[i].Name, m))
+			}
+		}
+		var raft []string
+		for _, h := range res.Health {
+			raft = append(raft, h.String())
+		}
+		res.violate("acked creates missing %s after the heal (%s of %d acked creates): %s; raft and disks then: %s",
+			tm.Converge, strings.Join(who, ", "), countCreates(ops), abbreviate(dedupe(lost), 12), strings.Join(raft, "; "))
 	}
 	if res.Doubled > 0 {
 		res.violate("creates applied twice: %v", dedupe(doubled))
@@ -255,6 +279,17 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		}
 	}
 	return res
+}
+
+// Worst case is the longest RunFault can take when every wait runs out:
+// the convergence waits before and after, the publisher's move, the
+// registers, the workload's phases and porcupine.
+func (tm Timing) WorstCase(f Fault) time.Duration {
+	faultFor := tm.Fault
+	if f.Duration > 0 {
+		faultFor = f.Duration
+	}
+	return 4*tm.Converge + tm.Warm + faultFor + tm.Recover + opTimeout + tm.Checker + time.Minute
 }
 
 // phase lets the workload run for d: a phase of the experiment, not a wait
@@ -342,6 +377,14 @@ func names(procs []*Proc, idx []int) []string {
 		out = append(out, procs[i].Name)
 	}
 	return out
+}
+
+// abbreviate lists up to n items and says how many more there were.
+func abbreviate(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, " ")
+	}
+	return fmt.Sprintf("%s … and %d more", strings.Join(items[:n], " "), len(items)-n)
 }
 
 func dedupe(s []string) []string {
