@@ -176,8 +176,10 @@ func TestSummarize(t *testing.T) {
 		{Node: "n1", State: "follower", LastLog: 9, Commit: 9, Applied: 9, DiskUsed: 20 << 20, DiskSize: 256 << 20},
 	}
 	require.Equal(t, "every node stored, committed and applied raft index 9; data dirs 10.0 MB–20.0 MB used of 256.0 MB", summarize(hs))
-	hs[1].LastLog, hs[1].Commit, hs[1].Applied = 5, 5, 4
-	require.Contains(t, summarize(hs), "n1 follower term 0, log 5, commit 5, applied 4")
+	hs[1].LastLog, hs[1].Commit, hs[1].Applied = 12, 11, 11 // still replicating
+	require.Equal(t, "every node had stored, committed and applied raft indexes 9–12; data dirs 10.0 MB–20.0 MB used of 256.0 MB", summarize(hs))
+	hs[1].LastLog, hs[1].Commit, hs[1].Applied = 5000, 5000, 4000 // far behind
+	require.Contains(t, summarize(hs), "n1 follower term 0, log 5000, commit 5000, applied 4000")
 }
 
 func TestReportStemKeepsEarlierReports(t *testing.T) {
