@@ -153,6 +153,17 @@ func TestWritesBack(t *testing.T) {
 	}
 	require.Equal(t, ms(2000), writesBack(ops, map[int]bool{0: true}, ms(1000), ms(9000)))
 	require.Equal(t, time.Duration(0), writesBack(ops[2:4], nil, 0, ms(9000)))
+
+	// Two short outages far apart are two outages, not one long one.
+	ops = []Op{
+		{Node: 1, Kind: OpWrite, Call: ms(1000), Result: Failed},
+		{Node: 1, Kind: OpWrite, Call: ms(1500), Result: OK},
+		{Node: 2, Kind: OpWrite, Call: ms(20000), Result: Unknown},
+		{Node: 2, Kind: OpWrite, Call: ms(20100), Result: Failed},
+		{Node: 1, Kind: OpWrite, Call: ms(20800), Result: OK},
+	}
+	require.Equal(t, ms(800), writesBack(ops, nil, 0, ms(30000)))
+	require.Equal(t, time.Duration(-1), writesBack(ops[:4], nil, 0, ms(30000)), "not back")
 }
 
 func TestCheckDisks(t *testing.T) {

@@ -31,8 +31,9 @@ type FaultResult struct {
 	NewLeader     time.Duration `json:"new_leader_ns"`
 	NewLeaderName string        `json:"new_leader_name"`
 	Terms         int           `json:"terms_seen"`
-	// WritesBack: from the first failed majority-side write until writes
-	// succeeded again; 0 = they never failed; -1 = not during the run.
+	// WritesBack: the longest time majority-side writes kept failing (a
+	// failed write's call to the next acked one's); 0 = they never failed;
+	// -1 = not back during the run.
 	WritesBack    time.Duration `json:"writes_back_ns"`
 	StreamChecked bool          `json:"stream_checked"`
 	Stream        Playability   `json:"stream"`
@@ -79,7 +80,7 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 	fmt.Fprintf(&b, "%d nodes, each a `dionysia node` process in its own network namespace; %d CPUs, %s; whole run %.0f s. "+
 		"One client per node writes through that node (register writes, register reads through the raft log, creates) during each fault. "+
 		"Lost = acked creates missing after the heal; linearizable = porcupine over the register history (writes of unknown outcome may take effect any time after their call). "+
-		"New leader = fault start until every majority node follows one leader on the majority side; writes back = from the first failed majority-side write until the first acked one after the last failure. "+
+		"New leader = fault start until every majority node follows one leader on the majority side; writes back = the longest time majority-side writes kept failing, from a failed write's call to the next acked one's. "+
 		"Stream = the playlist of a live stream, read through a majority node, still advances at the end of the fault.\n\n",
 		nodes, runtime.NumCPU(), runtime.Version(), took.Seconds())
 	if note != "" {

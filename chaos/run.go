@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -341,34 +342,35 @@ func leaderTimes(views []clusterView, procs []*Proc, majority []int, old int, le
 	return found, name, len(terms)
 }
 
-// writesBack is how long majority-side writes failed: from the call of the
-// first failed one to the call of the first acked write after the last
-// failed one (0 when none failed; -1 when none succeeded after it). It is
-// counted from the first failure, not the fault's start, because some
-// faults bite late (a full disk only once raft needs new pages).
+// writesBack is how long majority-side writes kept failing: the longest
+// stretch from a failed write's call to the call of the next acked one,
+// over the failures called inside [from, to] (0 when none failed; -1 when
+// none succeeded after the last). The stretch starts at the first failure,
+// not at the fault's start, because some faults bite late (a full disk only
+// once raft needs new pages); and each stretch ends at the next success, so
+// that a few failures far apart (a leader with a full disk re-elected a
+// few times) do not add up to one long outage.
 func writesBack(ops []Op, victim map[int]bool, from, to time.Duration) time.Duration {
-	firstFail, lastFail := time.Duration(-1), time.Duration(-1)
+	var ws []Op
 	for _, op := range ops {
-		if op.Kind != OpRead && !victim[op.Node] && op.Result != OK && op.Call >= from && op.Call <= to {
-			lastFail = max(lastFail, op.Call)
-			if firstFail < 0 || op.Call < firstFail {
-				firstFail = op.Call
-			}
+		if op.Kind != OpRead && !victim[op.Node] && op.Call >= from {
+			ws = append(ws, op)
 		}
 	}
-	if lastFail < 0 {
-		return 0
-	}
-	first := time.Duration(-1)
-	for _, op := range ops {
-		if op.Kind != OpRead && !victim[op.Node] && op.Result == OK && op.Call > lastFail && (first < 0 || op.Call < first) {
-			first = op.Call
+	slices.SortStableFunc(ws, func(a, b Op) int { return cmp.Compare(a.Call, b.Call) })
+	longest, failing := time.Duration(0), time.Duration(-1)
+	for _, op := range ws {
+		switch {
+		case op.Result == OK && failing >= 0:
+			longest, failing = max(longest, op.Call-failing), -1
+		case op.Result != OK && failing < 0 && op.Call <= to:
+			failing = op.Call
 		}
 	}
-	if first < 0 {
+	if failing >= 0 {
 		return -1
 	}
-	return first - firstFail
+	return longest
 }
 
 func names(procs []*Proc, idx []int) []string {
