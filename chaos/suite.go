@@ -104,8 +104,8 @@ func Setup(t testing.TB, n int, binary string) *Suite {
 	base, err := baseDir()
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		// The logs of a failed run stay for a post-mortem; the next run's
-		// sweep removes them.
+		// The logs of a failed run stay for a post-mortem; a run's sweep
+		// removes them once they are keepLogs old.
 		if t.Failed() {
 			t.Logf("node logs kept in %s", base)
 			return
