@@ -282,7 +282,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	return res
 }
 
-// Worst case is the longest RunFault can take when every wait runs out:
+// WorstCase is the longest RunFault can take when every wait runs out:
 // the convergence waits before and after, the publisher's move, the
 // registers, the workload's phases and porcupine.
 func (tm Timing) WorstCase(f Fault) time.Duration {
