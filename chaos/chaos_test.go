@@ -50,7 +50,7 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 		t.Fatal(err)
 	}
 	s := Setup(t, nodes, bin)
-	t.Logf("cluster of %d up after %s", nodes, time.Since(began).Round(100*time.Millisecond))
+	t.Logf("cluster of %d up after %s, %s", nodes, time.Since(began).Round(100*time.Millisecond), s.Mode())
 
 	ctx, stopObserving := context.WithCancel(context.Background())
 	observed := make(chan struct{})
@@ -68,9 +68,25 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 
 	s.netemErr = netemAvailable(ctx, s.Net.Client)
 	var results []*FaultResult
-	for _, f := range faults {
+	for i, f := range faults {
+		// Every wait of a fault is bounded; stop before a fault that might
+		// outlast go test's -timeout, whose panic would skip the cleanup
+		// (namespaces, mounts, node processes) and the report.
+		if dl, ok := t.Deadline(); ok && time.Until(dl) < tm.WorstCase(f)+30*time.Second {
+			t.Errorf("%s and %d more faults not run: %s left before the test's -timeout, and one fault may take up to %s",
+				f.Name, len(faults)-i-1, time.Until(dl).Round(time.Second), tm.WorstCase(f))
+			for _, g := range faults[i:] {
+				results = append(results, &FaultResult{Name: g.Name, What: g.What, Skipped: "out of time (go test -timeout)"})
+			}
+			break
+		}
 		var res *FaultResult
 		t.Run(f.Name, func(t *testing.T) {
+			defer func() {
+				if res == nil { // a require failed: the row says so
+					res = &FaultResult{Name: f.Name, What: f.What, Skipped: "aborted, see the test log"}
+				}
+			}()
 			note := ""
 			if f.NeedsNetem && s.netemErr != nil {
 				if os.Getenv("CI") != "" || os.Getenv("DIONYSIA_REQUIRE_CHAOS") != "" {
@@ -86,6 +102,9 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 				f.Name, res.Attempted, res.Acked, res.Failed, res.Unknown, res.Lost, res.Linearizable,
 				secs(res.NewLeader, "kept", "never"), secs(res.WritesBack, "never failed", "not back"),
 				res.Stream.Playable, res.Stream.LongestStall.Seconds(), res.Recovered.Round(100*time.Millisecond), res.CheckTime.Round(time.Millisecond), time.Since(started).Round(100*time.Millisecond))
+			for _, h := range res.Health {
+				t.Logf("%s after the checks: %s", f.Name, h)
+			}
 			for _, v := range res.Violations {
 				t.Errorf("%s: %s", f.Name, v)
 			}
@@ -95,9 +114,10 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 		}
 	}
 	took := time.Since(began)
-	t.Logf("chaos report:\n%s", Markdown(results, nodes, took, ""))
+	runNote := "Nodes in " + s.Mode() + "."
+	t.Logf("chaos report:\n%s", Markdown(results, nodes, took, runNote))
 	if reportDir != "" {
-		path, err := WriteReport(reportDir, results, nodes, took, "")
+		path, err := WriteReport(reportDir, results, nodes, took, runNote)
 		if err != nil {
 			t.Error(err)
 		} else {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -124,6 +125,17 @@ func countWrites(ops []Op) writeCounts {
 	return c
 }
 
+// countCreates is how many creates of a history were acked.
+func countCreates(ops []Op) int {
+	n := 0
+	for _, op := range ops {
+		if op.Kind == OpCreate && op.Result == OK {
+			n++
+		}
+	}
+	return n
+}
+
 // lostAndDoubled compares the acked creates with the inputs a node lists:
 // an acked create missing is lost; a name listed twice was applied twice.
 func lostAndDoubled(ops []Op, listed map[string][]string) (lost, doubled []string) {
@@ -197,7 +209,10 @@ func leadersPerTerm(claims map[uint64]map[string]bool) []string {
 // leader (no quorum) or names the leader it could not reach. Only operations
 // that began and ended while the fault lasted count: one still waiting for a
 // leader when the network heals may rightly succeed. Timeouts are allowed: a
-// node that forwards to an unreachable leader may outlast the client.
+// node that forwards to an unreachable leader may outlast the client. So is
+// the node's own way of saying so (ADR 0006): a 504 "may or may not have been
+// applied", when a try went to a leader (itself, before it learned it was
+// cut off, or the one it could not reach) and no answer came back.
 func minorityAnswers(ops []Op, victims map[int]bool, from, to time.Duration, leaderHosts []string) []string {
 	var bad []string
 	for _, op := range ops {
@@ -210,6 +225,8 @@ func minorityAnswers(ops []Op, victims map[int]bool, from, to time.Duration, lea
 				op.Kind, op.Node, op.Call.Round(time.Millisecond), op.Return.Round(time.Millisecond), from.Round(time.Millisecond), to.Round(time.Millisecond), firstLine(op.Body)))
 		case op.Status == 0:
 			// a client timeout: allowed
+		case op.Status == http.StatusGatewayTimeout && strings.Contains(op.Body, outcomeUnknown):
+			// the node's timeout: allowed
 		case op.Status != 503:
 			bad = append(bad, fmt.Sprintf("%s through cut-off n%d answered %d: %s", op.Kind, op.Node, op.Status, firstLine(op.Body)))
 		default:
@@ -224,6 +241,10 @@ func minorityAnswers(ops []Op, victims map[int]bool, from, to time.Duration, lea
 	}
 	return bad
 }
+
+// outcomeUnknown is what a node's 504 says when it cannot tell whether a
+// write it sent applied (httpapi's answer to cluster.ErrOutcomeUnknown).
+const outcomeUnknown = "may or may not have been applied"
 
 // firstLine shortens an answer for a violation message.
 func firstLine(s string) string {

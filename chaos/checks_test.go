@@ -3,6 +3,8 @@ package chaos
 import (
 	"errors"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -93,15 +95,17 @@ func TestMinorityAnswers(t *testing.T) {
 		{Node: 0, Kind: OpWrite, Call: ms(100), Return: ms(200), Status: 503, Body: `{"error":"the cluster has no leader right now"}`, Result: Failed},
 		{Node: 0, Kind: OpWrite, Call: ms(300), Return: ms(400), Status: 503, Body: `forward to n2: Post "http://10.77.0.13:8080/internal/apply"`, Result: Unknown},
 		{Node: 0, Kind: OpWrite, Call: ms(500), Return: ms(600), Status: 0, Body: "context deadline exceeded", Result: Unknown},
-		{Node: 1, Kind: OpWrite, Call: ms(500), Return: ms(600), Status: 200, Result: OK},                      // majority side
-		{Node: 0, Kind: OpWrite, Call: ms(900), Return: ms(1500), Status: 200, Result: OK},                     // ended after the heal
-		{Node: 0, Kind: OpRead, Call: ms(700), Return: ms(800), Status: 200, Body: `{"name":"x"}`, Result: OK}, // bad
-		{Node: 0, Kind: OpWrite, Call: ms(700), Return: ms(800), Status: 503, Body: `{"error":"boom"}`},        // bad
-		{Node: 0, Kind: OpWrite, Call: ms(700), Return: ms(800), Status: 500, Body: `{"error":"internal"}`},    // bad
-		{Node: 0, Kind: OpWrite, Call: ms(50), Return: ms(60), Status: 200, Result: OK},                        // before the fault
+		{Node: 0, Kind: OpCreate, Call: ms(500), Return: ms(700), Status: 504, Body: `{"error":"the write may or may not have been applied (no answer from the raft leader in time); ..."}`, Result: Unknown},
+		{Node: 0, Kind: OpWrite, Call: ms(700), Return: ms(800), Status: 504, Body: `{"error":"gateway timeout"}`}, // bad: says nothing
+		{Node: 1, Kind: OpWrite, Call: ms(500), Return: ms(600), Status: 200, Result: OK},                          // majority side
+		{Node: 0, Kind: OpWrite, Call: ms(900), Return: ms(1500), Status: 200, Result: OK},                         // ended after the heal
+		{Node: 0, Kind: OpRead, Call: ms(700), Return: ms(800), Status: 200, Body: `{"name":"x"}`, Result: OK},     // bad
+		{Node: 0, Kind: OpWrite, Call: ms(700), Return: ms(800), Status: 503, Body: `{"error":"boom"}`},            // bad
+		{Node: 0, Kind: OpWrite, Call: ms(700), Return: ms(800), Status: 500, Body: `{"error":"internal"}`},        // bad
+		{Node: 0, Kind: OpWrite, Call: ms(50), Return: ms(60), Status: 200, Result: OK},                            // before the fault
 	}
 	bad := minorityAnswers(ops, victims, ms(80), ms(1000), []string{"n2", "10.77.0.13"})
-	require.Len(t, bad, 3, "%q", bad)
+	require.Len(t, bad, 4, "%q", bad)
 }
 
 func TestJudgeStream(t *testing.T) {
@@ -149,4 +153,51 @@ func TestWritesBack(t *testing.T) {
 	}
 	require.Equal(t, ms(2000), writesBack(ops, map[int]bool{0: true}, ms(1000), ms(9000)))
 	require.Equal(t, time.Duration(0), writesBack(ops[2:4], nil, 0, ms(9000)))
+
+	// Two short outages far apart are two outages, not one long one.
+	ops = []Op{
+		{Node: 1, Kind: OpWrite, Call: ms(1000), Result: Failed},
+		{Node: 1, Kind: OpWrite, Call: ms(1500), Result: OK},
+		{Node: 2, Kind: OpWrite, Call: ms(20000), Result: Unknown},
+		{Node: 2, Kind: OpWrite, Call: ms(20100), Result: Failed},
+		{Node: 1, Kind: OpWrite, Call: ms(20800), Result: OK},
+	}
+	require.Equal(t, ms(800), writesBack(ops, nil, 0, ms(30000)))
+	require.Equal(t, time.Duration(-1), writesBack(ops[:4], nil, 0, ms(30000)), "not back")
+}
+
+func TestCheckDisks(t *testing.T) {
+	ok := NodeHealth{Node: "n0", DiskUsed: 40 << 20, DiskSize: 256 << 20}
+	full := NodeHealth{Node: "n1", State: "follower", LastLog: 40012, Commit: 40012, Applied: 40012, DiskUsed: 47 << 20, DiskSize: 48 << 20}
+	require.NoError(t, checkDisks([]NodeHealth{ok, {Node: "n2"}}))
+	err := checkDisks([]NodeHealth{ok, full})
+	require.ErrorContains(t, err, "n1 follower term 0, log 40012, commit 40012, applied 40012")
+	require.ErrorContains(t, err, "disk 47.0 MB of 48.0 MB")
+	require.NotContains(t, err.Error(), "n0")
+}
+
+func TestAbbreviate(t *testing.T) {
+	require.Equal(t, "a b", abbreviate([]string{"a", "b"}, 2))
+	require.Equal(t, "a b … and 2 more", abbreviate([]string{"a", "b", "c", "d"}, 2))
+}
+
+func TestSummarize(t *testing.T) {
+	hs := []NodeHealth{
+		{Node: "n0", State: "leader", LastLog: 9, Commit: 9, Applied: 9, DiskUsed: 10 << 20, DiskSize: 256 << 20},
+		{Node: "n1", State: "follower", LastLog: 9, Commit: 9, Applied: 9, DiskUsed: 20 << 20, DiskSize: 256 << 20},
+	}
+	require.Equal(t, "every node stored, committed and applied raft index 9; data dirs 10.0 MB–20.0 MB used of 256.0 MB", summarize(hs))
+	hs[1].LastLog, hs[1].Commit, hs[1].Applied = 12, 11, 11 // still replicating
+	require.Equal(t, "every node had stored, committed and applied raft indexes 9–12; data dirs 10.0 MB–20.0 MB used of 256.0 MB", summarize(hs))
+	hs[1].LastLog, hs[1].Commit, hs[1].Applied = 5000, 5000, 4000 // far behind
+	require.Contains(t, summarize(hs), "n1 follower term 0, log 5000, commit 5000, applied 4000")
+}
+
+func TestReportStemKeepsEarlierReports(t *testing.T) {
+	dir := t.TempDir()
+	require.Equal(t, filepath.Join(dir, "chaos-d"), reportStem(dir, "chaos-d"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "chaos-d.md"), nil, 0o644))
+	require.Equal(t, filepath.Join(dir, "chaos-db"), reportStem(dir, "chaos-d"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "chaos-db.json"), nil, 0o644))
+	require.Equal(t, filepath.Join(dir, "chaos-dc"), reportStem(dir, "chaos-d"))
 }

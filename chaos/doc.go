@@ -20,7 +20,23 @@
 // the test process reaches the nodes through sockets it opens inside the
 // client namespace (setns on a locked thread). Faults are nftables rules and
 // tc qdiscs inside the node namespaces, SIGSTOP/SIGCONT of a node process, and
-// a small tmpfs under each data dir that a fault fills up.
+// a tmpfs under each data dir that a fault fills up. The tmpfs must hold
+// everything the run writes until then (raft's log, two snapshots and the
+// one being written, the idempotency store's answers of the last ten
+// minutes), or disks fill by themselves and nodes fall behind for reasons
+// no fault caused: every fault starts only once each data dir is less than
+// 3/4 full.
+//
+// The nodes run in TLS mode (ADR 0009) with a cluster key made for the run,
+// passed in the environment; DIONYSIA_CHAOS_PLAIN=1 runs them in plain mode.
+//
+// # Ending by itself
+//
+// Every wait is bounded; a fault that cannot even begin (no write succeeds)
+// fails instead of waiting, and a run that could outlast go test's -timeout
+// stops before the next fault. Cleanup runs on pass, failure, Ctrl-C and
+// SIGTERM; the nodes die with the test process in any case (death signal),
+// and the next run sweeps namespaces and mounts a killed run left.
 //
 // # Files
 //
@@ -29,6 +45,7 @@
 //   - nodes.go: starting one node process (startNode: the only place with node flags).
 //   - workload.go: the clients and their history.
 //   - checks.go: linearizability, lost writes, leaders per term, the minority's answers.
+//   - health.go: each node's raft progress and disk, the evidence behind a missing write.
 //   - stream.go: the publisher and the playlist watcher.
 //   - report.go: the per-fault report (markdown and JSON).
 //

@@ -141,6 +141,10 @@ func deleteNS(ns string) error {
 	return run(ctx, "ip", "netns", "del", ns)
 }
 
+// keepLogs is how long the sweep leaves a gone run's directory (its node
+// logs) alone.
+const keepLogs = 6 * time.Hour
+
 var leftoverName = regexp.MustCompile(`^` + nsPrefix + `(\d+)-`)
 
 // ownerGone reports whether the run that made a namespace or mount (named
@@ -195,11 +199,16 @@ func Sweep() []string {
 			}
 		}
 	}
-	// Leftover base dirs (their mounts are gone now) only cost disk space.
+	// Leftover base dirs (their mounts are gone now) only cost disk space;
+	// a failed run's node logs stay for keepLogs, so that a rerun right
+	// after a failure does not sweep away its post-mortem.
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), mountPrefix+"*"))
 	for _, d := range dirs {
 		m := mountRe.FindStringSubmatch(filepath.Base(d) + "-")
 		if m == nil {
+			continue
+		}
+		if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) < keepLogs {
 			continue
 		}
 		if pid, _ := strconv.Atoi(m[1]); ownerGone(pid) {

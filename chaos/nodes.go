@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,9 +24,14 @@ const (
 	raftPort   = "7947"
 )
 
-// dataDirSize is the tmpfs under each data dir: room for raft's log and
-// snapshots of a few thousand entries, small enough to fill at once.
-const dataDirSize = "48m"
+// dataDirSize is the tmpfs under each data dir, small enough to fill at
+// once. A full run writes 30 000–45 000 raft entries, and every write keeps
+// its result in the idempotency store for 10 minutes (ADR 0006), about
+// 0.6 KB of every snapshot: at 31 000 entries a node held 24 MB of raft.db
+// and 22–34 MB of snapshots (two kept, a third while one is written). The
+// 48 MB this used to be filled up on every node by the fifth fault, and
+// nodes that could not store the log fell behind for good.
+const dataDirSize = "256m"
 
 // Proc is one node process in its namespace.
 type Proc struct {
@@ -53,11 +60,14 @@ type NodeSpec struct {
 	Join     []string // gossip addresses; empty = bootstrap
 	Binary   string   // bin/dionysia
 	MediaMTX string
+	// ClusterKey (base64) puts the node in TLS mode (ADR 0009): mutual TLS
+	// on the cluster port, RTSPS between nodes, encrypted gossip. Empty:
+	// plain mode.
+	ClusterKey string
 }
 
 // startNode mounts a tmpfs on the node's data dir and starts `dionysia node`
-// inside its namespace. It is the one place that knows the node's flags (the
-// TLS flags of issue 12 belong here too).
+// inside its namespace. It is the one place that knows the node's flags.
 func startNode(spec NodeSpec) (*Proc, error) {
 	name := fmt.Sprintf("n%d", spec.Index)
 	p := &Proc{Index: spec.Index, Name: name, NS: spec.NS, IP: nodeIP(spec.Index),
@@ -71,7 +81,7 @@ func startNode(spec NodeSpec) (*Proc, error) {
 	if err := unix.Mount("dionysia-chaos", p.DataDir, "tmpfs", 0, "size="+dataDirSize+",mode=0700"); err != nil {
 		return nil, fmt.Errorf("mount tmpfs on %s: %w", p.DataDir, err)
 	}
-	log, err := os.Create(p.LogPath)
+	log, err := os.OpenFile(p.LogPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +97,7 @@ func startNode(spec NodeSpec) (*Proc, error) {
 		"--rtmp-addr", addr("1935"),
 		"--rtsp-addr", addr("8554"),
 		"--srt-addr", addr("8890"),
+		"--rtsps-addr", addr("8322"),
 		"--mediamtx", spec.MediaMTX,
 		"--no-demo",
 		// JSON at debug: the checks read raft's "election won" lines.
@@ -103,11 +114,19 @@ func startNode(spec NodeSpec) (*Proc, error) {
 			p.cmd.Env = append(p.cmd.Env, kv)
 		}
 	}
+	if spec.ClusterKey != "" {
+		// The one setting that is not a flag: a flag would show the key
+		// to every local user in ps.
+		p.cmd.Env = append(p.cmd.Env, "DIONYSIA_CLUSTER_KEY="+spec.ClusterKey)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = log, log
 	// Its own process group: cleanup kills the node with whatever it
-	// started that did not take a group of its own.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
+	// started that did not take a group of its own. The death signal
+	// (kept across ip's exec of the node) kills it when the test process
+	// dies without its cleanup: go test's -timeout panic, a SIGKILL.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	onSpawnThread(func() { err = p.cmd.Start() })
+	if err != nil {
 		_ = unix.Unmount(p.DataDir, unix.MNT_DETACH)
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -116,6 +135,30 @@ func startNode(spec NodeSpec) (*Proc, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// spawnThread is one OS thread, locked to a goroutine that never returns,
+// that forks every node. A child's death signal fires when the *thread*
+// that forked it exits, not the process, and this package ends threads
+// on purpose: DialContext moves a thread into the client namespace and
+// lets the runtime discard it. A node forked from such a thread would be
+// killed the moment its goroutine ended.
+var spawnThread = sync.OnceValue(func() chan func() {
+	ch := make(chan func())
+	go func() {
+		runtime.LockOSThread()
+		for fn := range ch {
+			fn()
+		}
+	}()
+	return ch
+})
+
+// onSpawnThread runs fn on spawnThread and waits for it.
+func onSpawnThread(fn func()) {
+	done := make(chan struct{})
+	spawnThread() <- func() { defer close(done); fn() }
+	<-done
 }
 
 // Signal sends sig to the node process (ip netns exec execs it: same pid).

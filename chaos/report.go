@@ -31,8 +31,9 @@ type FaultResult struct {
 	NewLeader     time.Duration `json:"new_leader_ns"`
 	NewLeaderName string        `json:"new_leader_name"`
 	Terms         int           `json:"terms_seen"`
-	// WritesBack: from the first failed majority-side write until writes
-	// succeeded again; 0 = they never failed; -1 = not during the run.
+	// WritesBack: the longest time majority-side writes kept failing (a
+	// failed write's call to the next acked one's); 0 = they never failed;
+	// -1 = not back during the run.
 	WritesBack    time.Duration `json:"writes_back_ns"`
 	StreamChecked bool          `json:"stream_checked"`
 	Stream        Playability   `json:"stream"`
@@ -47,6 +48,8 @@ type FaultResult struct {
 	// MajorityFailures samples why writes through the majority side failed.
 	MajorityFailures []string `json:"majority_failures,omitempty"`
 	Violations       []string `json:"violations,omitempty"`
+	// Health is every node's raft progress and disk once the checks ended.
+	Health []NodeHealth `json:"health,omitempty"`
 }
 
 func (r *FaultResult) violate(format string, args ...any) {
@@ -77,7 +80,7 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 	fmt.Fprintf(&b, "%d nodes, each a `dionysia node` process in its own network namespace; %d CPUs, %s; whole run %.0f s. "+
 		"One client per node writes through that node (register writes, register reads through the raft log, creates) during each fault. "+
 		"Lost = acked creates missing after the heal; linearizable = porcupine over the register history (writes of unknown outcome may take effect any time after their call). "+
-		"New leader = fault start until every majority node follows one leader on the majority side; writes back = from the first failed majority-side write until the first acked one after the last failure. "+
+		"New leader = fault start until every majority node follows one leader on the majority side; writes back = the longest time majority-side writes kept failing, from a failed write's call to the next acked one's. "+
 		"Stream = the playlist of a live stream, read through a majority node, still advances at the end of the fault.\n\n",
 		nodes, runtime.NumCPU(), runtime.Version(), took.Seconds())
 	if note != "" {
@@ -123,6 +126,9 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 		if r.Note != "" {
 			b.WriteString(" " + strings.TrimSuffix(r.Note, ".") + ".")
 		}
+		if len(r.Health) > 0 {
+			b.WriteString(" After the checks: " + summarize(r.Health) + ".")
+		}
 		for _, a := range r.MinorityAnswers {
 			fmt.Fprintf(&b, "\n  - a cut-off node answered 503 `%s`", a)
 		}
@@ -137,12 +143,14 @@ func Markdown(results []*FaultResult, nodes int, took time.Duration, note string
 	return b.String()
 }
 
-// WriteReport writes the report as dir/chaos-<date>.md and .json.
+// WriteReport writes the report as dir/chaos-<date>.md and .json, or
+// chaos-<date>b, c, ... when that day has a report already: a rerun keeps
+// the reports it is compared with.
 func WriteReport(dir string, results []*FaultResult, nodes int, took time.Duration, note string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	stem := filepath.Join(dir, "chaos-"+time.Now().UTC().Format("2006-01-02"))
+	stem := reportStem(dir, "chaos-"+time.Now().UTC().Format("2006-01-02"))
 	md := stem + ".md"
 	if err := os.WriteFile(md, []byte(Markdown(results, nodes, took, note)), 0o644); err != nil {
 		return "", err
@@ -152,6 +160,24 @@ func WriteReport(dir string, results []*FaultResult, nodes int, took time.Durati
 		return "", err
 	}
 	return md, os.WriteFile(stem+".json", j, 0o644)
+}
+
+// reportStem is dir/name, or dir/name followed by the first letter from b
+// on that no .md or .json file has yet.
+func reportStem(dir, name string) string {
+	taken := func(stem string) bool {
+		for _, ext := range []string{".md", ".json"} {
+			if _, err := os.Stat(stem + ext); err == nil {
+				return true
+			}
+		}
+		return false
+	}
+	stem := filepath.Join(dir, name)
+	for c := 'b'; taken(stem) && c <= 'z'; c++ {
+		stem = filepath.Join(dir, name+string(c))
+	}
+	return stem
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,11 +1,13 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,6 +105,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	ctx := context.Background()
 	res := &FaultResult{Name: f.Name, What: f.What, Nodes: len(s.Procs)}
 	require.NoError(t, s.waitConverged(tm.Converge), "cluster before %s", f.Name)
+	require.NoError(t, checkDisks(s.health(ctx)), "before %s", f.Name)
 	leader, err := s.leaderIndex(ctx)
 	require.NoError(t, err)
 	roles := Roles{Leader: leader, N: len(s.Procs)}
@@ -126,8 +129,12 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		}
 		s.watcher.SetNode(majoritySide[len(majoritySide)-1])
 	}
-	keys, err := s.createRegisters(ctx, registers)
-	require.NoError(t, err)
+	// Bounded like every wait of the suite: a cluster that cannot take a
+	// write fails the fault instead of hanging the run.
+	rctx, cancel := context.WithTimeout(ctx, tm.Converge)
+	keys, err := s.createRegisters(rctx, registers)
+	cancel()
+	require.NoError(t, err, "before %s", f.Name)
 
 	hist := &History{}
 	w := &Workload{s: s, keys: keys, hist: hist, start: s.start, tag: f.Name}
@@ -175,6 +182,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		res.violate("the cluster did not recover within %s of the heal: %v", tm.Converge, err)
 	}
 	var lost, doubled []string
+	missing := make([]int, len(s.Procs)) // acked creates node i does not list
 	listErr := s.waitFor(tm.Converge, "every acked write on every node", func() error {
 		lost, doubled = nil, nil
 		for i := range s.Procs {
@@ -183,6 +191,7 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 				return err
 			}
 			l, d := lostAndDoubled(ops, listed)
+			missing[i] = len(l)
 			lost, doubled = append(lost, l...), append(doubled, d...)
 		}
 		if len(lost) > 0 {
@@ -191,12 +200,28 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 		return nil
 	})
 	res.Recovered = time.Since(checks)
+	res.Health = s.health(ctx)
 	if listErr != nil && len(lost) == 0 {
 		res.violate("could not list every node's inputs after the heal: %v", listErr)
 	}
 	res.Lost, res.Doubled = len(dedupe(lost)), len(dedupe(doubled))
 	if res.Lost > 0 {
-		res.violate("acked creates missing after the heal: %v", dedupe(lost))
+		// Which node lacks what, and where its raft stands: a node whose
+		// log stops short of the leader's receives nothing; one whose
+		// applied index trails its commit index does not apply; a full
+		// disk explains either.
+		var who []string
+		for i, m := range missing {
+			if m > 0 {
+				who = append(who, fmt.Sprintf("%s lacks %d", s.Procs[i].Name, m))
+			}
+		}
+		var raft []string
+		for _, h := range res.Health {
+			raft = append(raft, h.String())
+		}
+		res.violate("acked creates missing %s after the heal (%s of %d acked creates): %s; raft and disks then: %s",
+			tm.Converge, strings.Join(who, ", "), countCreates(ops), abbreviate(dedupe(lost), 12), strings.Join(raft, "; "))
 	}
 	if res.Doubled > 0 {
 		res.violate("creates applied twice: %v", dedupe(doubled))
@@ -257,6 +282,17 @@ func (s *Suite) RunFault(t testing.TB, f Fault, tm Timing, publishFor time.Durat
 	return res
 }
 
+// WorstCase is the longest RunFault can take when every wait runs out:
+// the convergence waits before and after, the publisher's move, the
+// registers, the workload's phases and porcupine.
+func (tm Timing) WorstCase(f Fault) time.Duration {
+	faultFor := tm.Fault
+	if f.Duration > 0 {
+		faultFor = f.Duration
+	}
+	return 4*tm.Converge + tm.Warm + faultFor + tm.Recover + opTimeout + tm.Checker + time.Minute
+}
+
 // phase lets the workload run for d: a phase of the experiment, not a wait
 // for a condition.
 func phase(d time.Duration) {
@@ -306,34 +342,35 @@ func leaderTimes(views []clusterView, procs []*Proc, majority []int, old int, le
 	return found, name, len(terms)
 }
 
-// writesBack is how long majority-side writes failed: from the call of the
-// first failed one to the call of the first acked write after the last
-// failed one (0 when none failed; -1 when none succeeded after it). It is
-// counted from the first failure, not the fault's start, because some
-// faults bite late (a full disk only once raft needs new pages).
+// writesBack is how long majority-side writes kept failing: the longest
+// stretch from a failed write's call to the call of the next acked one,
+// over the failures called inside [from, to] (0 when none failed; -1 when
+// none succeeded after the last). The stretch starts at the first failure,
+// not at the fault's start, because some faults bite late (a full disk only
+// once raft needs new pages); and each stretch ends at the next success, so
+// that a few failures far apart (a leader with a full disk re-elected a
+// few times) do not add up to one long outage.
 func writesBack(ops []Op, victim map[int]bool, from, to time.Duration) time.Duration {
-	firstFail, lastFail := time.Duration(-1), time.Duration(-1)
+	var ws []Op
 	for _, op := range ops {
-		if op.Kind != OpRead && !victim[op.Node] && op.Result != OK && op.Call >= from && op.Call <= to {
-			lastFail = max(lastFail, op.Call)
-			if firstFail < 0 || op.Call < firstFail {
-				firstFail = op.Call
-			}
+		if op.Kind != OpRead && !victim[op.Node] && op.Call >= from {
+			ws = append(ws, op)
 		}
 	}
-	if lastFail < 0 {
-		return 0
-	}
-	first := time.Duration(-1)
-	for _, op := range ops {
-		if op.Kind != OpRead && !victim[op.Node] && op.Result == OK && op.Call > lastFail && (first < 0 || op.Call < first) {
-			first = op.Call
+	slices.SortStableFunc(ws, func(a, b Op) int { return cmp.Compare(a.Call, b.Call) })
+	longest, failing := time.Duration(0), time.Duration(-1)
+	for _, op := range ws {
+		switch {
+		case op.Result == OK && failing >= 0:
+			longest, failing = max(longest, op.Call-failing), -1
+		case op.Result != OK && failing < 0 && op.Call <= to:
+			failing = op.Call
 		}
 	}
-	if first < 0 {
+	if failing >= 0 {
 		return -1
 	}
-	return first - firstFail
+	return longest
 }
 
 func names(procs []*Proc, idx []int) []string {
@@ -342,6 +379,14 @@ func names(procs []*Proc, idx []int) []string {
 		out = append(out, procs[i].Name)
 	}
 	return out
+}
+
+// abbreviate lists up to n items and says how many more there were.
+func abbreviate(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, " ")
+	}
+	return fmt.Sprintf("%s … and %d more", strings.Join(items[:n], " "), len(items)-n)
 }
 
 func dedupe(s []string) []string {

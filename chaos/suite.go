@@ -2,15 +2,19 @@ package chaos
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,9 +29,16 @@ type Suite struct {
 	t     testing.TB
 	Net   *Net
 	Procs []*Proc
-	HTTP  *http.Client
-	base  string
-	start time.Time
+	// procMu guards Procs while Setup appends to it (cleanupOnSignal reads
+	// it from another goroutine).
+	procMu sync.Mutex
+	HTTP   *http.Client
+	// Plain: the nodes run without a cluster key (DIONYSIA_CHAOS_PLAIN=1);
+	// by default they run in TLS mode, as a cluster of several nodes should.
+	Plain      bool
+	clusterKey string
+	base       string
+	start      time.Time
 
 	obsMu  sync.Mutex
 	claims map[uint64]map[string]bool // term -> nodes seen as leader in it
@@ -93,8 +104,8 @@ func Setup(t testing.TB, n int, binary string) *Suite {
 	base, err := baseDir()
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		// The logs of a failed run stay for a post-mortem; the next run's
-		// sweep removes them.
+		// The logs of a failed run stay for a post-mortem; a run's sweep
+		// removes them once they are keepLogs old.
 		if t.Failed() {
 			t.Logf("node logs kept in %s", base)
 			return
@@ -113,6 +124,7 @@ func Setup(t testing.TB, n int, binary string) *Suite {
 	})
 	require.NoError(t, err, "make namespaces")
 	s.Net = nt
+	s.cleanupOnSignal()
 	s.HTTP = &http.Client{Transport: &http.Transport{
 		DialContext:         nt.DialContext,
 		Proxy:               nil,
@@ -121,14 +133,20 @@ func Setup(t testing.TB, n int, binary string) *Suite {
 	}}
 	t.Cleanup(s.stopAll)
 
+	if s.Plain = os.Getenv("DIONYSIA_CHAOS_PLAIN") == "1"; !s.Plain {
+		s.clusterKey = newClusterKey()
+	}
 	for i := range n {
-		spec := NodeSpec{Index: i, NS: nt.Nodes[i], Base: base, Binary: binary, MediaMTX: testcluster.MediaMTXPath()}
+		spec := NodeSpec{Index: i, NS: nt.Nodes[i], Base: base, Binary: binary, MediaMTX: testcluster.MediaMTXPath(),
+			ClusterKey: s.clusterKey}
 		if i > 0 {
 			spec.Join = []string{s.Procs[0].Gossip()}
 		}
 		p, err := startNode(spec)
 		require.NoError(t, err)
+		s.procMu.Lock()
 		s.Procs = append(s.Procs, p)
+		s.procMu.Unlock()
 		if i == 0 {
 			// The others join it: it must listen first.
 			require.NoError(t, s.waitFor(30*time.Second, "n0 ready", func() error { return s.ready(ctx, 0) }))
@@ -136,6 +154,48 @@ func Setup(t testing.TB, n int, binary string) *Suite {
 	}
 	require.NoError(t, s.waitConverged(60*time.Second))
 	return s
+}
+
+// cleanupOnSignal tears the run down when the test process is told to
+// stop (Ctrl-C, SIGTERM): go test's cleanups do not run then, and the nodes,
+// namespaces and mounts would stay until the next run's sweep.
+func (s *Suite) cleanupOnSignal() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case got := <-sig:
+			fmt.Fprintf(os.Stderr, "chaos: %v: stopping the nodes and removing namespaces and mounts (logs stay in %s)\n", got, s.base)
+			s.procMu.Lock()
+			for _, p := range s.Procs {
+				_ = p.Stop()
+			}
+			s.procMu.Unlock()
+			_ = s.Net.Close()
+			os.Exit(2)
+		case <-done:
+		}
+	}()
+	s.t.Cleanup(func() {
+		signal.Stop(sig)
+		close(done)
+	})
+}
+
+// newClusterKey is a fresh 32-byte cluster key, base64, for one run.
+func newClusterKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// Mode says how the nodes authenticate each other, for the report.
+func (s *Suite) Mode() string {
+	if s.Plain {
+		return "plain mode (no cluster key: DIONYSIA_CHAOS_PLAIN=1)"
+	}
+	return "TLS mode (a cluster key made for the run: mutual TLS on the cluster port, RTSPS between nodes, encrypted gossip)"
 }
 
 // stopAll kills every node and shows the end of their logs when the test

@@ -202,12 +202,21 @@ func (w *Workload) run(ctx context.Context, c, n int) {
 	}
 }
 
-// createRegisters makes k inputs named "init" through the leader (retrying
-// until ctx ends): the registers of one fault.
+// createRegisters makes k inputs named "init" through any node, trying
+// each in turn until ctx ends (which the caller must bound): the registers
+// of one fault.
 func (s *Suite) createRegisters(ctx context.Context, k int) ([]string, error) {
 	var keys []string
+	var lastErr error
 	for len(keys) < k {
-		var lastErr error
+		if lastErr != nil {
+			// Every node refused the last one: do not spin on nodes that
+			// refuse at once.
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
 		for _, p := range s.Procs {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("create registers: %w (last: %v)", ctx.Err(), lastErr)
@@ -225,7 +234,7 @@ func (s *Suite) createRegisters(ctx context.Context, k int) ([]string, error) {
 			if err := json.Unmarshal(b, &in); err != nil {
 				return nil, err
 			}
-			keys = append(keys, in.ID)
+			keys, lastErr = append(keys, in.ID), nil
 			break
 		}
 	}

@@ -252,8 +252,12 @@ func (c *Cluster) hasOtherVoters() bool {
 
 // RaftInfo is a snapshot of this node's raft state.
 type RaftInfo struct {
-	State             string // "leader", "follower", "candidate", "shutdown"
-	Term              uint64
+	State string // "leader", "follower", "candidate", "shutdown"
+	Term  uint64
+	// LastLogIndex is the newest entry in this node's log (stored, not
+	// necessarily committed): a follower whose LastLogIndex stands still
+	// while the leader's grows receives nothing.
+	LastLogIndex      uint64
 	CommitIndex       uint64
 	AppliedIndex      uint64
 	LastContactMillis uint64 // since the leader was last heard from; 0 on the leader
@@ -276,6 +280,7 @@ func (c *Cluster) RaftState() RaftInfo {
 	info := RaftInfo{
 		State:        strings.ToLower(c.raft.State().String()),
 		Term:         c.raft.CurrentTerm(),
+		LastLogIndex: c.raft.LastIndex(),
 		CommitIndex:  c.raft.CommitIndex(),
 		AppliedIndex: c.raft.AppliedIndex(),
 	}

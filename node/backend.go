@@ -164,7 +164,7 @@ func (n *Node) Cluster() httpapi.ClusterInfo {
 	return httpapi.ClusterInfo{
 		Node: n.cfg.Name, Leader: leader, Members: n.Nodes(), Servers: servers,
 		Raft: map[string]any{
-			"state": ri.State, "term": ri.Term, "commit_index": ri.CommitIndex,
+			"state": ri.State, "term": ri.Term, "last_log_index": ri.LastLogIndex, "commit_index": ri.CommitIndex,
 			"applied_index": ri.AppliedIndex, "last_contact_ms": ri.LastContactMillis,
 		},
 	}

@@ -75,3 +75,22 @@ func TestProducedElsewhere(t *testing.T) {
 		})
 	}
 }
+
+func TestHandoverPossible(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	alive := func(node string) bool { return node == "n1" }
+	for _, tc := range []struct {
+		name string
+		s    fsm.Session
+		want bool
+	}{
+		{"moved off a live node (rebalance): it hands over", fsm.Session{PlacedAt: now.Add(-time.Second), MovedFrom: "n1"}, true},
+		{"moved off a dead owner: nobody can", fsm.Session{PlacedAt: now.Add(-time.Second), MovedFrom: "n2"}, false},
+		{"placed a while ago, never moved (owner back from a restart)", fsm.Session{PlacedAt: now.Add(-time.Minute)}, true},
+		{"just placed: no producer yet", fsm.Session{PlacedAt: now.Add(-time.Second)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, handoverPossible(&tc.s, now, alive))
+		})
+	}
+}

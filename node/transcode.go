@@ -357,10 +357,15 @@ const freshSession = 10 * time.Second
 // yet. The producing node hands over make-before-break and its first push
 // brings the copy, within a replication period; continuing that copy keeps
 // the media sequence going. A new stream is started only if no copy comes
-// within behindWait (the producer died too).
+// within behindWait (the producer died too), or at once when the node the
+// stream was moved from is gone (see handoverPossible).
 func (ls *liveStreams) awaitCopy(id string, d desired, h have, st *liveStream, now time.Time) bool {
 	noCopy := st == nil || (st.idle() && st.hot == nil && (h.ended || h.stale))
-	if !d.want.owner || !d.want.live || d.session == nil || !noCopy || !producedElsewhere(d.session, now) {
+	alive := func(name string) bool { return ls.n.clu.PeerAddr(name) != "" }
+	if !d.want.owner || !d.want.live || d.session == nil || !noCopy || !handoverPossible(d.session, now, alive) {
+		if _, waited := ls.awaiting[id]; waited && d.session != nil && d.session.MovedFrom != "" && !alive(d.session.MovedFrom) {
+			ls.n.log.Info("the node the stream was moved from is gone: starting a new one", "input", id, "from", d.session.MovedFrom)
+		}
 		delete(ls.awaiting, id)
 		return false
 	}
@@ -387,6 +392,17 @@ func producedElsewhere(s *fsm.Session, now time.Time) bool {
 		placed = s.StartedAt // recorded before placement existed
 	}
 	return s.MovedFrom != "" || now.Sub(placed) >= freshSession
+}
+
+// handoverPossible tells whether another node may still hand a session's
+// stream over to its owner: it was produced elsewhere (producedElsewhere),
+// and when it was moved, the node it was moved from is alive. A stream
+// moved off a dead owner (its stand-in took it, or the stand-in was cut
+// off too and the next node did) has nobody left to hand it over: waiting
+// behindWait for a copy would only add to the failover (chaos suite,
+// minority partition cutting off owner and standby: 5 s of a 13 s stall).
+func handoverPossible(s *fsm.Session, now time.Time, alive func(node string) bool) bool {
+	return producedElsewhere(s, now) && (s.MovedFrom == "" || alive(s.MovedFrom))
 }
 
 // waitingForCopy reports whether awaitCopy holds an input.
