@@ -15,16 +15,16 @@ package packager
 // dropped from the gate by its owner (Gate(false)), which then publishes
 // without waiting, as before.
 
-// Mark is how far a copy of one track reaches: every segment up to MSN
+// Reach is how far a copy of one track goes: every segment up to MSN
 // complete, or segment MSN with its first Parts parts.
-type Mark struct {
+type Reach struct {
 	MSN      uint64
 	Parts    int
 	Complete bool
 }
 
 // covers tells whether m reaches at least as far as o.
-func (m Mark) covers(o Mark) bool {
+func (m Reach) covers(o Reach) bool {
 	switch {
 	case m.MSN != o.MSN:
 		return m.MSN > o.MSN
@@ -38,13 +38,13 @@ func (m Mark) covers(o Mark) bool {
 }
 
 // tipLocked is how far a track reaches now.
-func tipLocked(t *track) (Mark, bool) {
+func tipLocked(t *track) (Reach, bool) {
 	n := len(t.segs)
 	if n == 0 {
-		return Mark{}, false
+		return Reach{}, false
 	}
 	last := t.segs[n-1]
-	return Mark{MSN: last.MSN, Parts: len(last.Parts), Complete: last.Complete}, true
+	return Reach{MSN: last.MSN, Parts: len(last.Parts), Complete: last.Complete}, true
 }
 
 // Gate turns the gate on (playlists end at what Ack reported) or off
@@ -58,7 +58,7 @@ func (s *Stream) Gate(on bool) {
 	}
 	s.gated = on
 	if on {
-		s.horizon = map[string]Mark{}
+		s.horizon = map[string]Reach{}
 		for name, t := range s.tracks {
 			if m, ok := tipLocked(t); ok {
 				s.horizon[name] = m
@@ -96,7 +96,7 @@ func (s *Stream) Hidden() bool {
 }
 
 // Ack moves the horizon to what the standby holds (never back).
-func (s *Stream) Ack(held map[string]Mark) {
+func (s *Stream) Ack(held map[string]Reach) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.gated {
@@ -117,14 +117,14 @@ func (s *Stream) Ack(held map[string]Mark) {
 // Held is what a standby holds once it has applied d on top of have (the
 // marks Since was given): per track, the last segment d carries (open
 // ones with the parts sent), else the mark it had.
-func (d *Delta) Held(have map[string]uint64) map[string]Mark {
-	out := map[string]Mark{}
+func (d *Delta) Held(have map[string]uint64) map[string]Reach {
+	out := map[string]Reach{}
 	for _, td := range d.Tracks {
 		if n := len(td.Segments); n > 0 {
 			last := td.Segments[n-1]
-			out[td.Spec.Name] = Mark{MSN: last.MSN, Parts: len(last.Parts), Complete: last.Complete}
+			out[td.Spec.Name] = Reach{MSN: last.MSN, Parts: len(last.Parts), Complete: last.Complete}
 		} else if msn, ok := have[td.Spec.Name]; ok {
-			out[td.Spec.Name] = Mark{MSN: msn, Complete: true}
+			out[td.Spec.Name] = Reach{MSN: msn, Complete: true}
 		}
 	}
 	return out

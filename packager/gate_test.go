@@ -13,15 +13,15 @@ import (
 
 func TestMarkCovers(t *testing.T) {
 	for _, tc := range []struct {
-		m, o Mark
+		m, o Reach
 		want bool
 	}{
-		{Mark{MSN: 5, Complete: true}, Mark{MSN: 5, Parts: 3}, true},
-		{Mark{MSN: 5, Parts: 3}, Mark{MSN: 5, Complete: true}, false},
-		{Mark{MSN: 5, Parts: 3}, Mark{MSN: 5, Parts: 2}, true},
-		{Mark{MSN: 5, Parts: 2}, Mark{MSN: 5, Parts: 3}, false},
-		{Mark{MSN: 6}, Mark{MSN: 5, Complete: true}, true},
-		{Mark{MSN: 4, Complete: true}, Mark{MSN: 5}, false},
+		{Reach{MSN: 5, Complete: true}, Reach{MSN: 5, Parts: 3}, true},
+		{Reach{MSN: 5, Parts: 3}, Reach{MSN: 5, Complete: true}, false},
+		{Reach{MSN: 5, Parts: 3}, Reach{MSN: 5, Parts: 2}, true},
+		{Reach{MSN: 5, Parts: 2}, Reach{MSN: 5, Parts: 3}, false},
+		{Reach{MSN: 6}, Reach{MSN: 5, Complete: true}, true},
+		{Reach{MSN: 4, Complete: true}, Reach{MSN: 5}, false},
 	} {
 		t.Run(fmt.Sprintf("%+v/%+v", tc.m, tc.o), func(t *testing.T) {
 			require.Equal(t, tc.want, tc.m.covers(tc.o))

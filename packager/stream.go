@@ -97,7 +97,7 @@ type Stream struct {
 	// gated: players see only up to horizon, what the standby holds
 	// (gate.go).
 	gated   bool
-	horizon map[string]Mark
+	horizon map[string]Reach
 
 	// thumbs is the latest picture; it is not part of the model's
 	// versions (a new picture wakes no blocking reload) nor of the standby
