@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMarkCovers(t *testing.T) {
+func TestReachCovers(t *testing.T) {
 	for _, tc := range []struct {
 		m, o Reach
 		want bool
