@@ -106,8 +106,7 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 			continue
 		}
 		snapshot := time.Now()
-		have := st.repl.sent
-		d, marks := st.stream.Since(have)
+		d, marks := st.stream.Since(st.repl.sent)
 		ended := d.Ended
 		sig := d.Signature()
 		if (d.Empty() || sig == st.repl.sig) && !(ended && !st.repl.endSent) {
@@ -148,7 +147,7 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 					n.log.Info("standby caught up; playlists wait for its copy again", "input", id, "standby", sb.Name)
 					st.stream.Gate(true)
 				}
-				st.stream.Ack(d.Held(have))
+				st.stream.Ack(d.Held())
 				if takenOver && sb.Name == owner.Name && owner.Name != n.cfg.Name {
 					st.repl.takenOver = true
 					// The new owner produces: this node's producer stops
