@@ -66,7 +66,9 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 	s.StartStream(ctx, 0, nodes-1, publishFor)
 	t.Logf("stream playing after %s", time.Since(began).Round(100*time.Millisecond))
 
-	s.netemErr = netemAvailable(ctx, s.Net.Client)
+	if s.netemErr = netemAvailable(ctx, s.Net.Client); s.netemErr != nil {
+		s.delayErr = delayAvailable(ctx, s.Net.Client)
+	}
 	var results []*FaultResult
 	for i, f := range faults {
 		// Every wait of a fault is bounded; stop before a fault that might
@@ -88,11 +90,16 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 				}
 			}()
 			note := ""
-			if f.NeedsNetem && s.netemErr != nil {
+			switch {
+			case !f.NeedsNetem || s.netemErr == nil:
+			case s.delayErr == nil:
+				note = "200 ms latency via NFQUEUE (no sch_netem)"
+				t.Log(note)
+			default:
 				if os.Getenv("CI") != "" || os.Getenv("DIONYSIA_REQUIRE_CHAOS") != "" {
-					t.Errorf("%s needs tc netem for its latency (running it with loss only): %v", f.Name, s.netemErr)
+					t.Errorf("%s needs tc netem or the NFQUEUE delayer for its latency (running it with loss only): %v; %v", f.Name, s.netemErr, s.delayErr)
 				}
-				note = "loss only: this kernel has no sch_netem, so the 200 ms latency was not applied"
+				note = "loss only: this kernel has no sch_netem and the NFQUEUE delayer is unavailable, so the 200 ms latency was not applied"
 				t.Log(note)
 			}
 			started := time.Now()

@@ -46,6 +46,9 @@ type Suite struct {
 
 	// netemErr is why tc netem cannot be used here (nil: it can).
 	netemErr error
+	// delayErr is why the NFQUEUE delayer cannot stand in for netem (nil:
+	// it can); looked at only when netemErr is set.
+	delayErr error
 
 	// the live stream
 	input     string
