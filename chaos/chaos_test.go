@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -103,7 +104,11 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 				t.Log(note)
 			}
 			started := time.Now()
+			s.delayHeld.Store(0)
 			res = s.RunFault(t, f, tm, publishFor)
+			if n := s.delayHeld.Load(); n > 0 {
+				note += fmt.Sprintf(" (%d packets held)", n)
+			}
 			res.Note = strings.TrimSpace(note + " " + res.Note)
 			t.Logf("%s: %d writes, %d acked, %d failed, %d unknown, %d lost; linearizable %s; new leader %s; writes back %s; stream %v (stall %.1fs); converged in %s, porcupine %s; %s",
 				f.Name, res.Attempted, res.Acked, res.Failed, res.Unknown, res.Lost, res.Linearizable,

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	nfqueue "github.com/florianl/go-nfqueue/v2"
@@ -34,6 +35,7 @@ const (
 // time before letting them go.
 type Delayer struct {
 	delay  time.Duration
+	held   atomic.Uint64 // packets that waited the delay
 	ns     []string
 	queues []*nsQueue
 	cancel context.CancelFunc
@@ -88,7 +90,7 @@ func StartDelay(ctx context.Context, namespaces []string, d time.Duration) (*Del
 	qctx, cancel := context.WithCancel(context.Background())
 	dl := &Delayer{delay: d, cancel: cancel}
 	for _, ns := range namespaces {
-		q, err := openQueue(qctx, ns, d)
+		q, err := openQueue(qctx, ns, d, &dl.held)
 		if err != nil {
 			_ = dl.Stop(ctx)
 			return nil, err
@@ -104,6 +106,9 @@ func StartDelay(ctx context.Context, namespaces []string, d time.Duration) (*Del
 	}
 	return dl, nil
 }
+
+// Held is how many packets have waited the delay so far.
+func (dl *Delayer) Held() uint64 { return dl.held.Load() }
 
 // Stop removes the rules, lets the packets still held go when they are due
 // and closes the queues.
@@ -140,7 +145,7 @@ func (dl *Delayer) Stop(ctx context.Context) error {
 // made on an OS thread that joined ns, so it belongs to ns; the thread is
 // never unlocked, so the runtime discards it afterwards and no goroutine
 // runs in ns by accident.
-func openQueue(ctx context.Context, ns string, d time.Duration) (*nsQueue, error) {
+func openQueue(ctx context.Context, ns string, d time.Duration, count *atomic.Uint64) (*nsQueue, error) {
 	var nf *nfqueue.Nfqueue
 	err := inNS(ns, func() error {
 		var err error
@@ -196,6 +201,7 @@ func openQueue(ctx context.Context, ns string, d time.Duration) (*nsQueue, error
 				time.Sleep(w)
 			}
 			_ = nf.SetVerdict(h.id, nfqueue.NfAccept)
+			count.Add(1)
 		}
 	}()
 	return q, nil

@@ -90,6 +90,7 @@ func TestNFQueueDelay(t *testing.T) {
 	require.NoError(t, err)
 	check("node delayed", 1)
 	require.NoError(t, dl.Stop(ctx))
+	require.NotZero(t, dl.Held(), "the delayer must have held the node's packets")
 
 	dl, err = StartDelay(ctx, []string{nt.Nodes[0], nt.Client}, d)
 	require.NoError(t, err)

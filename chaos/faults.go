@@ -199,7 +199,9 @@ func latencyLoss(ctx context.Context, s *Suite, _ []int) (func(context.Context) 
 			return nil, err
 		}
 		return func(ctx context.Context) error {
-			return errors.Join(dl.Stop(ctx), healNft(ctx))
+			err := dl.Stop(ctx)
+			s.delayHeld.Store(dl.Held())
+			return errors.Join(err, healNft(ctx))
 		}, nil
 	}
 	for _, p := range s.Procs {

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,6 +50,9 @@ type Suite struct {
 	// delayErr is why the NFQUEUE delayer cannot stand in for netem (nil:
 	// it can); looked at only when netemErr is set.
 	delayErr error
+	// delayHeld is how many packets the last NFQUEUE delay held, for the
+	// report: evidence that the latency was there.
+	delayHeld atomic.Uint64
 
 	// the live stream
 	input     string
