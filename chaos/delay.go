@@ -96,8 +96,9 @@ func StartDelay(ctx context.Context, namespaces []string, d time.Duration) (*Del
 			return nil, err
 		}
 		dl.queues = append(dl.queues, q)
-		// The rule goes in once the queue is bound: until then
-		// --queue-bypass would pass packets anyway, but not after.
+		// The rule goes in only once the queue is bound and read, so no
+		// packet waits on a queue nobody reads (--queue-bypass would let
+		// it through undelayed anyway).
 		if err := iptables(ctx, ns, "-A"); err != nil {
 			_ = dl.Stop(ctx)
 			return nil, err
@@ -121,7 +122,8 @@ func (dl *Delayer) Stop(ctx context.Context) error {
 	}
 	dl.ns = nil
 	// Nothing new is queued now. Closing a queue drops what it holds, so
-	// the packets already in it get their verdicts first.
+	// the packets already in it get their verdicts first (those still in
+	// flight to the hook are let go at once).
 	for _, q := range dl.queues {
 		q.stop()
 	}
