@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -66,7 +67,9 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 	s.StartStream(ctx, 0, nodes-1, publishFor)
 	t.Logf("stream playing after %s", time.Since(began).Round(100*time.Millisecond))
 
-	s.netemErr = netemAvailable(ctx, s.Net.Client)
+	if s.netemErr = netemAvailable(ctx, s.Net.Client); s.netemErr != nil {
+		s.delayErr = delayAvailable(ctx, s.Net.Client)
+	}
 	var results []*FaultResult
 	for i, f := range faults {
 		// Every wait of a fault is bounded; stop before a fault that might
@@ -88,15 +91,24 @@ func runSuite(t *testing.T, nodes int, faults []Fault, tm Timing, reportDir stri
 				}
 			}()
 			note := ""
-			if f.NeedsNetem && s.netemErr != nil {
+			switch {
+			case !f.NeedsNetem || s.netemErr == nil:
+			case s.delayErr == nil:
+				note = "200 ms latency via NFQUEUE (no sch_netem)"
+				t.Log(note)
+			default:
 				if os.Getenv("CI") != "" || os.Getenv("DIONYSIA_REQUIRE_CHAOS") != "" {
-					t.Errorf("%s needs tc netem for its latency (running it with loss only): %v", f.Name, s.netemErr)
+					t.Errorf("%s needs tc netem or the NFQUEUE delayer for its latency (running it with loss only): %v; %v", f.Name, s.netemErr, s.delayErr)
 				}
-				note = "loss only: this kernel has no sch_netem, so the 200 ms latency was not applied"
+				note = "loss only: this kernel has no sch_netem and the NFQUEUE delayer is unavailable, so the 200 ms latency was not applied"
 				t.Log(note)
 			}
 			started := time.Now()
+			s.delayHeld.Store(0)
 			res = s.RunFault(t, f, tm, publishFor)
+			if n := s.delayHeld.Load(); n > 0 {
+				note += fmt.Sprintf(" (%d packets held)", n)
+			}
 			res.Note = strings.TrimSpace(note + " " + res.Note)
 			t.Logf("%s: %d writes, %d acked, %d failed, %d unknown, %d lost; linearizable %s; new leader %s; writes back %s; stream %v (stall %.1fs); converged in %s, porcupine %s; %s",
 				f.Name, res.Attempted, res.Acked, res.Failed, res.Unknown, res.Lost, res.Linearizable,

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -32,7 +33,8 @@ type Fault struct {
 	Minority bool
 	// Inject starts the fault; the returned heal ends it.
 	Inject func(ctx context.Context, s *Suite, victims []int) (heal func(context.Context) error, err error)
-	// NeedsNetem marks faults that need the kernel's sch_netem.
+	// NeedsNetem marks faults that need latency: the kernel's sch_netem,
+	// or the NFQUEUE delayer (delay.go) where it has none.
 	NeedsNetem bool
 	// LeaderLost: the old leader cannot lead through the fault, so the
 	// majority must elect another.
@@ -63,7 +65,7 @@ func Faults() []Fault {
 			Inject: oneWay,
 		},
 		{
-			Name: "latency-loss", What: "200 ms more latency (tc netem) and 5 % packet loss (nftables) on every node's link",
+			Name: "latency-loss", What: "200 ms more latency (tc netem, or an NFQUEUE delayer without sch_netem) and 5 % packet loss (nftables) on every node's link",
 			Victims: func(Roles) []int { return nil }, NeedsNetem: true,
 			Inject: latencyLoss,
 		},
@@ -162,10 +164,13 @@ func dropBoth(ip string) []string {
 	}
 }
 
-// latencyLoss delays every packet a node sends by 200 ms (netem on eth0)
-// and drops 5 % of what it sends and receives (nftables numgen), on every
-// node: node to node that is 400 ms more round trip and about 10 % loss per
-// round trip.
+// latency is what latencyLoss adds to every packet a node sends.
+const latency = 200 * time.Millisecond
+
+// latencyLoss delays every packet a node sends by 200 ms (netem on eth0,
+// or the NFQUEUE delayer on a kernel without sch_netem) and drops 5 % of
+// what it sends and receives (nftables numgen), on every node: node to node
+// that is 400 ms more round trip and about 10 % loss per round trip.
 func latencyLoss(ctx context.Context, s *Suite, _ []int) (func(context.Context) error, error) {
 	rules := map[int][]string{}
 	for i := range s.Procs {
@@ -179,12 +184,28 @@ func latencyLoss(ctx context.Context, s *Suite, _ []int) (func(context.Context) 
 		return nil, err
 	}
 	if s.netemErr != nil {
-		// Loss only: the caller has said so in the report (and failed the
-		// test where the suite is required).
-		return healNft, nil
+		if s.delayErr != nil {
+			// Loss only: the caller has said so in the report (and failed
+			// the test where the suite is required).
+			return healNft, nil
+		}
+		var nss []string
+		for _, p := range s.Procs {
+			nss = append(nss, p.NS)
+		}
+		dl, err := StartDelay(ctx, nss, latency)
+		if err != nil {
+			_ = healNft(ctx)
+			return nil, err
+		}
+		return func(ctx context.Context) error {
+			err := dl.Stop(ctx)
+			s.delayHeld.Store(dl.Held())
+			return errors.Join(err, healNft(ctx))
+		}, nil
 	}
 	for _, p := range s.Procs {
-		if err := runIn(ctx, p.NS, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "200ms"); err != nil {
+		if err := runIn(ctx, p.NS, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", latency.String()); err != nil {
 			_ = healNft(ctx)
 			s.clearQdiscs(ctx)
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -46,6 +47,12 @@ type Suite struct {
 
 	// netemErr is why tc netem cannot be used here (nil: it can).
 	netemErr error
+	// delayErr is why the NFQUEUE delayer cannot stand in for netem (nil:
+	// it can); looked at only when netemErr is set.
+	delayErr error
+	// delayHeld is how many packets the last NFQUEUE delay held, for the
+	// report: evidence that the latency was there.
+	delayHeld atomic.Uint64
 
 	// the live stream
 	input     string
