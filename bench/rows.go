@@ -34,6 +34,7 @@ var rowDefs = []rowDef{
 	{"memory", "RSS of an idle node and per live stream", 2 * time.Minute, rowMemory},
 	{"recording", "recording cost: CPU versus live only, disk per hour per rendition", 5 * time.Minute, rowRecording},
 	{"webhooks", "webhook delivery latency, event → receiver", 3 * time.Minute, rowWebhooks},
+	{"whip", "WHIP publish from a browser → first playable on another node", 3 * time.Minute, rowWHIP},
 }
 
 type skipError struct{ reason string }
