@@ -33,6 +33,8 @@ var rowDefs = []rowDef{
 	{"sim", "placement simulated: 100 nodes, 10 000 streams, joins, deaths, churn", 3 * time.Minute, rowSim},
 	{"memory", "RSS of an idle node and per live stream", 2 * time.Minute, rowMemory},
 	{"recording", "recording cost: CPU versus live only, disk per hour per rendition", 5 * time.Minute, rowRecording},
+	{"webhooks", "webhook delivery latency, event → receiver", 3 * time.Minute, rowWebhooks},
+	{"whip", "WHIP publish from a browser → first playable on another node", 3 * time.Minute, rowWHIP},
 }
 
 type skipError struct{ reason string }

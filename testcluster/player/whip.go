@@ -44,6 +44,11 @@ type WHIPState struct {
 	AnsweredMs float64 `json:"answeredMs"`
 	// ConnectedMs is when media started to flow, from the page's start.
 	ConnectedMs float64 `json:"connectedMs"`
+	// PostedAt is when the page POSTed its offer, in Unix milliseconds of
+	// the machine's clock: a start time a benchmark can compare with its own.
+	PostedAt float64 `json:"postedAt"`
+	// PostedMs is the same moment from the page's start, as AnsweredMs.
+	PostedMs float64 `json:"postedMs"`
 }
 
 // WHIPPublisher is a headless Chromium that publishes its fake camera and
@@ -162,6 +167,6 @@ func (w *WHIPPublisher) Stop() { w.p.Close() }
 
 // String is a one-line summary.
 func (s WHIPState) String() string {
-	return fmt.Sprintf("%s (ice %s, connection %s, video %s, audio %s, answered after %.0f ms, connected after %.0f ms)%s",
-		s.State, s.ICE, s.Connection, s.VideoCodec, s.AudioCodec, s.AnsweredMs, s.ConnectedMs, map[bool]string{true: ": " + s.Error}[s.Error != ""])
+	return fmt.Sprintf("%s (ice %s, connection %s, video %s, audio %s, offer posted after %.0f ms, answered after %.0f ms, connected after %.0f ms)%s",
+		s.State, s.ICE, s.Connection, s.VideoCodec, s.AudioCodec, s.PostedMs, s.AnsweredMs, s.ConnectedMs, map[bool]string{true: ": " + s.Error}[s.Error != ""])
 }

@@ -7,7 +7,7 @@
   const cfg = window.whipConfig;
   const whip = window.whip = {
     state: 'starting', error: '', ice: 'new', connection: 'new',
-    videoCodec: '', audioCodec: '', location: '', answeredMs: 0, connectedMs: 0,
+    videoCodec: '', audioCodec: '', location: '', answeredMs: 0, connectedMs: 0, postedAt: 0, postedMs: 0,
   };
   const t0 = performance.now();
   const fail = (e) => { whip.state = 'failed'; whip.error = String(e && e.message || e); console.error('whip:', whip.error); };
@@ -51,6 +51,8 @@
     });
     const headers = { 'Content-Type': 'application/sdp' };
     if (cfg.token) headers.Authorization = 'Bearer ' + cfg.token;
+    whip.postedAt = Date.now();
+    whip.postedMs = performance.now() - t0;
     const resp = await fetch(cfg.url, { method: 'POST', headers, body: pc.localDescription.sdp });
     const body = await resp.text();
     if (resp.status !== 201) throw new Error('WHIP POST answered ' + resp.status + ': ' + body);
