@@ -55,8 +55,9 @@ bench: deps build
 
 ## chaos: the full chaos suite (root): 5 nodes in network namespaces through every fault; report in bench/results/chaos-<date>.md
 # `make test` runs its short subset (isolated leader, frozen leader) by itself.
-# A kernel without sch_netem runs the latency fault with loss only and says so in
-# the report; with CI or DIONYSIA_REQUIRE_CHAOS set that is a failure.
+# A kernel without sch_netem delays packets through iptables NFQUEUE instead
+# (chaos/delay.go); with neither, the latency fault runs with loss only and the
+# report says so (with CI or DIONYSIA_REQUIRE_CHAOS set, a failure).
 chaos: build
 	@scripts/deps.sh --test
 	DIONYSIA_CHAOS=1 DIONYSIA_BIN="$(CURDIR)/$(BIN)/dionysia" \

@@ -7,7 +7,7 @@
 #   chromium          (Debian package, via apt-get; the browser tests drive it)
 #   nginx             (Debian package nginx-light, via apt-get; the CDN in front of test clusters)
 #   bin/dash.all.min.js (dash.js from the npm registry, for testcluster/player)
-#   ip, tc, nft       (Debian packages iproute2 and nftables: the chaos suite's network faults)
+#   ip, tc, nft, iptables (Debian packages iproute2, nftables, iptables: the chaos suite's network faults)
 # Usage: scripts/deps.sh [--test]
 set -euo pipefail
 
@@ -76,6 +76,11 @@ if [ "$with_test" = 1 ] && [ "$(id -u)" = 0 ]; then
   fi
   if ! command -v nft >/dev/null; then
     apt_install nftables
+  fi
+  # Where the kernel has no sch_netem, the latency fault delays packets
+  # through an iptables NFQUEUE rule instead (chaos/delay.go).
+  if ! command -v iptables >/dev/null; then
+    apt_install iptables
   fi
 fi
 
