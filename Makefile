@@ -33,7 +33,7 @@ run: deps build
 # with 300 ms timeouts) and flake; in series the suite takes a few minutes.
 test: lint
 	@scripts/deps.sh --test
-	$(GO) test -p 1 -count=1 -timeout 20m $(PKGS)
+	$(GO) test -p 1 -count=1 -timeout 30m $(PKGS)
 
 ## test-short: skips the tests that push real streams through ffmpeg
 test-short:
