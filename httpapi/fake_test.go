@@ -78,8 +78,11 @@ func (f *fakeBackend) VOD(_ context.Context, id, file string) (packager.File, er
 		return packager.File{}, packager.ErrNotFound
 	}
 	ct, kind := packager.MediaType(file)
-	if path.Ext(file) == ".m3u8" {
+	switch path.Ext(file) {
+	case ".m3u8":
 		ct, kind = "application/vnd.apple.mpegurl", "playlist"
+	case ".mpd":
+		ct, kind = "application/dash+xml", "playlist"
 	}
 	return packager.File{Body: b, ContentType: ct, Kind: kind, Immutable: kind != "playlist"}, nil
 }

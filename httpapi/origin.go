@@ -125,7 +125,12 @@ func (a *API) serveLive(w http.ResponseWriter, r *http.Request, f packager.File,
 		// Every URI in the playlist gets the viewer's token, so the
 		// player's next requests are authorised too.
 		q := r.URL.Query()
-		body = signPlaylist(body, "exp="+url.QueryEscape(q.Get("exp"))+"&token="+url.QueryEscape(q.Get("token")))
+		suffix := "exp=" + url.QueryEscape(q.Get("exp")) + "&token=" + url.QueryEscape(q.Get("token"))
+		if f.ContentType == "application/dash+xml" {
+			body = signMPD(body, suffix)
+		} else {
+			body = signPlaylist(body, suffix)
+		}
 		h.Set("Cache-Control", "private, max-age=1")
 	}
 	a.metrics.origin.WithLabelValues(f.Kind, "200").Inc()

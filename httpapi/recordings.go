@@ -17,9 +17,11 @@ type recordingView struct {
 	Playback RecordingLinks `json:"playback"`
 }
 
-// RecordingLinks are a recording's VOD playlists.
+// RecordingLinks are a recording's VOD playlists: HLS, and DASH (for
+// fMP4 recordings: an MPEG-TS one answers 404 there).
 type RecordingLinks struct {
-	HLS string `json:"hls"`
+	HLS  string `json:"hls"`
+	DASH string `json:"dash"`
 }
 
 func (a *API) recordingView(rec *fsm.Recording) recordingView {
@@ -29,7 +31,8 @@ func (a *API) recordingView(rec *fsm.Recording) recordingView {
 	if rec.Renditions == nil {
 		rec.Renditions = []string{}
 	}
-	return recordingView{Recording: rec, Playback: RecordingLinks{HLS: a.b.BaseURL() + "/vod/" + rec.ID + "/master.m3u8"}}
+	base := a.b.BaseURL() + "/vod/" + rec.ID + "/"
+	return recordingView{Recording: rec, Playback: RecordingLinks{HLS: base + "master.m3u8", DASH: base + "manifest.mpd"}}
 }
 
 func (a *API) listRecordings(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,13 +77,15 @@ func TestRecordingRoutes(t *testing.T) {
 		Status   string   `json:"status"`
 		Nodes    []string `json:"nodes"`
 		Playback struct {
-			HLS string `json:"hls"`
+			HLS  string `json:"hls"`
+			DASH string `json:"dash"`
 		} `json:"playback"`
 	}
 	list := decodeBody[struct{ Recordings []view }](t, e.do(http.MethodGet, "/v1/inputs/"+in.ID+"/recordings", nil))
 	require.Len(t, list.Recordings, 2)
 	require.Equal(t, "rec-live", list.Recordings[0].ID, "newest first")
 	require.Equal(t, "http://node.test:8080/vod/rec-old/master.m3u8", list.Recordings[1].Playback.HLS)
+	require.Equal(t, "http://node.test:8080/vod/rec-old/manifest.mpd", list.Recordings[1].Playback.DASH)
 	require.Equal(t, []string{"n1"}, list.Recordings[1].Nodes)
 	all := decodeBody[struct{ Recordings []view }](t, e.do(http.MethodGet, "/v1/recordings?input_id="+in.ID, nil))
 	require.Equal(t, list, all)
@@ -119,7 +122,7 @@ func TestVODOrigin(t *testing.T) {
 	master := "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv/index.m3u8\n"
 	e.b.vod = map[string]map[string][]byte{
 		"rec-pub":  {"master.m3u8": []byte(master), "v/s-1.m4s": []byte("seg")},
-		"rec-paid": {"master.m3u8": []byte(master)},
+		"rec-paid": {"master.m3u8": []byte(master), "manifest.mpd": []byte(`<MPD type="static"><Period><AdaptationSet><SegmentTemplate initialization="$RepresentationID$/s-i1.mp4" media="$RepresentationID$/s-$Number$.m4s"></SegmentTemplate></AdaptationSet></Period></MPD>`)},
 	}
 
 	rec = e.do(http.MethodGet, "/vod/rec-pub/master.m3u8", nil)
@@ -145,6 +148,14 @@ func TestVODOrigin(t *testing.T) {
 	rec = e.do(http.MethodGet, "/vod/rec-paid/master.m3u8"+q, nil)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	require.Contains(t, rec.Body.String(), "v/index.m3u8"+q)
+	// ...and so do the MPD's segment templates (XML-escaped).
+	rec = e.do(http.MethodGet, "/vod/rec-paid/manifest.mpd"+q, nil)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.Equal(t, "application/dash+xml", rec.Header().Get("Content-Type"))
+	amp := strings.ReplaceAll(q, "&", "&amp;")
+	require.Contains(t, rec.Body.String(), `initialization="$RepresentationID$/s-i1.mp4`+amp+`"`)
+	require.Contains(t, rec.Body.String(), `media="$RepresentationID$/s-$Number$.m4s`+amp+`"`)
+	require.Equal(t, http.StatusForbidden, e.do(http.MethodGet, "/vod/rec-paid/manifest.mpd", nil).Code)
 	wrong := "?exp=" + strconv.FormatInt(exp, 10) + "&token=" + url.QueryEscape(SignPlayback(e.b.PlaybackKey(), pub.ID, exp))
 	require.Equal(t, http.StatusForbidden, e.do(http.MethodGet, "/vod/rec-paid/master.m3u8"+wrong, nil).Code, "another input's token")
 }

@@ -100,6 +100,40 @@ func signURIAttr(line, suffix string) string {
 	return line[:start] + addQuery(line[start:start+end], suffix) + line[start+end:]
 }
 
+// signMPD appends the viewer's token to the URIs an MPD's
+// SegmentTemplates make (initialization and media), XML-escaped: a DASH
+// player resolves them against the MPD's URL, whose query it drops.
+func signMPD(body []byte, suffix string) []byte {
+	esc := strings.ReplaceAll(suffix, "&", "&amp;")
+	out := string(body)
+	for _, attr := range []string{` initialization="`, ` media="`} {
+		var b strings.Builder
+		rest := out
+		for {
+			i := strings.Index(rest, attr)
+			if i < 0 {
+				break
+			}
+			start := i + len(attr)
+			end := strings.IndexByte(rest[start:], '"')
+			if end < 0 {
+				break
+			}
+			uri := rest[start : start+end]
+			b.WriteString(rest[:start])
+			if strings.Contains(uri, "?") {
+				b.WriteString(uri + "&amp;" + esc)
+			} else {
+				b.WriteString(uri + "?" + esc)
+			}
+			rest = rest[start+end:]
+		}
+		b.WriteString(rest)
+		out = b.String()
+	}
+	return []byte(out)
+}
+
 func addQuery(uri, suffix string) string {
 	if strings.Contains(uri, "?") {
 		return uri + "&" + suffix

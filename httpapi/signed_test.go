@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"encoding/json"
+	"encoding/xml"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -154,4 +156,21 @@ func TestSignPlaylist(t *testing.T) {
 	in := "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.0,\nseg_1.m4s\n#EXTINF:2.0,\nseg_2.m4s?x=1\n"
 	out := string(signPlaylist([]byte(in), "exp=1&token=t"))
 	require.Equal(t, "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4?exp=1&token=t\"\n#EXTINF:2.0,\nseg_1.m4s?exp=1&token=t\n#EXTINF:2.0,\nseg_2.m4s?x=1&exp=1&token=t\n", out)
+}
+
+func TestSignMPD(t *testing.T) {
+	in := `<MPD><Period><AdaptationSet><SegmentTemplate timescale="1000" initialization="$RepresentationID$/s-i1.mp4" media="$RepresentationID$/s-$Number$.m4s?x=1"></SegmentTemplate></AdaptationSet></Period><UTCTiming value="/time"></UTCTiming></MPD>`
+	out := string(signMPD([]byte(in), "exp=1&token=t"))
+	require.Equal(t, `<MPD><Period><AdaptationSet><SegmentTemplate timescale="1000" initialization="$RepresentationID$/s-i1.mp4?exp=1&amp;token=t" media="$RepresentationID$/s-$Number$.m4s?x=1&amp;exp=1&amp;token=t"></SegmentTemplate></AdaptationSet></Period><UTCTiming value="/time"></UTCTiming></MPD>`, out)
+	d := xml.NewDecoder(strings.NewReader(out))
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err, "still well-formed XML")
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "SegmentTemplate" {
+			require.Equal(t, "$RepresentationID$/s-$Number$.m4s?x=1&exp=1&token=t", se.Attr[2].Value)
+		}
+	}
 }

@@ -27,7 +27,8 @@ type recordingView struct {
 	Renditions      []string  `json:"renditions"`
 	EndedAt         time.Time `json:"ended_at"`
 	Playback        struct {
-		HLS string `json:"hls"`
+		HLS  string `json:"hls"`
+		DASH string `json:"dash"`
 	} `json:"playback"`
 }
 
@@ -36,8 +37,8 @@ type recordingView struct {
 // that does not own the stream) seeks 60 s back and plays from there, the
 // segments that far back coming from the owner's disk; once the publisher
 // stops, the show is one recording, written by the owner and its standby,
-// whose VOD playlist plays to its end in hls.js through the third node,
-// which holds none of its files; ffprobe decodes one of its segments; and
+// whose VOD playlist plays to its end in hls.js, and its static MPD in
+// dash.js, through the third node, which holds none of its files; ffprobe decodes one of its segments; and
 // the recording is deleted, files and all, once it expires.
 func TestIntegrationRecordingDVRAndVOD(t *testing.T) {
 	testcluster.Media(t)
@@ -182,9 +183,28 @@ func TestIntegrationRecordingDVRAndVOD(t *testing.T) {
 	t.Logf("VOD played to its end: %s", st)
 	vp.Close()
 
+	// The same recording as a static MPD, through the same node: dash.js
+	// sees all of it and plays to its end. (Which segments the MPD lists
+	// against the HLS playlists is the packager tests' business.)
+	require.Equal(t, other.HTTPURL()+"/vod/"+rec.ID+"/manifest.mpd", rec.Playback.DASH)
+	r, err := other.Get("/vod/" + rec.ID + "/manifest.mpd")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	require.Contains(t, string(r.Body), `type="static"`)
+	dp := player.Start(t, player.Options{URL: rec.Playback.DASH, Engine: player.DASH, Name: "vod dash"})
+	dp.WaitPlaying(60 * time.Second)
+	_, end, ok = dp.Seekable()
+	require.True(t, ok)
+	require.InDelta(t, total, end, 3, "dash.js sees the whole recording")
+	dp.Seek(end - 6)
+	st = dp.Wait("the end of the recording in dash.js", 60*time.Second, func(s player.Stats) bool { return s.Ended })
+	require.Empty(t, st.Fatal)
+	t.Logf("VOD (DASH) played to its end: %s", st)
+	dp.Close()
+
 	// Retention: once expired, the leader deletes it, and every node its
 	// files.
-	r := other.MustDo(t, http.MethodPatch, "/v1/recordings/"+rec.ID, map[string]any{"expires_at": time.Now().UTC().Format(time.RFC3339)})
+	r = other.MustDo(t, http.MethodPatch, "/v1/recordings/"+rec.ID, map[string]any{"expires_at": time.Now().UTC().Format(time.RFC3339)})
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
 	testcluster.Eventually(t, 30*time.Second, "the expired recording deleted", func() error {
 		r, err := other.Get("/v1/recordings/" + rec.ID)

@@ -30,7 +30,7 @@ func (n *Node) VOD(ctx context.Context, rid, file string) (packager.File, error)
 	if err != nil {
 		return packager.File{}, err
 	}
-	if file == packager.MultivariantName || strings.HasSuffix(file, "/"+packager.MediaName) {
+	if file == packager.MultivariantName || file == packager.ManifestName || strings.HasSuffix(file, "/"+packager.MediaName) {
 		return asset.Serve(file)
 	}
 	track, name, ok := strings.Cut(file, "/")

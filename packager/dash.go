@@ -176,18 +176,28 @@ type mpdS struct {
 	R int     `xml:"r,attr,omitempty"`
 }
 
-// dashRep is one track's listed segments of one generation.
+// dashRep is one track's segments of one Period, ready to write: what
+// the live and the VOD MPD both list.
 type dashRep struct {
-	name string
+	name    string
+	spec    TrackSpec
+	info    InitInfo // of this generation's init segment
+	init    string   // the init segment's file name
+	media   string   // the segment file names before their number
+	start   uint64   // the first segment's number
+	pto     uint64   // presentationTimeOffset, track timescale
+	entries []dashEntry
+
+	// The live model's track and the indexes of its listed segments.
 	t    *track
-	info InitInfo // of this generation's init segment
-	segs []int    // indexes into t.segs, oldest first
+	segs []int
 }
 
 // dashPeriod is one generation's part of the MPD.
 type dashPeriod struct {
+	id      string
 	gen     int
-	startMS int64 // Period@start, milliseconds since the epoch
+	startMS int64 // Period@start, milliseconds on the MPD's timeline
 	reps    []dashRep
 }
 
@@ -204,38 +214,25 @@ func (s *Stream) renderMPDLocked() ([]byte, bool) {
 			return nil, false // MPEG-TS: HLS only
 		}
 	}
-	periods := s.dashPeriodsLocked()
+	live := !s.ended
+	ll := live && s.lowLatency()
+	periods := s.dashPeriodsLocked(ll)
 	if len(periods) == 0 {
 		return nil, false
 	}
 	now := s.now()
-	live := !s.ended
-	ll := live && s.lowLatency()
 	target := time.Duration(s.cfg.TargetDuration) * time.Second
-	m := mpdXML{
-		Xmlns:                 mpdNamespace,
-		Profiles:              dashProfileLive,
-		Type:                  "static",
-		AvailabilityStartTime: dashAvailabilityStart,
-		PublishTime:           formatPDT(now),
-		MinBufferTime:         xsDuration(target),
-		UTCTiming:             []mpdDescriptor{{SchemeIDURI: utcTimingHTTPISO, Value: TimeURL}},
-	}
-	var firstMS, endMS int64 = math.MaxInt64, math.MinInt64
-	maxSeg := target
-	for _, p := range periods {
-		mp := s.dashPeriodXML(p, ll)
-		m.Periods = append(m.Periods, mp)
-		for _, r := range p.reps {
-			ts := int64(r.info.Timescale)
-			for _, e := range s.dashTimeline(r, ll) {
-				firstMS = min(firstMS, p.startMS+int64(e.t)*1000/ts)
-				endMS = max(endMS, p.startMS+ceilDiv(int64(e.t+e.d)*1000, ts))
-				maxSeg = max(maxSeg, time.Duration(ceilDiv(int64(e.d)*1000, ts))*time.Millisecond)
-			}
+	var ato string
+	if ll {
+		seg := s.cfg.Schedule.Seconds
+		if seg <= 0 {
+			seg = float64(s.cfg.TargetDuration)
+		}
+		if v := seg - s.cfg.PartTarget; v > 0 {
+			ato = strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64)
 		}
 	}
-	m.MaxSegmentDuration = xsDuration(maxSeg)
+	m, firstMS, endMS := buildMPD(periods, target, now, ll, ato)
 	if !live {
 		// Measured from the epoch, like every Period@start.
 		m.MediaPresentationDuration = xsDuration(time.Duration(endMS) * time.Millisecond)
@@ -258,11 +255,48 @@ func (s *Stream) renderMPDLocked() ([]byte, bool) {
 		m.SuggestedPresentationDelay = xsDuration(time.Duration(lat.Target) * time.Millisecond)
 		m.MinBufferTime = xsDuration(min(time.Second, target))
 	}
+	return marshalMPD(m), true
+}
+
+// buildMPD is the one writer of Periods and SegmentTimelines, for the live
+// MPD and the VOD one: a static MPD of the periods (the caller turns it
+// dynamic), with the first listed instant and the end of the last segment
+// on the MPD's timeline, in milliseconds. ato is the templates'
+// availabilityTimeOffset ("" for none).
+func buildMPD(periods []dashPeriod, target time.Duration, now time.Time, ll bool, ato string) (m mpdXML, firstMS, endMS int64) {
+	m = mpdXML{
+		Xmlns:                 mpdNamespace,
+		Profiles:              dashProfileLive,
+		Type:                  "static",
+		AvailabilityStartTime: dashAvailabilityStart,
+		PublishTime:           formatPDT(now),
+		MinBufferTime:         xsDuration(target),
+		UTCTiming:             []mpdDescriptor{{SchemeIDURI: utcTimingHTTPISO, Value: TimeURL}},
+	}
+	firstMS, endMS = math.MaxInt64, math.MinInt64
+	maxSeg := target
+	for _, p := range periods {
+		m.Periods = append(m.Periods, dashPeriodXML(p, ll, ato))
+		for _, r := range p.reps {
+			ts := int64(r.info.Timescale)
+			for _, e := range r.entries {
+				at := int64(e.t) - int64(r.pto)
+				firstMS = min(firstMS, p.startMS+at*1000/ts)
+				endMS = max(endMS, p.startMS+ceilDiv((at+int64(e.d))*1000, ts))
+				maxSeg = max(maxSeg, time.Duration(ceilDiv(int64(e.d)*1000, ts))*time.Millisecond)
+			}
+		}
+	}
+	m.MaxSegmentDuration = xsDuration(maxSeg)
+	return m, firstMS, endMS
+}
+
+func marshalMPD(m mpdXML) []byte {
 	b, err := xml.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return nil, false // cannot happen: plain strings and numbers
+		return nil // cannot happen: plain strings and numbers
 	}
-	return append([]byte(xml.Header), append(b, '\n')...), true
+	return append([]byte(xml.Header), append(b, '\n')...)
 }
 
 // dashLatency is the low-latency target: three parts behind the live edge
@@ -313,8 +347,7 @@ func (s *Stream) dashListedLocked(t *track, ll bool) []int {
 }
 
 // dashPeriodsLocked groups every track's listed segments by generation.
-func (s *Stream) dashPeriodsLocked() []dashPeriod {
-	ll := !s.ended && s.lowLatency()
+func (s *Stream) dashPeriodsLocked(ll bool) []dashPeriod {
 	var periods []dashPeriod
 	for _, name := range s.dashTrackNamesLocked() {
 		t := s.viewLocked(name, s.tracks[name])
@@ -322,12 +355,13 @@ func (s *Stream) dashPeriodsLocked() []dashPeriod {
 			sg := t.segs[i]
 			k := slices.IndexFunc(periods, func(p dashPeriod) bool { return p.gen == sg.Gen })
 			if k < 0 {
-				periods = append(periods, dashPeriod{gen: sg.Gen})
+				periods = append(periods, dashPeriod{gen: sg.Gen, id: "g" + strconv.Itoa(sg.Gen)})
 				k = len(periods) - 1
 			}
 			p := &periods[k]
 			if n := len(p.reps); n == 0 || p.reps[n-1].name != name {
-				p.reps = append(p.reps, dashRep{name: name, t: t, info: initInfoOf(t, sg.Init)})
+				p.reps = append(p.reps, dashRep{name: name, t: t, spec: t.spec, info: initInfoOf(t, sg.Init),
+					init: sg.Init, media: s.id + "-", start: sg.MSN})
 			}
 			r := &p.reps[len(p.reps)-1]
 			r.segs = append(r.segs, i)
@@ -335,6 +369,10 @@ func (s *Stream) dashPeriodsLocked() []dashPeriod {
 	}
 	slices.SortFunc(periods, func(a, b dashPeriod) int { return a.gen - b.gen })
 	for k := range periods {
+		for j := range periods[k].reps {
+			r := &periods[k].reps[j]
+			r.entries = s.dashTimeline(*r, ll)
+		}
 		// Any segment of the generation gives its anchor: PDT = anchor +
 		// media time, computed the way addFragmentLocked computed PDT.
 		r := periods[k].reps[0]
@@ -362,21 +400,21 @@ func initInfoOf(t *track, name string) InitInfo {
 
 // dashPeriodXML writes one generation's Period: an AdaptationSet for its
 // video tracks and one for its audio.
-func (s *Stream) dashPeriodXML(p dashPeriod, ll bool) mpdPeriod {
-	out := mpdPeriod{ID: "g" + strconv.Itoa(p.gen), Start: xsDuration(time.Duration(p.startMS) * time.Millisecond)}
+func dashPeriodXML(p dashPeriod, ll bool, ato string) mpdPeriod {
+	out := mpdPeriod{ID: p.id, Start: xsDuration(time.Duration(p.startMS) * time.Millisecond)}
 	video := mpdAdaptationSet{ID: 0, ContentType: "video", MimeType: "video/mp4", SegmentAlignment: "true", StartWithSAP: 1}
 	audio := mpdAdaptationSet{ID: 1, ContentType: "audio", MimeType: "audio/mp4", Lang: "und", SegmentAlignment: "true", StartWithSAP: 1}
 	for _, r := range p.reps {
 		rep := mpdRepresentation{
 			ID:              r.name,
-			Bandwidth:       max(r.t.spec.Bandwidth, 1),
+			Bandwidth:       max(r.spec.Bandwidth, 1),
 			Codecs:          r.info.Codec,
-			SegmentTemplate: s.dashTemplate(r, ll),
+			SegmentTemplate: dashTemplate(r, ll, ato),
 		}
 		switch r.info.Kind {
 		case Video:
 			rep.Width, rep.Height = r.info.Width, r.info.Height
-			rep.FrameRate = dashFrameRate(r.t.spec.FrameRate)
+			rep.FrameRate = dashFrameRate(r.spec.FrameRate)
 			video.Representations = append(video.Representations, rep)
 		case Audio:
 			if r.info.SampleRate > 0 {
@@ -415,27 +453,21 @@ func hoistTemplate(as mpdAdaptationSet) mpdAdaptationSet {
 	return as
 }
 
-// dashTemplate is one track's SegmentTemplate in one generation's Period.
-func (s *Stream) dashTemplate(r dashRep, ll bool) *mpdSegmentTemplate {
-	first := r.t.segs[r.segs[0]]
+// dashTemplate is one track's SegmentTemplate in one Period.
+func dashTemplate(r dashRep, ll bool, ato string) *mpdSegmentTemplate {
 	tmpl := &mpdSegmentTemplate{
-		Timescale:      r.info.Timescale,
-		StartNumber:    first.MSN,
-		Initialization: dashRepresentationPath + templateLiteral(first.Init),
-		Media:          dashRepresentationPath + templateLiteral(s.id+"-") + "$Number$.m4s",
+		Timescale:              r.info.Timescale,
+		PresentationTimeOffset: r.pto,
+		StartNumber:            r.start,
+		Initialization:         dashRepresentationPath + templateLiteral(r.init),
+		Media:                  dashRepresentationPath + templateLiteral(r.media) + "$Number$.m4s",
 	}
 	if ll {
-		seg := s.cfg.Schedule.Seconds
-		if seg <= 0 {
-			seg = float64(s.cfg.TargetDuration)
-		}
-		if ato := seg - s.cfg.PartTarget; ato > 0 {
-			tmpl.AvailabilityTimeOffset = strconv.FormatFloat(math.Round(ato*1000)/1000, 'f', -1, 64)
-		}
+		tmpl.AvailabilityTimeOffset = ato
 		tmpl.AvailabilityTimeComplete = "false"
 	}
 	var prevEnd uint64
-	for i, e := range s.dashTimeline(r, ll) {
+	for i, e := range r.entries {
 		last := len(tmpl.Timeline.S) - 1
 		switch {
 		case i > 0 && e.t == prevEnd && e.d == tmpl.Timeline.S[last].D:

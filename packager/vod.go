@@ -3,7 +3,9 @@ package packager
 import (
 	"math"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Copy is one node's copy of a recording, as its index says: the tracks
@@ -137,8 +139,16 @@ func (a *Asset) Locate(track, file string) (string, bool) {
 }
 
 // Serve renders the asset's playlists: master.m3u8 and
-// <track>/index.m3u8 (VOD, ENDLIST). Media files are the nodes' to serve.
+// <track>/index.m3u8 (VOD, ENDLIST), and manifest.mpd (static DASH).
+// Media files are the nodes' to serve.
 func (a *Asset) Serve(name string) (File, error) {
+	if name == ManifestName {
+		b, ok := a.mpd(time.Now())
+		if !ok {
+			return File{}, ErrNotFound
+		}
+		return File{Body: b, ContentType: typeMPD, Kind: "playlist"}, nil
+	}
 	if name == MultivariantName {
 		if len(a.Tracks) == 0 {
 			return File{}, ErrNotFound
@@ -180,4 +190,133 @@ func MediaType(file string) (contentType, kind string) {
 	default:
 		return typeM4S, "segment"
 	}
+}
+
+// mpd is the recording as a static MPD (written by buildMPD, like the live
+// one): the segments the HLS media playlists list, under the same names.
+// A Period per generation, as live; a new one also where a track's
+// numbering has a gap or its init segment or file naming changes (a
+// SegmentTemplate cannot say either). Unlike the live MPD the timeline is
+// the recording's own: the first Period starts at 0 and each next one
+// where the previous ends, the way an HLS VOD playlist plays its
+// discontinuities one after the other (the stream may have been down
+// between two generations). Within a Period, presentationTimeOffset puts
+// every track's media time on the same instant (their wall-clock
+// anchors), so audio and video stay in sync. ok is false for MPEG-TS
+// recordings (HLS only) and empty ones.
+func (a *Asset) mpd(now time.Time) ([]byte, bool) {
+	type key struct{ gen, part int }
+	var keys []key
+	groups := map[key][]dashRep{}
+	maxTarget := 1
+	for _, tr := range a.Tracks {
+		segs := a.Segments[tr.Spec.Name]
+		maxTarget = max(maxTarget, vodTarget(segs))
+		info := tr.Info
+		if info.Timescale == 0 {
+			info.Timescale = 1000
+		}
+		ts := float64(info.Timescale)
+		part := 0
+		var r *dashRep
+		var cur key
+		flush := func() {
+			if r != nil {
+				if _, ok := groups[cur]; !ok {
+					keys = append(keys, cur)
+				}
+				groups[cur] = append(groups[cur], *r)
+				r = nil
+			}
+		}
+		for i, sg := range segs {
+			if sg.Init == "" {
+				return nil, false // MPEG-TS: HLS only
+			}
+			media, named := strings.CutSuffix(sg.File, strconv.FormatUint(sg.MSN, 10)+".m4s")
+			if !named {
+				return nil, false // not a name a $Number$ template can make
+			}
+			if r != nil && (sg.Gen != cur.gen || sg.MSN != segs[i-1].MSN+1 || sg.Init != r.init || media != r.media) {
+				if sg.Gen == cur.gen {
+					part++
+				} else {
+					part = 0
+				}
+				flush()
+			}
+			if r == nil {
+				cur = key{sg.Gen, part}
+				r = &dashRep{name: tr.Spec.Name, spec: tr.Spec, info: info, init: sg.Init, media: media, start: sg.MSN}
+			}
+			// Exact when the next segment follows on the same timeline.
+			d := uint64(math.Round(sg.Duration * ts))
+			if i+1 < len(segs) {
+				if next := segs[i+1]; next.Gen == sg.Gen && next.Node == sg.Node && next.Start > sg.Start && next.MSN == sg.MSN+1 {
+					d = next.Start - sg.Start
+				}
+			}
+			r.entries = append(r.entries, dashEntry{t: sg.Start, d: max(d, 1)})
+		}
+		flush()
+	}
+	if len(keys) == 0 {
+		return nil, false
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		if x.gen != y.gen {
+			return x.gen - y.gen
+		}
+		return x.part - y.part
+	})
+	var periods []dashPeriod
+	var endMS int64
+	for _, k := range keys {
+		reps := groups[k]
+		// Each track's wall-clock anchor (PDT - media time) from its first
+		// segment; the Period begins at the earliest first segment.
+		anchors := make([]int64, len(reps))
+		var firstAbs int64 = math.MaxInt64
+		for j, r := range reps {
+			sg := a.segmentAt(r.name, r.start)
+			ts := int64(r.info.Timescale)
+			anchors[j] = sg.PDT.UnixMilli() - int64(r.entries[0].t)*1000/ts
+			firstAbs = min(firstAbs, anchors[j]+int64(r.entries[0].t)*1000/ts)
+		}
+		p := dashPeriod{id: "g" + strconv.Itoa(k.gen), gen: k.gen, startMS: endMS, reps: reps}
+		if k.part > 0 {
+			p.id += "-" + strconv.Itoa(k.part)
+		}
+		var periodEnd int64
+		for j := range p.reps {
+			r := &p.reps[j]
+			ts := int64(r.info.Timescale)
+			pto := max(firstAbs-anchors[j], 0) * ts / 1000
+			r.pto = uint64(min(pto, int64(r.entries[0].t)))
+			last := r.entries[len(r.entries)-1]
+			periodEnd = max(periodEnd, ceilDiv((int64(last.t+last.d)-int64(r.pto))*1000, ts))
+		}
+		endMS += periodEnd
+		periods = append(periods, p)
+	}
+	m, _, end := buildMPD(periods, time.Duration(maxTarget)*time.Second, now, false, "")
+	m.MediaPresentationDuration = xsDuration(time.Duration(max(end, endMS)) * time.Millisecond)
+	// Segments are found by number, not by the clock: no UTCTiming needed.
+	m.UTCTiming = nil
+	return marshalMPD(m), true
+}
+
+// segmentAt is a track's segment numbered msn (it is listed).
+func (a *Asset) segmentAt(track string, msn uint64) SegmentRecord {
+	segs := a.Segments[track]
+	i, _ := slices.BinarySearchFunc(segs, msn, func(sg SegmentRecord, n uint64) int {
+		switch {
+		case sg.MSN < n:
+			return -1
+		case sg.MSN > n:
+			return 1
+		}
+		return 0
+	})
+	return segs[i]
 }
