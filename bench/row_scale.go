@@ -86,6 +86,8 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 			streams = append(streams, s)
 			fresh = append(fresh, s)
 		}
+		stepAt := time.Now()
+		var took []string
 		for _, s := range fresh {
 			if err := pollUntil(ctx, 30*time.Second, 200*time.Millisecond, func() bool {
 				ok, _ := playableVia(ctx, leader.HTTPURL(), s.id)
@@ -94,11 +96,13 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 				limitedBy = fmt.Sprintf("stream %d not playable within 30 s", len(streams))
 				break
 			}
+			took = append(took, time.Since(stepAt).Round(100*time.Millisecond).String())
 		}
+		t.Logf("scale: %d streams: the new ones playable after %s", len(streams), strings.Join(took, ", "))
 		if strings.HasPrefix(limitedBy, "stream") {
 			break
 		}
-		cpu0 := cpuBusy()
+		cpu0, roles0, at0 := cpuBusy(), readCPURoles(), time.Now()
 		before := map[string]frameSample{}
 		for _, s := range streams {
 			before[s.id] = frames(ctx, leader.HTTPURL(), s.id)
@@ -119,7 +123,9 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 			owners[a.owner]++
 		}
 		lastCPU = cpuBusy().since(cpu0)
-		t.Logf("scale: %d streams, slowest %.2f× realtime, owners %v, CPU %.0f%%", len(streams), minRatio, owners, lastCPU*100)
+		roles := readCPURoles().since(roles0, time.Since(at0))
+		t.Logf("scale: %d streams, slowest %.2f× realtime, owners %v, CPU %.0f%% (load %.1f); of one core: %s",
+			len(streams), minRatio, owners, lastCPU*100, load1(), fmtRoles(roles))
 		if minRatio < realtimeFloor {
 			limitedBy = fmt.Sprintf("at %d streams one fell to %.2f× realtime", len(streams), minRatio)
 			break
