@@ -1,8 +1,11 @@
 package node_test
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dionysia/dionysia/testcluster"
 )
@@ -10,7 +13,9 @@ import (
 // TestIntegrationPassthroughAnyIngest: a passthrough profile (the source
 // copied, no encode) plays through any node whichever node the encoder
 // reached: an owner that is not the ingest node reads it over the
-// cluster's TLS and copies it from a live relay pull.
+// cluster's TLS and copies it from a live relay pull. The source's AAC-LC
+// audio is copied too, not encoded again (which would cost more than the
+// copy of the video): the publisher's mono stays mono.
 func TestIntegrationPassthroughAnyIngest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("media integration test; skipped with -short")
@@ -32,8 +37,15 @@ func TestIntegrationPassthroughAnyIngest(t *testing.T) {
 		ids = append(ids, in.ID)
 	}
 	for _, id := range ids {
+		var pb testcluster.Playback
 		for _, via := range c.Nodes() {
-			testcluster.WaitPlayable(t, via, id, 1, 2, 60*time.Second)
+			pb = testcluster.WaitPlayable(t, via, id, 1, 2, 60*time.Second)
 		}
+		require.Len(t, pb.Audio, 1)
+		probe, err := testcluster.ProbeSegment(context.Background(), pb, pb.Audio[0], 0)
+		require.NoError(t, err)
+		require.Len(t, probe.Streams, 1)
+		require.Equal(t, "aac", probe.Streams[0].CodecName)
+		require.Equal(t, 1, probe.Streams[0].Channels, "the source's audio copied (an encode makes stereo)")
 	}
 }

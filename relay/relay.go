@@ -51,6 +51,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 )
 
 // Config configures a Relay.
@@ -293,31 +294,59 @@ type Video struct {
 	FPS           float64 // 0 when the SPS carries no timing information
 }
 
+// Audio is a source's MPEG-4 audio track as its AudioSpecificConfig
+// describes it, in ffprobe's words: codec "aac", profile "LC" for AAC-LC
+// ("" for the other object types).
+type Audio struct {
+	Codec, Profile string
+	SampleRate     int
+	Channels       int
+}
+
+// Description is what a source announced: its video (nil without an
+// H.264 or H.265 track with an SPS) and its audio (nil without an MPEG-4
+// audio track with a configuration).
+type Description struct {
+	Video *Video
+	Audio *Audio
+}
+
 // ErrNoVideo: the source has no H.264 or H.265 track with an SPS.
 var ErrNoVideo = errors.New("relay: no video track with an SPS")
 
-// Video waits until the source behind a URL Pull returned is connected and
-// reads its video size and rate from the SPS it announced: what a
-// transcoder must know before it starts, known the moment the source is,
-// without a probe of its own (ffprobe costs about half a second here). It
-// fails when ctx ends first or the pull is released.
-func (r *Relay) Video(ctx context.Context, pullURL string) (Video, error) {
+// Describe waits until the source behind a URL Pull returned is connected
+// and reads its video size and rate from the SPS, and its audio codec and
+// rate from the configuration, that it announced: what a transcoder must
+// know before it starts (to fit the ladder, to copy AAC-LC instead of
+// encoding it again), known the moment the source is, without a probe of
+// its own (ffprobe costs about half a second here). It fails when ctx ends
+// first or the pull is released.
+func (r *Relay) Describe(ctx context.Context, pullURL string) (Description, error) {
 	u, err := base.ParseURL(pullURL)
 	if err != nil {
-		return Video{}, errors.New("relay: not a pull URL")
+		return Description{}, errors.New("relay: not a pull URL")
 	}
 	s, _ := r.lookup(u.Path)
 	if s == nil {
-		return Video{}, errors.New("relay: unknown pull")
+		return Description{}, errors.New("relay: unknown pull")
 	}
 	o := s.waitOutputCtx(ctx)
 	if o == nil {
 		if err := ctx.Err(); err != nil {
-			return Video{}, fmt.Errorf("relay: source not connected: %w", err)
+			return Description{}, fmt.Errorf("relay: source not connected: %w", err)
 		}
-		return Video{}, errors.New("relay: source not connected")
+		return Description{}, errors.New("relay: source not connected")
 	}
-	return videoOf(o.desc)
+	v, err := videoOf(o.desc)
+	if err != nil && !errors.Is(err, ErrNoVideo) {
+		return Description{}, err
+	}
+	var d Description
+	if err == nil {
+		d.Video = &v
+	}
+	d.Audio = audioOf(o.desc)
+	return d, nil
 }
 
 // videoOf parses the first video format's SPS.
@@ -349,6 +378,22 @@ func videoOf(desc *description.Session) (Video, error) {
 		}
 	}
 	return Video{}, ErrNoVideo
+}
+
+// audioOf reads the first MPEG-4 audio format's configuration.
+func audioOf(desc *description.Session) *Audio {
+	for _, m := range desc.Medias {
+		for _, f := range m.Formats {
+			if f, ok := f.(*format.MPEG4Audio); ok && f.Config != nil {
+				a := &Audio{Codec: "aac", SampleRate: f.Config.SampleRate, Channels: f.Config.ChannelCount}
+				if f.Config.Type == mpeg4audio.ObjectTypeAACLC {
+					a.Profile = "LC"
+				}
+				return a
+			}
+		}
+	}
+	return nil
 }
 
 func (r *Relay) release(token string, s *source) {

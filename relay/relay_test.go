@@ -476,20 +476,21 @@ func TestRelay(t *testing.T) {
 		})
 	}
 
-	t.Run("video size and rate from the announced SPS", func(t *testing.T) {
+	t.Run("video size and rate from the announced SPS, audio from its configuration", func(t *testing.T) {
 		r := startRelay(t, Config{})
 		u, release, err := r.Pull(context.Background(), src)
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		v, err := r.Video(ctx, u)
+		d, err := r.Describe(ctx, u)
 		require.NoError(t, err)
-		require.Equal(t, Video{Codec: "H264", Width: 320, Height: 180, FPS: fps}, v)
+		require.Equal(t, &Video{Codec: "H264", Width: 320, Height: 180, FPS: fps}, d.Video)
+		require.Equal(t, &Audio{Codec: "aac", Profile: "LC", SampleRate: 48000, Channels: 1}, d.Audio, "ffmpeg's AAC encoder makes AAC-LC; the sine is mono")
 
-		_, err = r.Video(ctx, "rtsp://"+r.Addr()+"/not-a-token")
+		_, err = r.Describe(ctx, "rtsp://"+r.Addr()+"/not-a-token")
 		require.ErrorContains(t, err, "unknown pull")
 		release()
-		_, err = r.Video(ctx, u)
+		_, err = r.Describe(ctx, u)
 		require.Error(t, err, "a released pull describes nothing")
 	})
 

@@ -312,6 +312,7 @@ type ProbeStream struct {
 	CodecName    string `json:"codec_name"`
 	Width        int    `json:"width"`
 	Height       int    `json:"height"`
+	Channels     int    `json:"channels"` // audio
 	NbReadFrames string `json:"nb_read_frames"`
 }
 
