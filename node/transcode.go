@@ -600,12 +600,8 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	// this pull. The relay starts every run on the newest keyframe; a
 	// passthrough rendition copies packets, and ffmpeg 5.1's mp4 muxer
 	// refuses the cached burst ("pts has no value"), so it starts live.
-	passthrough := false
-	for _, rd := range d.profile.Renditions {
-		passthrough = passthrough || rd.Passthrough
-	}
 	source := d.source
-	if passthrough {
+	if readsIngestDirectly(d.profile) {
 		// Copying a source with B-frames (OBS's x264 default) through the
 		// relay fails in ffmpeg 5.1's mp4 muxer ("pts has no value"),
 		// cached burst or not: a passthrough ladder reads mediamtx
@@ -685,6 +681,18 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	}
 }
 
+// readsIngestDirectly tells whether a ladder's transcoder reads the
+// ingest's mediamtx itself instead of the relay: one with a passthrough
+// rendition (see runTranscoder). A relay pull does nothing for it.
+func readsIngestDirectly(p *fsm.Profile) bool {
+	for _, r := range p.Renditions {
+		if r.Passthrough {
+			return true
+		}
+	}
+	return false
+}
+
 // prewarmFor is how long a pull made at publish time is kept without a
 // transcoder: the session goes through raft and the transcoder starts
 // well within it; a transcoder's own pull of the source shares it.
@@ -723,12 +731,15 @@ type warmPull struct {
 	release func()
 }
 
-// warmLocked opens (and closes) the standby's relay pulls.
+// warmLocked opens (and closes) the standby's relay pulls. A stream whose
+// transcoder would not read the relay gets none: each pull is one more
+// reader of the ingest's mediamtx (and, across nodes, one more TLS
+// session) for as long as the stream lives.
 func (ls *liveStreams) warmLocked(ctx context.Context, want map[string]desired) {
 	n := ls.n
 	keep := map[string]string{}
 	for id, d := range want {
-		if d.want.owner || !d.want.live {
+		if d.want.owner || !d.want.live || readsIngestDirectly(d.profile) {
 			continue
 		}
 		if sb, ok := n.clu.StandbyOf(id, d.session.Owner); ok && sb.Name == n.cfg.Name {
