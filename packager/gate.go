@@ -114,17 +114,16 @@ func (s *Stream) Ack(held map[string]Reach) {
 	}
 }
 
-// Held is what a standby holds once it has applied d on top of have (the
-// marks Since was given): per track, the last segment d carries (open
-// ones with the parts sent), else the mark it had.
-func (d *Delta) Held(have map[string]uint64) map[string]Reach {
+// Held is how far a standby's copy goes once it has applied d: per track
+// the last segment d carries (an open one with the parts it has; a delta
+// that continues a segment still lists all its parts). A track d carries
+// nothing of is where it was.
+func (d *Delta) Held() map[string]Reach {
 	out := map[string]Reach{}
 	for _, td := range d.Tracks {
 		if n := len(td.Segments); n > 0 {
 			last := td.Segments[n-1]
 			out[td.Spec.Name] = Reach{MSN: last.MSN, Parts: len(last.Parts), Complete: last.Complete}
-		} else if msn, ok := have[td.Spec.Name]; ok {
-			out[td.Spec.Name] = Reach{MSN: msn, Complete: true}
 		}
 	}
 	return out

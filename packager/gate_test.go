@@ -73,7 +73,7 @@ func TestGateShowsWhatTheStandbyHolds(t *testing.T) {
 	// The standby takes a copy and says so.
 	d, marks := owner.Since(nil)
 	standby := NewReplica(d, clock.now)
-	owner.Ack(d.Held(nil))
+	owner.Ack(d.Held())
 	require.False(t, owner.Hidden())
 	shown := listedParts(t, owner, "v")
 	require.Greater(t, len(shown), len(listedParts(t, standby, "v"))-1)
@@ -87,7 +87,7 @@ func TestGateShowsWhatTheStandbyHolds(t *testing.T) {
 	d2, _ := owner.Since(marks)
 	f.run(0.35)
 	require.NoError(t, standby.Apply(d2))
-	owner.Ack(d2.Held(marks))
+	owner.Ack(d2.Held())
 	require.True(t, owner.Hidden())
 	require.Subset(t, listedParts(t, standby, "v"), listedParts(t, owner, "v"))
 
@@ -131,7 +131,7 @@ func TestGatedOwnerDiesStandbyContinuesWhatPlayersSaw(t *testing.T) {
 			f.run(9.1)
 			d, _ := owner.Since(nil)
 			standby := NewReplica(d, clock.now)
-			owner.Ack(d.Held(nil))
+			owner.Ack(d.Held())
 			// The owner makes more, the copy of it never arrives, and a
 			// player reads the owner's playlist just before it dies.
 			f.run(extra)
