@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -190,4 +192,70 @@ func transcoderCPU(ctx context.Context, window time.Duration) (cpu float64, n in
 		cpu += c - b
 	}
 	return cpu, len(after), nil
+}
+
+// cpuRoles is CPU seconds so far by role, for this process (the in-process
+// nodes and the bench itself) and every process below it, by pid.
+type cpuRoles map[int]struct {
+	role string
+	cpu  float64
+}
+
+// roleOf names what a process below the bench is: a node transcoder, a
+// publisher, mediamtx, or something else.
+func roleOf(p procInfo, self int) string {
+	switch {
+	case p.PID == self:
+		return "nodes+bench"
+	case strings.HasPrefix(p.Comm, "mediamtx"):
+		return "mediamtx"
+	case p.Comm == "ffmpeg":
+		args := procCmdline(p.PID)
+		if slices.Contains(args, "pipe:3") {
+			return "transcoders"
+		}
+		if n := len(args); n > 0 && (strings.HasPrefix(args[n-1], "rtmp://") || strings.HasPrefix(args[n-1], "srt://")) {
+			return "publishers"
+		}
+	}
+	return "other"
+}
+
+func readCPURoles() cpuRoles {
+	self := os.Getpid()
+	out := cpuRoles{}
+	for _, p := range descendants(procTable(), self) {
+		if c, ok := procCPUSeconds(p.PID); ok {
+			out[p.PID] = struct {
+				role string
+				cpu  float64
+			}{roleOf(p, self), c}
+		}
+	}
+	return out
+}
+
+// since is each role's share of one core between two readings taken d
+// apart (a process that started meanwhile counts from its start; one that
+// ended is left out).
+func (c cpuRoles) since(prev cpuRoles, d time.Duration) map[string]float64 {
+	out := map[string]float64{}
+	for pid, now := range c {
+		out[now.role] += (now.cpu - prev[pid].cpu) / d.Seconds()
+	}
+	return out
+}
+
+// fmtRoles prints roles' core shares as percentages, largest first.
+func fmtRoles(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", k, m[k]*100))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -1,13 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,11 +51,13 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	r.Method = fmt.Sprintf("Three in-process nodes, a one-rendition passthrough profile (ffmpeg `-c copy` into 2 s HLS segments). Streams "+
 		"of a 720p30 3 Mb/s file are published over RTMP (`-re -stream_loop -1 -c copy`), round-robin over the three nodes' ingest, "+
 		"%d at a time up to a cap of %d. After each step every new stream must become playable, then each stream's transcoder "+
-		"frame counter (`/v1/inputs/<id>/status`, asked through the leader) is read twice %s apart: frames per second ÷ %d is its "+
-		"realtime ratio. A stream below %.2f× (or not playable within 30 s) ends the ramp. Evenness is the max/min of streams "+
+		"frame counter (`/v1/inputs/<id>/status`, asked through the leader) is read twice %s apart: frames per second (between "+
+		"the two ffmpeg reports, `updated_at`) ÷ %d is its realtime ratio. A stream below %.2f× (or not playable within 30 s) ends the ramp. Evenness is the max/min of streams "+
 		"owned per node at the last step; cost against capacity is read from `/v1/nodes`. Then a fourth node joins: for %s the "+
 		"owner of every stream is read from `/v1/route` each second (a stream counts as moved once its owner changes) and each "+
-		"moved stream's first media playlist is checked to have gone on numbering forward through the node that answers.",
+		"moved stream's first media playlist is checked to have gone on numbering forward through the node that answers; "+
+		"meanwhile every stream's first media playlist is polled through the leader every 250 ms, as a low-latency player "+
+		"polls it, and checked with hlscheck (RFC 8216 and LL-HLS rules; how long the newest part stood still).",
 		scaleStep, scaleCap, scaleWindow, SourceFPS, realtimeFloor, scaleJoinWatch)
 
 	var streams []*scaleStream
@@ -66,14 +71,17 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	var lastOwners map[string]int
 	var lastMinRatio, lastCPU float64
 	for len(streams) < scaleCap {
-		if ctxLeft(ctx) < scaleWindow+40*time.Second {
+		if ctxLeft(ctx) < scaleWindow+40*time.Second+scaleJoinWatch+60*time.Second {
 			limitedBy = fmt.Sprintf("row time budget (stopped at %d streams)", len(streams))
 			break
 		}
 		var fresh []*scaleStream
 		for range scaleStep {
 			i := len(streams)
-			in := leader.CreateInput(t, map[string]any{"name": fmt.Sprintf("scale %d", i), "profile_id": pid})
+			in, err := createInput(ctx, leader, map[string]any{"name": fmt.Sprintf("scale %d", i), "profile_id": pid})
+			if err != nil {
+				return err
+			}
 			ing := nodes[i%len(nodes)]
 			// A follower knows the key once raft has replicated it there;
 			// a publish before that is refused and the publisher exits.
@@ -86,6 +94,8 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 			streams = append(streams, s)
 			fresh = append(fresh, s)
 		}
+		stepAt := time.Now()
+		var took []string
 		for _, s := range fresh {
 			if err := pollUntil(ctx, 30*time.Second, 200*time.Millisecond, func() bool {
 				ok, _ := playableVia(ctx, leader.HTTPURL(), s.id)
@@ -94,23 +104,22 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 				limitedBy = fmt.Sprintf("stream %d not playable within 30 s", len(streams))
 				break
 			}
+			took = append(took, time.Since(stepAt).Round(100*time.Millisecond).String())
 		}
+		t.Logf("scale: %d streams: the new ones playable after %s", len(streams), strings.Join(took, ", "))
 		if strings.HasPrefix(limitedBy, "stream") {
 			break
 		}
-		cpu0 := cpuBusy()
-		before := map[string]frameSample{}
-		for _, s := range streams {
-			before[s.id] = frames(ctx, leader.HTTPURL(), s.id)
-		}
+		cpu0, roles0, at0 := cpuBusy(), readCPURoles(), time.Now()
+		before := allFrames(ctx, leader.HTTPURL(), streams)
 		if err := sleepCtx(ctx, scaleWindow); err != nil {
 			return err
 		}
+		after := allFrames(ctx, leader.HTTPURL(), streams)
 		owners := map[string]int{}
 		minRatio := 99.0
 		for _, s := range streams {
-			a := frames(ctx, leader.HTTPURL(), s.id)
-			b := before[s.id]
+			a, b := after[s.id], before[s.id]
 			ratio := 0.0
 			if a.ok && b.ok && a.at.After(b.at) {
 				ratio = float64(a.frames-b.frames) / a.at.Sub(b.at).Seconds() / SourceFPS
@@ -119,7 +128,9 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 			owners[a.owner]++
 		}
 		lastCPU = cpuBusy().since(cpu0)
-		t.Logf("scale: %d streams, slowest %.2f× realtime, owners %v, CPU %.0f%%", len(streams), minRatio, owners, lastCPU*100)
+		roles := readCPURoles().since(roles0, time.Since(at0))
+		t.Logf("scale: %d streams, slowest %.2f× realtime, owners %v, CPU %.0f%% (load %.1f); of one core: %s",
+			len(streams), minRatio, owners, lastCPU*100, load1(), fmtRoles(roles))
 		if minRatio < realtimeFloor {
 			limitedBy = fmt.Sprintf("at %d streams one fell to %.2f× realtime", len(streams), minRatio)
 			break
@@ -148,7 +159,9 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	if err := scaleCapacity(ctx, leader, r); err != nil {
 		return err
 	}
-	if carried > 0 && ctxLeft(ctx) > scaleJoinWatch+30*time.Second {
+	// The join needs the watch, a node's start, and up to 20 s for the
+	// numbering checks.
+	if carried > 0 && ctxLeft(ctx) > scaleJoinWatch+60*time.Second {
 		if err := scaleJoin(ctx, t, c, leader, streams, r); err != nil {
 			return err
 		}
@@ -159,6 +172,38 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	return nil
 }
 
+// createInput creates an input through node n as the CLI does: a write
+// that finds no leader for a moment (a loaded box delays heartbeats past
+// the leader lease) or whose answer is lost is sent again under the same
+// Idempotency-Key, for up to 30 s.
+func createInput(ctx context.Context, n *testcluster.Node, body map[string]any) (testcluster.Input, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return testcluster.Input{}, err
+	}
+	key := fmt.Sprintf("bench-scale-%d", time.Now().UnixNano())
+	var in testcluster.Input
+	err = pollUntilErr(ctx, 30*time.Second, 500*time.Millisecond, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.HTTPURL()+"/v1/inputs", bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("create input on %s: %s %s", n.Name(), resp.Status, bytes.TrimSpace(msg))
+		}
+		return json.Unmarshal(msg, &in)
+	})
+	return in, err
+}
+
 type frameSample struct {
 	ok     bool
 	frames uint64
@@ -166,7 +211,37 @@ type frameSample struct {
 	at     time.Time
 }
 
+// allFrames reads every stream's frame counter at once.
+func allFrames(ctx context.Context, nodeURL string, streams []*scaleStream) map[string]frameSample {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	out := map[string]frameSample{}
+	for _, s := range streams {
+		wg.Go(func() {
+			f := frames(ctx, nodeURL, s.id)
+			mu.Lock()
+			out[s.id] = f
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// frames reads a stream's transcoder frame counter, with a few tries: a
+// status call that times out on a loaded box says nothing about the
+// stream's speed.
 func frames(ctx context.Context, nodeURL, id string) frameSample {
+	var f frameSample
+	for range 3 {
+		if f = framesOnce(ctx, nodeURL, id); f.ok {
+			break
+		}
+	}
+	return f
+}
+
+func framesOnce(ctx context.Context, nodeURL, id string) frameSample {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, nodeURL+"/v1/inputs/"+id+"/status", nil)
@@ -178,13 +253,16 @@ func frames(ctx context.Context, nodeURL, id string) frameSample {
 	var st struct {
 		Owner      string `json:"owner_node"`
 		Transcoder *struct {
-			Frames uint64 `json:"frames"`
+			Frames    uint64    `json:"frames"`
+			UpdatedAt time.Time `json:"updated_at"`
 		} `json:"transcoder"`
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil || st.Transcoder == nil {
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil || st.Transcoder == nil || st.Transcoder.UpdatedAt.IsZero() {
 		return frameSample{owner: st.Owner}
 	}
-	return frameSample{ok: true, frames: st.Transcoder.Frames, owner: st.Owner, at: time.Now()}
+	// Timed by ffmpeg's report, not by this call's answer: on a loaded box
+	// the call takes up to seconds, which would be counted as frames lost.
+	return frameSample{ok: true, frames: st.Transcoder.Frames, owner: st.Owner, at: st.Transcoder.UpdatedAt}
 }
 
 func fmtOwners(nodes []*testcluster.Node, owners map[string]int) string {
@@ -264,17 +342,48 @@ func nodeCosts(ctx context.Context, nodeURL string) ([]nodeCost, error) {
 }
 
 // scaleJoin adds a fourth node and counts the streams that move to it,
-// checking that each moved stream's numbering goes on.
+// checking that each moved stream's numbering goes on and watching every
+// stream's first media playlist the way a low-latency player polls it.
 func scaleJoin(ctx context.Context, t *testing.T, c *testcluster.Cluster, leader *testcluster.Node, streams []*scaleStream, r *Row) error {
 	owner := map[string]string{}
 	msn := map[string]uint64{}
-	for _, s := range streams {
-		o, err := routeOwner(ctx, leader.HTTPURL(), s.id)
-		if err != nil {
-			return err
+	watches := map[string]*playlistWatch{}
+	defer func() {
+		for _, w := range watches {
+			w.stop()
 		}
-		owner[s.id] = o
-		msn[s.id] = firstMSN(ctx, leader.HTTPURL(), s.id)
+	}()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	for _, s := range streams {
+		wg.Go(func() {
+			// A loaded box answers slowly now and then: a route read gets
+			// a few tries before it fails the row.
+			var o string
+			err := pollUntilErr(ctx, 10*time.Second, 200*time.Millisecond, func() (err error) {
+				o, err = routeOwner(ctx, leader.HTTPURL(), s.id)
+				return err
+			})
+			m := firstMSN(ctx, leader.HTTPURL(), s.id)
+			u, uerr := firstVariant(ctx, leader.HTTPURL(), s.id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("owner of %s before the join: %w", s.id, err))
+				return
+			}
+			owner[s.id], msn[s.id] = o, m
+			if uerr == nil {
+				watches[s.id] = startPlaylistWatch(u)
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return errs[0]
 	}
 	c.AddNode()
 	c.WaitMembers(4, 30*time.Second)
@@ -292,21 +401,61 @@ func scaleJoin(ctx context.Context, t *testing.T, c *testcluster.Cluster, leader
 	}
 	backwards := 0
 	for id := range moved {
-		if err := pollUntil(ctx, 20*time.Second, 500*time.Millisecond, func() bool { return firstMSN(ctx, leader.HTTPURL(), id) > msn[id] }); err != nil {
-			backwards++
-			t.Logf("scale: moved stream %s: numbering did not go past %d", id, msn[id])
-		}
+		wg.Go(func() {
+			if err := pollUntil(ctx, 20*time.Second, 500*time.Millisecond, func() bool { return firstMSN(ctx, leader.HTTPURL(), id) > msn[id] }); err != nil {
+				mu.Lock()
+				backwards++
+				mu.Unlock()
+				t.Logf("scale: moved stream %s: numbering did not go past %d", id, msn[id])
+			}
+		})
 	}
+	wg.Wait()
 	n := len(streams)
 	r.addValue("a 4th node joins: streams moved", "streams", float64(len(moved)), 0).headline().
 		goal(fmt.Sprintf("≤ %d (a quarter)", n/4), len(moved) <= n/4)
 	r.addValue("moved streams whose numbering did not go on", "streams", float64(backwards), 0).goal("0", backwards == 0)
+	scaleWatches(t, watches, moved, r)
 	var to []string
 	for id, o := range moved {
 		to = append(to, id[:min(8, len(id))]+"→"+o)
 	}
 	r.note("moved within %s of the join: %s", scaleJoinWatch, strings.Join(to, ", "))
 	return scaleCapacity(ctx, leader, r)
+}
+
+// partHoldBack is what a low-latency player keeps between itself and the
+// newest part (three parts of the default 334 ms): a live edge that stands
+// still longer than that empties its buffer.
+const partHoldBack = 1.0
+
+// scaleWatches reports what the playlist watches saw through the join: how
+// long the newest part stood still on a moved stream (against the streams
+// that stayed, which show what polling and the box's load add), and any
+// playlist rule a player would trip over.
+func scaleWatches(t *testing.T, watches map[string]*playlistWatch, moved map[string]string, r *Row) {
+	var stillMoved, stillStayed time.Duration
+	badMoved, badStayed := 0, 0
+	for id, w := range watches {
+		w.stop()
+		sum, v := w.summary(), w.check.Violations()
+		if _, ok := moved[id]; ok {
+			stillMoved = max(stillMoved, sum.LongestPartStall)
+			badMoved += len(v)
+			t.Logf("scale: moved stream %s: %d playlist fetches, newest part still for at most %s, %d rule violations %q, %s",
+				id, sum.Fetches, sum.LongestPartStall.Round(10*time.Millisecond), len(v), v[:min(3, len(v))], w.report())
+		} else {
+			stillStayed = max(stillStayed, sum.LongestPartStall)
+			badStayed += len(v)
+		}
+	}
+	if len(moved) > 0 {
+		r.addValue("moved streams: longest time the newest part stood still (polled every 250 ms via the leader)", "s", stillMoved.Seconds(), 2).
+			goal(fmt.Sprintf("≤ %.0f s (a low-latency player's hold-back)", partHoldBack), stillMoved.Seconds() <= partHoldBack)
+		r.addValue("moved streams: playlist rule violations (hlscheck)", "", float64(badMoved), 0).goal("0", badMoved == 0)
+	}
+	r.addValue("streams that stayed: longest time the newest part stood still", "s", stillStayed.Seconds(), 2)
+	r.addValue("streams that stayed: playlist rule violations", "", float64(badStayed), 0)
 }
 
 // firstMSN is the newest media sequence number of an input's first

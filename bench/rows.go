@@ -29,7 +29,7 @@ var rowDefs = []rowDef{
 	{"routing", "segments and redirects versus nginx", 210 * time.Second, rowRouting},
 	{"api", "API writes and reads on a 3-node cluster", 90 * time.Second, rowAPI},
 	{"tls", "cost of mutual TLS between nodes: forwarded writes and redirects", 150 * time.Second, rowTLS},
-	{"scale", "passthrough streams on a 3-node cluster, then a 4th node joins", 5 * time.Minute, rowScale},
+	{"scale", "passthrough streams on a 3-node cluster, then a 4th node joins", 8 * time.Minute, rowScale},
 	{"sim", "placement simulated: 100 nodes, 10 000 streams, joins, deaths, churn", 3 * time.Minute, rowSim},
 	{"memory", "RSS of an idle node and per live stream", 2 * time.Minute, rowMemory},
 	{"recording", "recording cost: CPU versus live only, disk per hour per rendition", 5 * time.Minute, rowRecording},

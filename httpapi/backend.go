@@ -176,6 +176,10 @@ type TranscoderStatus struct {
 	Frames      uint64  `json:"frames"`
 	DropFrames  uint64  `json:"drop_frames"`
 	Restarts    int     `json:"restarts"`
+	// UpdatedAt is when ffmpeg reported these figures (about every half
+	// second): frames over the time between two reports is the rate,
+	// whatever the status call's own delay.
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 type RenditionStatus struct {

@@ -23,8 +23,8 @@ const replicateEvery = 20 * time.Millisecond
 
 // replication state of one stream this node produces.
 type replication struct {
-	to       string            // standby node name the marks refer to
-	sent     map[string]uint64 // last MSN sent, by track
+	to       string         // standby node name the marks refer to
+	sent     packager.Marks // what the standby has, as far as this node knows
 	endSent  bool
 	inFlight bool
 	// takenOver: the new owner of a stream this node is handing over says
@@ -130,6 +130,9 @@ func (ls *liveStreams) replicate(ctx context.Context) {
 				st.repl.fails = 0
 			}
 			if err != nil {
+				// The delta may or may not have been applied: the segments
+				// being made go whole next time.
+				st.repl.sent = st.repl.sent.Whole()
 				return
 			}
 			if ignored && owner.Name == n.cfg.Name && st.repl.to == sb.Name {
@@ -263,6 +266,9 @@ func (ls *liveStreams) applyReplica(id string, d *packager.Delta) (producing boo
 	st := ls.byID[id]
 	switch {
 	case st == nil || (st.stream.ID() != d.StreamID && st.cur == nil && st.next == nil && st.slate == nil):
+		if d.Continues() {
+			return false, packager.ErrNoStart // the sender sends it whole next time
+		}
 		st = &liveStream{id: id, stream: packager.NewReplica(d, nil), replica: true}
 		ls.byID[id] = st
 	case st.stream.ID() != d.StreamID:

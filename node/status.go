@@ -71,7 +71,7 @@ func (n *Node) fillLocalStatus(st *httpapi.InputStatus) {
 		ts = r.t.Stats()
 		st.Transcoder = &httpapi.TranscoderStatus{
 			Running: ts.Running, FPS: ts.FPS, Speed: ts.Speed, BitrateKbps: ts.BitrateKbps,
-			Frames: ts.Frame, DropFrames: ts.DropFrames, Restarts: r.t.Restarts(),
+			Frames: ts.Frame, DropFrames: ts.DropFrames, Restarts: r.t.Restarts(), UpdatedAt: ts.UpdatedAt,
 		}
 	}
 	limits := map[string]int{}

@@ -153,3 +153,80 @@ func TestCopyCompletesTheSegmentBeingMadeInPlace(t *testing.T) {
 	require.Nil(t, whole.Progressive, "complete at the owner")
 	require.Equal(t, whole.Body, got.Bytes(), "the reader got the whole segment")
 }
+
+// TestCopyGetsOnlyTheRestOfTheSegmentBeingMade: each delta carries only
+// the bytes of the segment being made that the copy lacks, not the whole
+// segment again at every part; a copy that lacks the start (a delta lost,
+// or applied twice) refuses, and the segment goes whole.
+func TestCopyGetsOnlyTheRestOfTheSegmentBeingMade(t *testing.T) {
+	clock := newClock()
+	specs := []TrackSpec{{Name: "v", Kind: Video}, {Name: AudioTrack, Kind: Audio}}
+	owner := newTestStream(clock, 0.35)
+	g := owner.Begin(specs)
+	f := newFeeder(t, g, []string{"v"}, true, twoSecond, clock)
+	f.run(5.7)
+	d, marks := owner.Since(nil)
+	copy := NewReplica(d, clock.now)
+	open := func(d *Delta) segment {
+		for _, td := range d.Tracks {
+			if td.Spec.Name == "v" {
+				return td.Segments[len(td.Segments)-1]
+			}
+		}
+		t.Fatal("no video track in the delta")
+		return segment{}
+	}
+	// The copy lists what the owner lists (its preload hint aside: it does
+	// not know the owner's schedule).
+	mirrors := func(msg string) {
+		t.Helper()
+		for _, name := range []string{"v", AudioTrack} {
+			want, got := media(t, owner, name, nil), media(t, copy, name, nil)
+			got.hint = want.hint
+			require.Equal(t, want, got, msg)
+		}
+	}
+	had := open(d)
+	require.False(t, had.Complete)
+
+	f.run(0.35)
+	d, next := owner.Since(marks)
+	rest := open(d)
+	require.Equal(t, had.MSN, rest.MSN, "the same segment, further on")
+	require.Equal(t, len(had.Data), rest.From, "from where the copy's start of it ends")
+	require.Equal(t, next["v"].OpenBytes-rest.From, len(rest.Data), "only the new bytes")
+	require.NotEmpty(t, rest.Data)
+	wire, err := EncodeDelta(d)
+	require.NoError(t, err)
+	whole, _ := owner.Since(marks.Whole())
+	wholeWire, err := EncodeDelta(whole)
+	require.NoError(t, err)
+	left := 0
+	for _, td := range d.Tracks {
+		for _, sg := range td.Segments {
+			left += sg.From
+		}
+	}
+	require.InDelta(t, left, len(wholeWire)-len(wire), 32, "the delta leaves out what the copy has (give or take the encoding of the offsets)")
+	d2, err := DecodeDelta(wire)
+	require.NoError(t, err)
+	require.True(t, d2.Continues())
+	require.NoError(t, copy.Apply(d2))
+	mirrors("the rest applied")
+
+	// The same rest again (its answer was lost, say): the copy's start of
+	// the segment is no longer where the rest begins.
+	d2, err = DecodeDelta(wire)
+	require.NoError(t, err)
+	require.ErrorIs(t, copy.Apply(d2), ErrNoStart)
+	require.ErrorIs(t, New(Config{ID: owner.ID()}).Apply(d2), ErrNoStart, "a copy with nothing of the segment")
+	mirrors("a refused delta changes nothing")
+
+	// The sender forgets the copy's starts: the segment goes whole, and
+	// the copy completes it in place.
+	f.run(2)
+	d, _ = owner.Since(next.Whole())
+	require.False(t, d.Continues())
+	require.NoError(t, copy.Apply(d))
+	mirrors("the whole segment applied")
+}

@@ -12,9 +12,14 @@ import (
 
 // Delta carries what a standby lacks of a stream: the complete segments
 // after the ones it has, with the init segments they name, and the
-// stream-wide counters. The owner sends one after every new segment; the
-// standby serves from it while the owner is gone, and continues it if it
-// becomes the owner.
+// stream-wide counters. The owner sends one after every new segment (and,
+// with low latency, every new part); the standby serves from it while the
+// owner is gone, and continues it if it becomes the owner.
+//
+// A segment the standby already has the start of (the one being made,
+// copied part by part) carries only its new bytes (segment.From): sending
+// it whole at every part cost about four times the stream's bitrate in
+// encoding, TLS and decoding on both nodes, for every live stream.
 type Delta struct {
 	StreamID string
 	Config   ReplicaConfig
@@ -43,6 +48,50 @@ type TrackDelta struct {
 	Ended    bool
 }
 
+// Marks are how far a copy has each track (by name), as a sender last
+// knew it; a track missing gets its whole list.
+type Marks map[string]Mark
+
+// Mark is how far a copy has one track: the complete segments up to MSN,
+// and, when Open, the first OpenBytes bytes of segment OpenMSN (made by
+// generation OpenGen), which was being made.
+type Mark struct {
+	MSN       uint64
+	Open      bool
+	OpenMSN   uint64
+	OpenGen   int
+	OpenBytes int
+}
+
+// Whole forgets what the copy has of the segments being made, so that the
+// next delta carries them whole: for a sender that does not know whether
+// its last delta arrived.
+func (m Marks) Whole() Marks {
+	out := make(Marks, len(m))
+	for k, v := range m {
+		v.Open = false
+		out[k] = v
+	}
+	return out
+}
+
+// Continues reports whether the delta continues a segment the receiver
+// must have the start of.
+func (d *Delta) Continues() bool {
+	for _, t := range d.Tracks {
+		for _, sg := range t.Segments {
+			if sg.From > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ErrNoStart: a delta continues a segment of which the copy lacks the
+// start (or has another one); the sender must send it whole.
+var ErrNoStart = errors.New("packager: the copy lacks the start of a segment the delta continues")
+
 // Empty reports whether the delta carries no segment.
 func (d *Delta) Empty() bool {
 	for _, t := range d.Tracks {
@@ -67,11 +116,12 @@ func (d *Delta) Signature() string {
 	return b.String()
 }
 
-// Since lists every track's complete segments after the numbers in have
-// (by track name; a track missing from have gets its whole list), and, with
-// low latency, the segment being made with the parts it has so far. It
-// also returns the new high-water marks (of complete segments).
-func (s *Stream) Since(have map[string]uint64) (*Delta, map[string]uint64) {
+// Since lists every track's complete segments after the marks in have
+// (a track missing from have gets its whole list), and, with low latency,
+// the segment being made with the parts it has so far. A segment of which
+// have says the copy has the start carries only the rest. It also returns
+// the marks the copy has once it applied the delta.
+func (s *Stream) Since(have Marks) (*Delta, Marks) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := &Delta{
@@ -79,38 +129,44 @@ func (s *Stream) Since(have map[string]uint64) (*Delta, map[string]uint64) {
 		Config: ReplicaConfig{TargetDuration: s.cfg.TargetDuration, Schedule: s.cfg.Schedule, PartTarget: s.cfg.PartTarget,
 			Window: s.cfg.Window, Keep: s.cfg.Keep, FirstMSN: s.cfg.FirstMSN},
 	}
-	marks := map[string]uint64{}
+	marks := Marks{}
 	for _, name := range sortedKeys(s.tracks) {
 		t := s.tracks[name]
 		td := TrackDelta{Spec: t.spec, Info: t.info, Inits: map[string][]byte{}, Ended: t.ended}
-		last, known := have[name]
-		marks[name] = last
-		for _, sg := range t.segs {
-			if !sg.Complete || (known && sg.MSN <= last) {
-				continue
-			}
+		had, known := have[name]
+		m := Mark{MSN: had.MSN}
+		// rest is a copy of sg for the delta: from where the copy's start
+		// of it ends, when it has one.
+		rest := func(sg *segment) segment {
 			c := *sg
 			c.Parts = slices.Clone(sg.Parts)
-			td.Segments = append(td.Segments, c)
+			c.Data = sg.Data[:len(sg.Data):len(sg.Data)]
+			if known && had.Open && had.OpenMSN == sg.MSN && had.OpenGen == sg.Gen && had.OpenBytes <= len(sg.Data) {
+				c.From = had.OpenBytes
+				c.Data = c.Data[c.From:]
+			}
 			if b, ok := t.inits[sg.Init]; ok {
 				td.Inits[sg.Init] = b
 			}
-			marks[name] = sg.MSN
+			return c
+		}
+		for _, sg := range t.segs {
+			if !sg.Complete || (known && sg.MSN <= had.MSN) {
+				continue
+			}
+			td.Segments = append(td.Segments, rest(sg))
+			m.MSN = sg.MSN
 		}
 		if o := t.open(); o != nil && s.cfg.PartTarget > 0 && len(o.Parts) > 0 {
 			// Low latency: players have seen the parts of the segment being
 			// made. The copy holds them too, so that a next owner closes
 			// that segment where it is and goes on behind it, instead of
-			// making another segment under the same number. Not a mark: it
-			// goes again, with its new parts, until it is complete.
-			c := *o
-			c.Parts = slices.Clone(o.Parts)
-			c.Data = o.Data[:len(o.Data):len(o.Data)]
-			td.Segments = append(td.Segments, c)
-			if b, ok := t.inits[o.Init]; ok {
-				td.Inits[o.Init] = b
-			}
+			// making another segment under the same number. It goes again,
+			// with its new parts, until it is complete.
+			td.Segments = append(td.Segments, rest(o))
+			m.Open, m.OpenMSN, m.OpenGen, m.OpenBytes = true, o.MSN, o.Gen, len(o.Data)
 		}
+		marks[name] = m
 		d.Tracks = append(d.Tracks, td)
 	}
 	return d, marks
@@ -146,6 +202,9 @@ func (s *Stream) Apply(d *Delta) error {
 		// took over: the sender must send these segments again once it
 		// stops, or this copy keeps its own version of those numbers.
 		return ErrProducing
+	}
+	if err := s.joinStartsLocked(d); err != nil {
+		return err
 	}
 	// A copy shows what it has: its owner gated it already.
 	s.gated = false
@@ -208,6 +267,45 @@ func (s *Stream) Apply(d *Delta) error {
 		s.ended = true
 	}
 	s.notifyLocked()
+	return nil
+}
+
+// joinStartsLocked makes every segment of d that carries only its rest
+// whole again, from the start this copy has of it: the same segment (same
+// generation, init and discontinuity), still being made, exactly From
+// bytes long. Anything else is ErrNoStart, and d is left as it was.
+func (s *Stream) joinStartsLocked(d *Delta) error {
+	type join struct {
+		sg   *segment
+		mine *segment
+	}
+	var joins []join
+	for i, td := range d.Tracks {
+		for k, sg := range td.Segments {
+			if sg.From == 0 {
+				continue
+			}
+			t, ok := s.tracks[td.Spec.Name]
+			if !ok {
+				return ErrNoStart
+			}
+			j := t.index(sg.MSN)
+			if j < 0 {
+				return ErrNoStart
+			}
+			mine := t.segs[j]
+			if mine.Complete || mine.Gen != sg.Gen || mine.Init != sg.Init || mine.Disc != sg.Disc || len(mine.Data) != sg.From {
+				return ErrNoStart
+			}
+			joins = append(joins, join{&d.Tracks[i].Segments[k], mine})
+		}
+	}
+	for _, j := range joins {
+		// Appending past the end of mine.Data is safe: a reader of it (a
+		// progressive answer) holds a slice capped at the length it saw.
+		j.sg.Data = append(j.mine.Data, j.sg.Data...)
+		j.sg.From = 0
+	}
 	return nil
 }
 

@@ -134,6 +134,9 @@ type segment struct {
 	Parts    []part
 	Data     []byte
 	Complete bool
+	// From is set on a copy's wire only (Delta): Data holds the segment's
+	// bytes from this offset on, the copy having the ones before.
+	From int
 }
 
 type part struct {

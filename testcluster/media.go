@@ -325,8 +325,8 @@ type ProbeStream struct {
 	CodecName    string `json:"codec_name"`
 	Width        int    `json:"width"`
 	Height       int    `json:"height"`
-	NbReadFrames string `json:"nb_read_frames"`
 	Channels     int    `json:"channels"` // audio
+	NbReadFrames string `json:"nb_read_frames"`
 }
 
 // Probe is what ffprobe says about a media URL.

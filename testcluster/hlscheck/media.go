@@ -65,7 +65,21 @@ type Media struct {
 	ended        bool
 	lastAdvance  time.Time
 	longestStall time.Duration
+	// The newest part seen (its segment's number and its place in it), and
+	// since when, for LongestPartStall.
+	edge             partEdge
+	hasEdge          bool
+	lastPartAdvance  time.Time
+	longestPartStall time.Duration
 }
+
+// partEdge is where a playlist's newest part is.
+type partEdge struct {
+	msn uint64
+	n   int
+}
+
+func (e partEdge) after(o partEdge) bool { return e.msn > o.msn || (e.msn == o.msn && e.n > o.n) }
 
 // window is where one fetch's playlist started.
 type window struct{ mediaSeq, discSeq uint64 }
@@ -99,6 +113,10 @@ type Summary struct {
 	// newest segment stayed the same while the playlist was live: what a
 	// player waits through during a failover, up to the last fetch.
 	LongestStall time.Duration
+	// LongestPartStall is the same for the newest part (0 without parts):
+	// what a low-latency player, which holds back about three parts, waits
+	// through.
+	LongestPartStall time.Duration
 }
 
 // Add checks one fetch of the playlist, fetched at the given time; fetches
@@ -152,12 +170,13 @@ func (c *Media) Summary() Summary {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Summary{
-		Fetches:         c.fetches,
-		Segments:        len(c.segs),
-		Discontinuities: c.discs,
-		MaxMSN:          c.maxMSN,
-		Ended:           c.ended,
-		LongestStall:    c.longestStall,
+		Fetches:          c.fetches,
+		Segments:         len(c.segs),
+		Discontinuities:  c.discs,
+		MaxMSN:           c.maxMSN,
+		Ended:            c.ended,
+		LongestStall:     c.longestStall,
+		LongestPartStall: c.longestPartStall,
 	}
 }
 
@@ -395,6 +414,16 @@ func (c *Media) checkHistory(p *mediaPlaylist, at time.Time, report func(string,
 		last := p.segs[n-1].msn
 		if !c.hasSegs || last > c.maxMSN {
 			c.maxMSN, c.hasSegs, c.lastAdvance = last, true, at
+		}
+	}
+	if e, ok := p.partEdge(); ok {
+		if c.hasEdge && !c.ended {
+			if stall := at.Sub(c.lastPartAdvance); stall > c.longestPartStall {
+				c.longestPartStall = stall
+			}
+		}
+		if !c.hasEdge || e.after(c.edge) {
+			c.edge, c.hasEdge, c.lastPartAdvance = e, true, at
 		}
 	}
 	c.ended = p.ended

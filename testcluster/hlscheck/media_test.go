@@ -403,3 +403,24 @@ func TestParseAttrs(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestMediaPartStall(t *testing.T) {
+	var c Media
+	fetches := []struct {
+		at   time.Duration
+		body string
+	}{
+		{0, ll(10, seg(10), parts(11, 2)+hint(11, 2))},
+		{300 * time.Millisecond, ll(10, seg(10), parts(11, 3)+hint(11, 3))},
+		{600 * time.Millisecond, ll(10, seg(10), parts(11, 3)+hint(11, 3))},
+		{1500 * time.Millisecond, ll(10, seg(10), parts(11, 3)+hint(11, 3))},
+		{1800 * time.Millisecond, ll(10, seg(10), parts(11, 5)+hint(11, 5))}, // the edge stood still 1.5 s
+		{2100 * time.Millisecond, ll(10, seg(10), parts(11, 6)+seg(11), parts(12, 1)+hint(12, 1))},
+	}
+	for i, f := range fetches {
+		require.NoError(t, c.Add([]byte(f.body), t0.Add(f.at)), "fetch %d", i+1)
+	}
+	s := c.Summary()
+	require.Equal(t, 1500*time.Millisecond, s.LongestPartStall)
+	require.Equal(t, 2100*time.Millisecond, s.LongestStall, "the newest segment is 10 until the last fetch")
+}

@@ -240,6 +240,20 @@ func (p *mediaPlaylist) firstMSN() uint64 { return p.mediaSeq + p.skipped }
 // trailing parts belong to).
 func (p *mediaPlaylist) nextMSN() uint64 { return p.firstMSN() + uint64(len(p.segs)) }
 
+// partEdge is where the newest part listed is: the segment being written,
+// or else the last segment that lists parts.
+func (p *mediaPlaylist) partEdge() (partEdge, bool) {
+	if len(p.tailParts) > 0 {
+		return partEdge{p.nextMSN(), len(p.tailParts)}, true
+	}
+	for i := len(p.segs) - 1; i >= 0; i-- {
+		if len(p.segs[i].parts) > 0 {
+			return partEdge{p.segs[i].msn, len(p.segs[i].parts)}, true
+		}
+	}
+	return partEdge{}, false
+}
+
 // onceTags may appear at most once in a Media Playlist.
 var onceTags = map[string]bool{
 	"EXT-X-VERSION": true, "EXT-X-TARGETDURATION": true, "EXT-X-MEDIA-SEQUENCE": true,
