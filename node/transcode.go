@@ -800,14 +800,17 @@ func (ls *liveStreams) probe(ctx context.Context, session, source string) (media
 func (ls *liveStreams) sourceFromRelay(ctx context.Context, pullURL string) (media.SourceInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	v, err := ls.n.relay.Video(ctx, pullURL)
+	// One description for both: asking twice could find the second ask's
+	// time up on a loaded node, and a passthrough ladder then encoded the
+	// audio it should copy.
+	v, a, err := ls.n.relay.Tracks(ctx, pullURL)
 	if err != nil {
 		return media.SourceInfo{}, err
 	}
 	info := media.SourceInfo{Width: v.Width, Height: v.Height, FPS: v.FPS}
 	// In ffprobe's names, as SourceInfo has them: a passthrough ladder
 	// copies AAC-LC audio instead of encoding it again.
-	if a, err := ls.n.relay.Audio(ctx, pullURL); err == nil && a.Codec == "MPEG-4 Audio" {
+	if a.Codec == "MPEG-4 Audio" {
 		info.AudioCodec, info.AudioSampleRate, info.AudioChannels = "aac", a.SampleRate, a.Channels
 		if a.AACLC {
 			info.AudioProfile = "LC"

@@ -341,6 +341,19 @@ func (r *Relay) Audio(ctx context.Context, pullURL string) (Audio, error) {
 	return audioOf(desc)
 }
 
+// Tracks is Video and Audio from one description: the source is waited
+// for once. audio is ErrNoAudio's zero Audio when the source has none; err
+// is Video's.
+func (r *Relay) Tracks(ctx context.Context, pullURL string) (Video, Audio, error) {
+	desc, err := r.describe(ctx, pullURL)
+	if err != nil {
+		return Video{}, Audio{}, err
+	}
+	a, _ := audioOf(desc)
+	v, err := videoOf(desc)
+	return v, a, err
+}
+
 // describe waits until the source behind a pull URL is connected and
 // returns its description.
 func (r *Relay) describe(ctx context.Context, pullURL string) (*description.Session, error) {
