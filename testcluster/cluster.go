@@ -100,8 +100,24 @@ func (c *Cluster) AddNode() *Node {
 	c.mu.Lock()
 	c.nodes = append(c.nodes, n)
 	c.mu.Unlock()
-	c.startNode(n)
-	return n
+	// A port picked free can be taken before the node binds it (another
+	// process's listener); a first start then tries fresh ports instead of
+	// failing the test. The holder is logged so a pattern can be found.
+	for attempt := 1; ; attempt++ {
+		err := c.tryStart(n)
+		if err == nil {
+			return n
+		}
+		port, inUse := portInUse(err)
+		if !inUse || attempt == 3 {
+			c.t.Fatalf("start node %s: %v\n%s", n.Config.Name, err, tail(n.LogPath, 30))
+		}
+		c.t.Logf("start node %s: port %d taken (%s); trying fresh ports", n.Config.Name, port, portHolder(port))
+		if err := os.RemoveAll(n.Config.DataDir); err != nil {
+			c.t.Fatal(err)
+		}
+		n.Config = c.newConfig(i, join)
+	}
 }
 
 func (c *Cluster) newConfig(i int, join []string) node.Config {
@@ -175,24 +191,33 @@ func HLSJSPath() string {
 
 func (c *Cluster) startNode(n *Node) {
 	c.t.Helper()
+	if err := c.tryStart(n); err != nil {
+		c.t.Fatalf("start node %s: %v\n%s", n.Config.Name, err, tail(n.LogPath, 30))
+	}
+}
+
+func (c *Cluster) tryStart(n *Node) error {
 	f, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		c.t.Fatalf("node log: %v", err)
+		return fmt.Errorf("node log: %w", err)
 	}
-	n.logFile = f
 	cfg := n.Config
 	cfg.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	nn, err := node.New(cfg)
 	if err != nil {
-		c.t.Fatalf("new node %s: %v", cfg.Name, err)
+		f.Close()
+		return fmt.Errorf("new node: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := nn.Start(ctx); err != nil {
-		c.t.Fatalf("start node %s: %v\n%s", cfg.Name, err, tail(n.LogPath, 30))
+		f.Close()
+		return err
 	}
+	n.logFile = f
 	n.Node = nn
 	n.running = true
+	return nil
 }
 
 // Nodes returns the nodes, running or not, in start order.
