@@ -435,27 +435,31 @@ const partHoldBack = 1.0
 // playlist rule a player would trip over.
 func scaleWatches(t *testing.T, watches map[string]*playlistWatch, moved map[string]string, r *Row) {
 	var stillMoved, stillStayed time.Duration
-	badMoved, badStayed := 0, 0
+	badMoved, badStayed, failedMoved, failedStayed := 0, 0, 0, 0
 	for id, w := range watches {
 		w.stop()
-		sum, v := w.summary(), w.check.Violations()
+		sum, v, failed := w.summary(), w.check.Violations(), w.failed()
 		if _, ok := moved[id]; ok {
 			stillMoved = max(stillMoved, sum.LongestPartStall)
 			badMoved += len(v)
+			failedMoved += failed
 			t.Logf("scale: moved stream %s: %d playlist fetches, newest part still for at most %s, %d rule violations %q, %s",
 				id, sum.Fetches, sum.LongestPartStall.Round(10*time.Millisecond), len(v), v[:min(3, len(v))], w.report())
 		} else {
 			stillStayed = max(stillStayed, sum.LongestPartStall)
 			badStayed += len(v)
+			failedStayed += failed
 		}
 	}
 	if len(moved) > 0 {
 		r.addValue("moved streams: longest time the newest part stood still (polled every 250 ms via the leader)", "s", stillMoved.Seconds(), 2).
 			goal(fmt.Sprintf("≤ %.0f s (a low-latency player's hold-back)", partHoldBack), stillMoved.Seconds() <= partHoldBack)
 		r.addValue("moved streams: playlist rule violations (hlscheck)", "", float64(badMoved), 0).goal("0", badMoved == 0)
+		r.addValue("moved streams: playlist fetches not answered 200", "", float64(failedMoved), 0).goal("0", failedMoved == 0)
 	}
 	r.addValue("streams that stayed: longest time the newest part stood still", "s", stillStayed.Seconds(), 2)
 	r.addValue("streams that stayed: playlist rule violations", "", float64(badStayed), 0)
+	r.addValue("streams that stayed: playlist fetches not answered 200", "", float64(failedStayed), 0)
 }
 
 // firstMSN is the newest media sequence number of an input's first
