@@ -603,12 +603,16 @@ func (ls *liveStreams) runTranscoder(ctx context.Context, st *liveStream, d desi
 	source := d.source
 	if readsIngestDirectly(d.profile) {
 		// Copying a source with B-frames (OBS's x264 default) through the
-		// relay fails in ffmpeg 5.1's mp4 muxer ("pts has no value"),
+		// relay failed in ffmpeg 5.1's mp4 muxer ("pts has no value"),
 		// cached burst or not: a passthrough ladder reads mediamtx
 		// directly, as before the relay (RTSPS to a remote ingest in TLS
 		// mode, encrypted; the media read key is then on ffmpeg's command
-		// line, readable by local users: ADR 0001). Open: make the relay's
-		// RTP output carry what ffmpeg needs, and read it there too.
+		// line, readable by local users: ADR 0001). The cause was ffmpeg's
+		// first frame, without a timestamp and, through the relay, always
+		// a keyframe; media's passthrough arguments now drop it (relay's
+		// TestPassthroughCopyOfALivePull copies through a live pull). Open:
+		// read passthrough through the relay again (PullLive), weighed
+		// against the relay's own cost per stream.
 	} else {
 		u, release, err := n.relay.Pull(ctx, d.source)
 		if err != nil {
