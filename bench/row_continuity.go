@@ -1008,6 +1008,19 @@ func (w *playlistWatch) report() string {
 	return fmt.Sprintf("playlist answers by status %v, %d transport errors", w.statuses, w.errs)
 }
 
+// failed counts the fetches that were not answered 200.
+func (w *playlistWatch) failed() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.errs
+	for status, k := range w.statuses {
+		if status != http.StatusOK {
+			n += k
+		}
+	}
+	return n
+}
+
 func (w *playlistWatch) stop() {
 	w.once.Do(func() { close(w.quit) })
 	<-w.done

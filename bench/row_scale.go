@@ -102,6 +102,7 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 				return ok
 			}); err != nil {
 				limitedBy = fmt.Sprintf("stream %d not playable within 30 s", len(streams))
+				scaleDiagnose(ctx, t, c, leader, s)
 				break
 			}
 			took = append(took, time.Since(stepAt).Round(100*time.Millisecond).String())
@@ -170,6 +171,37 @@ func rowScale(ctx context.Context, t *testing.T, e *Env, r *Row) error {
 	}
 	r.note("The cap keeps the row inside the 20-minute suite; the publishers (%d ffmpeg processes) run on the same 2 cores.", carried)
 	return nil
+}
+
+// scaleDiagnose logs what is known of a stream that does not play: its
+// status, its publisher, and what the nodes logged about it.
+func scaleDiagnose(ctx context.Context, t *testing.T, c *testcluster.Cluster, leader *testcluster.Node, s *scaleStream) {
+	body, _, err := get(ctx, leader.HTTPURL()+"/v1/inputs/"+s.id+"/status")
+	pub := "running"
+	if s.pub.exited() {
+		pub = fmt.Sprintf("exited: %q", s.pub.stderr.String())
+	}
+	t.Logf("scale: stream %s: status %s (err %v); publisher %s", s.id, bytes.TrimSpace(body), err, pub)
+	t.Logf("scale: stream %s in the nodes' logs:\n%s", s.id, nodeLogLines(c, s.id, 40))
+}
+
+// nodeLogLines are the last lines of every node's log that name id.
+func nodeLogLines(c *testcluster.Cluster, id string, n int) string {
+	var out []string
+	for _, node := range c.Nodes() {
+		b, err := os.ReadFile(node.LogPath)
+		if err != nil {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, id) {
+				lines = append(lines, node.Name()+": "+l)
+			}
+		}
+		out = append(out, lines[max(0, len(lines)-n):]...)
+	}
+	return strings.Join(out, "\n")
 }
 
 // createInput creates an input through node n as the CLI does: a write
@@ -415,7 +447,7 @@ func scaleJoin(ctx context.Context, t *testing.T, c *testcluster.Cluster, leader
 	r.addValue("a 4th node joins: streams moved", "streams", float64(len(moved)), 0).headline().
 		goal(fmt.Sprintf("≤ %d (a quarter)", n/4), len(moved) <= n/4)
 	r.addValue("moved streams whose numbering did not go on", "streams", float64(backwards), 0).goal("0", backwards == 0)
-	scaleWatches(t, watches, moved, r)
+	scaleWatches(t, c, watches, moved, r)
 	var to []string
 	for id, o := range moved {
 		to = append(to, id[:min(8, len(id))]+"→"+o)
@@ -433,29 +465,36 @@ const partHoldBack = 1.0
 // long the newest part stood still on a moved stream (against the streams
 // that stayed, which show what polling and the box's load add), and any
 // playlist rule a player would trip over.
-func scaleWatches(t *testing.T, watches map[string]*playlistWatch, moved map[string]string, r *Row) {
+func scaleWatches(t *testing.T, c *testcluster.Cluster, watches map[string]*playlistWatch, moved map[string]string, r *Row) {
 	var stillMoved, stillStayed time.Duration
-	badMoved, badStayed := 0, 0
+	badMoved, badStayed, failedMoved, failedStayed := 0, 0, 0, 0
 	for id, w := range watches {
 		w.stop()
-		sum, v := w.summary(), w.check.Violations()
+		sum, v, failed := w.summary(), w.check.Violations(), w.failed()
 		if _, ok := moved[id]; ok {
 			stillMoved = max(stillMoved, sum.LongestPartStall)
 			badMoved += len(v)
+			failedMoved += failed
 			t.Logf("scale: moved stream %s: %d playlist fetches, newest part still for at most %s, %d rule violations %q, %s",
 				id, sum.Fetches, sum.LongestPartStall.Round(10*time.Millisecond), len(v), v[:min(3, len(v))], w.report())
+			if sum.LongestPartStall.Seconds() > partHoldBack || len(v) > 0 || failed > 0 {
+				t.Logf("scale: moved stream %s in the nodes' logs:\n%s", id, nodeLogLines(c, id, 40))
+			}
 		} else {
 			stillStayed = max(stillStayed, sum.LongestPartStall)
 			badStayed += len(v)
+			failedStayed += failed
 		}
 	}
 	if len(moved) > 0 {
 		r.addValue("moved streams: longest time the newest part stood still (polled every 250 ms via the leader)", "s", stillMoved.Seconds(), 2).
 			goal(fmt.Sprintf("≤ %.0f s (a low-latency player's hold-back)", partHoldBack), stillMoved.Seconds() <= partHoldBack)
 		r.addValue("moved streams: playlist rule violations (hlscheck)", "", float64(badMoved), 0).goal("0", badMoved == 0)
+		r.addValue("moved streams: playlist fetches not answered 200", "", float64(failedMoved), 0).goal("0", failedMoved == 0)
 	}
 	r.addValue("streams that stayed: longest time the newest part stood still", "s", stillStayed.Seconds(), 2)
 	r.addValue("streams that stayed: playlist rule violations", "", float64(badStayed), 0)
+	r.addValue("streams that stayed: playlist fetches not answered 200", "", float64(failedStayed), 0)
 }
 
 // firstMSN is the newest media sequence number of an input's first

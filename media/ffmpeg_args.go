@@ -466,7 +466,16 @@ func filterGraph(rs []fsm.Rendition, thumb int) string {
 func videoArgs(p fsm.Profile, i int) []string {
 	r := p.Renditions[i]
 	if r.Passthrough {
-		return []string{"-map", "0:v:0", "-c:v", "copy"}
+		// -copypriorss 0 drops a copied packet without a timestamp before
+		// the first one with. ffmpeg's RTSP demuxer gives the first frame
+		// it reads none; when that frame is a keyframe (always through the
+		// relay's live pull, about one start in twenty reading mediamtx,
+		// whose readers join anywhere in a GOP) and the source has
+		// B-frames, the copy gives it a negative decode time, which the
+		// mp4 muxer cannot write once its moov is out, and every packet
+		// after it is refused ("pts has no value"): the stream never
+		// plays. Dropped, the copy starts at the next keyframe.
+		return []string{"-map", "0:v:0", "-c:v", "copy", "-copypriorss", "0"}
 	}
 	kf := keyframeSeconds(p)
 	preset := p.VideoPreset

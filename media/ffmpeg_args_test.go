@@ -392,6 +392,7 @@ func TestFFmpegArgs(t *testing.T) {
 				audioAt(defaultAudioKbps),
 				func(t *testing.T, _ []string, _ []Output, _ []string, groups [][]string) {
 					require.Equal(t, "copy", argAfter(groups[0], "-c:v"))
+					require.Equal(t, "0", argAfter(groups[0], "-copypriorss"), "a first frame without a timestamp is not copied")
 				},
 			},
 		},

@@ -63,6 +63,15 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 	if err == nil || !errors.Is(err, httpapi.ErrUnavailable) {
 		return n.via(f), err
 	}
+	// A planned move (rebalance): the new owner answers "moving" until the
+	// copy it continues from has come, while the node the stream moves
+	// from still produces it (make-before-break). Ask that one before
+	// answering a viewer 503.
+	if s := n.state.Session(inputID); s != nil && s.MovedFrom != "" && s.MovedFrom != rt.Owner && s.MovedFrom != n.cfg.Name {
+		if f, merr := n.shield.fetch(ctx, n.clu.PeerAddr(s.MovedFrom), inputID, file, q); merr == nil {
+			return f, nil
+		}
+	}
 	// The owner does not answer: it may be dead and not yet declared so.
 	// Its standby has a copy of everything it made. A copy here is that
 	// one if this node is the standby, or is the stream itself if this

@@ -1,13 +1,13 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -194,12 +194,25 @@ func (n *Node) pushReplica(ctx context.Context, addr, id string, d *packager.Del
 	if err != nil {
 		return false, false, err
 	}
+	size := int64(0)
+	for _, b := range body {
+		size += int64(len(b))
+	}
+	// Reading net.Buffers consumes them: each (re)send reads its own copy
+	// of the slice headers (the transport resends a request whose reused
+	// connection turned out closed).
+	reader := func() io.ReadCloser {
+		b := slices.Clone(body)
+		return io.NopCloser(&b)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := n.peer.NewRequest(ctx, http.MethodPost, addr, "/internal/replica/"+url.PathEscape(id), bytes.NewReader(body))
+	req, err := n.peer.NewRequest(ctx, http.MethodPost, addr, "/internal/replica/"+url.PathEscape(id), reader())
 	if err != nil {
 		return false, false, err
 	}
+	req.ContentLength = size
+	req.GetBody = func() (io.ReadCloser, error) { return reader(), nil }
 	resp, err := n.peer.Client().Do(req)
 	if err != nil {
 		return false, false, err
@@ -232,7 +245,7 @@ func (n *Node) serveInternalReplica(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unknown input", http.StatusNotFound)
 		return
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, 512<<20))
+	b, err := readBody(r, maxReplicaBody)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
@@ -255,6 +268,25 @@ func (n *Node) serveInternalReplica(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(ignoredHeader, "1")
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxReplicaBody bounds one delta: a whole window of a high-bitrate ladder.
+const maxReplicaBody = 512 << 20
+
+// readBody reads a request body into one array of its announced length (a
+// delta's segments are slices of it), or, without a length, as it comes.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("body of %d bytes, more than %d", r.ContentLength, limit)
+	}
+	if r.ContentLength < 0 {
+		return io.ReadAll(io.LimitReader(r.Body, limit))
+	}
+	b := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(r.Body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // applyReplica keeps (or refreshes) the copy of a stream another node

@@ -196,11 +196,9 @@ func TestCopyGetsOnlyTheRestOfTheSegmentBeingMade(t *testing.T) {
 	require.Equal(t, len(had.Data), rest.From, "from where the copy's start of it ends")
 	require.Equal(t, next["v"].OpenBytes-rest.From, len(rest.Data), "only the new bytes")
 	require.NotEmpty(t, rest.Data)
-	wire, err := EncodeDelta(d)
-	require.NoError(t, err)
+	wire := onWire(t, d)
 	whole, _ := owner.Since(marks.Whole())
-	wholeWire, err := EncodeDelta(whole)
-	require.NoError(t, err)
+	wholeWire := onWire(t, whole)
 	left := 0
 	for _, td := range d.Tracks {
 		for _, sg := range td.Segments {

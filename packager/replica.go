@@ -2,9 +2,11 @@ package packager
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -278,6 +280,7 @@ func (s *Stream) joinStartsLocked(d *Delta) error {
 	type join struct {
 		sg   *segment
 		mine *segment
+		t    *track
 	}
 	var joins []join
 	for i, td := range d.Tracks {
@@ -297,13 +300,13 @@ func (s *Stream) joinStartsLocked(d *Delta) error {
 			if mine.Complete || mine.Gen != sg.Gen || mine.Init != sg.Init || mine.Disc != sg.Disc || len(mine.Data) != sg.From {
 				return ErrNoStart
 			}
-			joins = append(joins, join{&d.Tracks[i].Segments[k], mine})
+			joins = append(joins, join{&d.Tracks[i].Segments[k], mine, t})
 		}
 	}
 	for _, j := range joins {
 		// Appending past the end of mine.Data is safe: a reader of it (a
 		// progressive answer) holds a slice capped at the length it saw.
-		j.sg.Data = append(j.mine.Data, j.sg.Data...)
+		j.sg.Data = appendData(j.mine.Data, j.sg.Data, j.t.sizeHint())
 		j.sg.From = 0
 	}
 	return nil
@@ -332,21 +335,80 @@ func grows(a, b *segment) bool {
 		len(a.Parts) <= len(b.Parts) && len(a.Data) <= len(b.Data)
 }
 
-// EncodeDelta and DecodeDelta put a delta on the wire.
-func EncodeDelta(d *Delta) ([]byte, error) {
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(d); err != nil {
-		return nil, fmt.Errorf("encode delta: %w", err)
-	}
-	return b.Bytes(), nil
+// wireDelta is a delta's description on the wire: the delta without its
+// segments' bytes, and their sizes in order (track by track).
+type wireDelta struct {
+	Delta *Delta
+	Sizes []int
 }
 
+// EncodeDelta puts a delta on the wire: the length of its description (4
+// bytes, big endian), the description (gob) without the segments' bytes,
+// then those bytes as they are. The buffers share the segments' arrays, so
+// nothing is copied before they are written: gob copied every byte into
+// its own growing buffer, and the receiver's decoder again.
+func EncodeDelta(d *Delta) (net.Buffers, error) {
+	desc := *d
+	desc.Tracks = slices.Clone(d.Tracks)
+	var data net.Buffers
+	var sizes []int
+	for i := range desc.Tracks {
+		segs := slices.Clone(desc.Tracks[i].Segments)
+		for k := range segs {
+			sizes = append(sizes, len(segs[k].Data))
+			if len(segs[k].Data) > 0 {
+				data = append(data, segs[k].Data)
+			}
+			segs[k].Data = nil
+		}
+		desc.Tracks[i].Segments = segs
+	}
+	var b bytes.Buffer
+	b.Write(make([]byte, 4))
+	if err := gob.NewEncoder(&b).Encode(wireDelta{Delta: &desc, Sizes: sizes}); err != nil {
+		return nil, fmt.Errorf("encode delta: %w", err)
+	}
+	head := b.Bytes()
+	binary.BigEndian.PutUint32(head, uint32(len(head)-4))
+	return append(net.Buffers{head}, data...), nil
+}
+
+// DecodeDelta reads what EncodeDelta wrote. The segments' bytes are
+// slices of b, each capped at its length: appending to one copies it
+// rather than writing over the next.
 func DecodeDelta(b []byte) (*Delta, error) {
-	var d Delta
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&d); err != nil {
+	if len(b) < 4 {
+		return nil, errors.New("decode delta: too short")
+	}
+	n := int(binary.BigEndian.Uint32(b))
+	if n > len(b)-4 {
+		return nil, errors.New("decode delta: description longer than the delta")
+	}
+	var w wireDelta
+	if err := gob.NewDecoder(bytes.NewReader(b[4 : 4+n])).Decode(&w); err != nil {
 		return nil, fmt.Errorf("decode delta: %w", err)
 	}
-	return &d, nil
+	if w.Delta == nil {
+		return nil, errors.New("decode delta: no description")
+	}
+	off, i := 4+n, 0
+	for t := range w.Delta.Tracks {
+		segs := w.Delta.Tracks[t].Segments
+		for k := range segs {
+			if i >= len(w.Sizes) || w.Sizes[i] < 0 || w.Sizes[i] > len(b)-off {
+				return nil, errors.New("decode delta: segment sizes do not match the bytes")
+			}
+			if size := w.Sizes[i]; size > 0 {
+				segs[k].Data = b[off : off+size : off+size]
+				off += size
+			}
+			i++
+		}
+	}
+	if i != len(w.Sizes) || off != len(b) {
+		return nil, errors.New("decode delta: segment sizes do not match the bytes")
+	}
+	return w.Delta, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

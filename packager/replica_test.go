@@ -1,6 +1,7 @@
 package packager
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -16,9 +17,7 @@ func TestReplicaServesAndContinuesTheStream(t *testing.T) {
 
 	d, marks := owner.Since(nil)
 	require.False(t, d.Empty())
-	b, err := EncodeDelta(d)
-	require.NoError(t, err)
-	d2, err := DecodeDelta(b)
+	d2, err := DecodeDelta(onWire(t, d))
 	require.NoError(t, err)
 	replica := NewReplica(d2, clock.now)
 	require.Equal(t, owner.ID(), replica.ID())
@@ -57,4 +56,37 @@ func TestReplicaServesAndContinuesTheStream(t *testing.T) {
 	replica2 := NewReplica(d, clock.now)
 	require.True(t, replica2.Ended())
 	require.Error(t, replica2.Apply(&Delta{StreamID: "other"}))
+}
+
+// onWire is a delta as the standby receives it.
+func onWire(t *testing.T, d *Delta) []byte {
+	t.Helper()
+	bufs, err := EncodeDelta(d)
+	require.NoError(t, err)
+	var b []byte
+	for _, x := range bufs {
+		b = append(b, x...)
+	}
+	return b
+}
+
+func TestDeltaOnTheWire(t *testing.T) {
+	clock := newClock()
+	owner := newTestStream(clock, 0.35)
+	g := owner.Begin([]TrackSpec{{Name: "v", Kind: Video}, {Name: AudioTrack, Kind: Audio}})
+	newFeeder(t, g, []string{"v"}, true, twoSecond, clock).run(5.7)
+	d, _ := owner.Since(nil)
+	b := onWire(t, d)
+	got, err := DecodeDelta(b)
+	require.NoError(t, err)
+	require.Equal(t, d, got, "the same delta")
+	for _, td := range got.Tracks {
+		for _, sg := range td.Segments {
+			require.Equal(t, len(sg.Data), cap(sg.Data), "capped: an append must not write over the next segment's bytes")
+		}
+	}
+	for _, bad := range [][]byte{nil, b[:3], b[:len(b)-1], append(slices.Clone(b), 0)} {
+		_, err := DecodeDelta(bad)
+		require.Error(t, err)
+	}
 }

@@ -24,6 +24,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/dionysia/dionysia/fsm"
+	"github.com/dionysia/dionysia/media"
 )
 
 // The integration tests run a real mediamtx (bin/mediamtx, built by `make
@@ -237,13 +240,22 @@ func (m *mediaServer) url(path string) string { return "rtsp://" + m.rtsp + "/" 
 // x264 with a 2 s GOP (-g 50, no scene cuts), and a sine in AAC.
 func publish(t *testing.T, ffmpeg string, m *mediaServer, path string) *proc {
 	t.Helper()
-	p := startProc(t, ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc2=size=320x180:rate="+strconv.Itoa(fps),
+	return publishWith(t, ffmpeg, m, path, "-preset", "ultrafast", "-tune", "zerolatency")
+}
+
+// publishWith is publish with other x264 options (B-frames, say).
+func publishWith(t *testing.T, ffmpeg string, m *mediaServer, path string, x264 ...string) *proc {
+	t.Helper()
+	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=" + strconv.Itoa(fps),
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+		"-c:v", "libx264"}
+	args = append(args, x264...)
+	args = append(args, "-pix_fmt", "yuv420p",
 		"-g", strconv.Itoa(gopSeconds*fps), "-keyint_min", strconv.Itoa(gopSeconds*fps), "-sc_threshold", "0",
 		"-c:a", "aac", "-b:a", "64k",
 		"-f", "rtsp", "-rtsp_transport", "tcp", m.url(path))
+	p := startProc(t, ffmpeg, args...)
 	waitFor(t, 15*time.Second, "the publisher to be ready", func() bool {
 		require.False(t, p.exited(), "publisher exited: %s", p.out.String())
 		pi, err := m.path(path)
@@ -785,4 +797,50 @@ func probePackets(t *testing.T, rawURL string, n int) []videoPacket {
 		}
 	}
 	return pkts
+}
+
+// TestPassthroughCopyOfAPull: a plain pull starts its reader on the newest
+// keyframe, and the first frame ffmpeg's RTSP demuxer gives has no
+// timestamp. Copied from a source with B-frames into fragmented MP4 with
+// media's passthrough arguments, that frame got a negative decode time the
+// muxer could not write, and every packet after it was refused ("pts has
+// no value"): what made passthrough fail through the relay, and one start
+// in twenty reading mediamtx directly.
+func TestPassthroughCopyOfAPull(t *testing.T) {
+	mtx, ffmpeg := mediaTest(t)
+	m := startMediaMTX(t, mtx)
+	publishWith(t, ffmpeg, m, "live/bframes", "-preset", "veryfast", "-bf", "2")
+	r := startRelay(t, Config{})
+	u, release, err := r.Pull(context.Background(), m.url("live/bframes"))
+	require.NoError(t, err)
+	defer release()
+	args, outs, err := media.FFmpegArgs(media.TranscodeSpec{SourceURL: u, HasVideo: true,
+		Profile: fsm.Profile{SegmentSeconds: 2, Renditions: []fsm.Rendition{{Name: "src", Passthrough: true, VideoBitrateKbps: 500}}}})
+	require.NoError(t, err)
+	require.Len(t, outs, 1)
+	out, err := os.Create(filepath.Join(t.TempDir(), "src.mp4"))
+	require.NoError(t, err)
+	defer out.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ffmpeg, args...)
+	cmd.ExtraFiles = []*os.File{out} // descriptor 3
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	// Two GOPs: the copy starts on the second keyframe at the latest.
+	waitFor(t, 20*time.Second, "a copied GOP", func() bool {
+		st, err := out.Stat()
+		return err == nil && st.Size() > 50_000
+	})
+	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Wait()
+	require.NotContains(t, stderr.String(), "pts has no value")
+	probe, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", out.Name()).Output()
+	require.NoError(t, err)
+	// A fragmented file prints its stream more than once.
+	frames, err := strconv.Atoi(strings.Fields(string(probe) + " x")[0])
+	require.NoError(t, err, "ffprobe: %q", probe)
+	require.Greater(t, frames, fps, "more than a second of video copied")
 }
