@@ -142,15 +142,14 @@ func TestAdmissionByURL(t *testing.T) {
 	defer close(release)
 	var mu sync.Mutex
 	var last webhook.AdmissionRequest
-	var lastSig string
+	// sigErr is the last request's signature check: a hex signature can
+	// hold any word, so the verdict is kept apart from it.
+	var sigErr error
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		_ = json.Unmarshal(b, &last)
-		lastSig = r.Header.Get(webhook.SignatureHeader)
-		if err := webhook.Verify("admission-secret-123", lastSig, b, time.Now(), 0); err != nil {
-			lastSig = "bad: " + err.Error()
-		}
+		sigErr = webhook.Verify("admission-secret-123", r.Header.Get(webhook.SignatureHeader), b, time.Now(), 0)
 		mu.Unlock()
 		switch r.URL.Path {
 		case "/yes":
@@ -190,7 +189,7 @@ func TestAdmissionByURL(t *testing.T) {
 	require.Equal(t, "192.0.2.7", last.IP)
 	require.Equal(t, "a", last.Node)
 	require.Equal(t, "event=final", last.Query)
-	require.NotContains(t, lastSig, "bad", "signed with the publish-auth secret")
+	require.NoError(t, sigErr, "signed with the publish-auth secret")
 	mu.Unlock()
 
 	// The input's own URL wins over the cluster-wide one.
