@@ -14,6 +14,21 @@ import (
 	"github.com/dionysia/dionysia/testcluster"
 )
 
+// integrationSlots lets two integration tests run at once. They mostly
+// wait on the clock (an encoder makes a segment a second whatever the
+// machine), so two share a 2-core machine without starving each other,
+// and the package takes minutes less. Tests with a browser, a handover
+// measurement or a look at every process or packet on the machine do not
+// call alongside: they run alone, before the parallel ones.
+var integrationSlots = make(chan struct{}, 2)
+
+// alongside marks an integration test that may run next to one other.
+func alongside(t *testing.T) {
+	t.Parallel()
+	integrationSlots <- struct{}{}
+	t.Cleanup(func() { <-integrationSlots })
+}
+
 // startThree starts a 3-node cluster and waits until it has converged:
 // every node sees 3 alive members, raft has 3 voters, and all are ready.
 func startThree(t *testing.T, opts testcluster.Options) *testcluster.Cluster {
@@ -39,6 +54,7 @@ func follower(c *testcluster.Cluster) *testcluster.Node {
 // TestIntegrationClusterJoinReplicate: nodes join with --join, a write on a
 // follower is forwarded to the leader, and every node can read it.
 func TestIntegrationClusterJoinReplicate(t *testing.T) {
+	alongside(t)
 	testcluster.MediaMTX(t)
 	c := startThree(t, testcluster.Options{})
 
@@ -129,6 +145,7 @@ func roles(t *testing.T, c *testcluster.Cluster, inputID string) (owner, ingest,
 // takes over and playback through the same node resumes with media sequence
 // numbers that never go backwards.
 func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := startThree(t, testcluster.Options{})
 	profile := c.Node(0).CreateProfile(t, testcluster.SmallProfile("failover", 1))
@@ -238,6 +255,7 @@ func TestIntegrationClusterPlaybackAndFailover(t *testing.T) {
 // 30 s by default), the stream stays live on its owner meanwhile, and the
 // publisher can go live again through any other node, continuing it.
 func TestIntegrationClusterIngestNodeDies(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := startThree(t, testcluster.Options{})
 	profile := c.Node(0).CreateProfile(t, testcluster.SmallProfile("ingest dies", 1))
@@ -284,6 +302,7 @@ func TestIntegrationClusterIngestNodeDies(t *testing.T) {
 // (--origin-mode redirect) sends players of a stream another node owns to
 // that node with a 307, query kept, and serves its own streams itself.
 func TestIntegrationClusterRedirectOrigin(t *testing.T) {
+	alongside(t)
 	testcluster.MediaMTX(t)
 	c := startThree(t, testcluster.Options{RedirectOrigin: true})
 	in := c.Node(0).CreateInput(t, map[string]any{"name": "redirected"})
@@ -306,6 +325,7 @@ func TestIntegrationClusterRedirectOrigin(t *testing.T) {
 // follower while the leader is killed; every write that was answered 2xx is
 // present on every survivor afterwards.
 func TestIntegrationClusterKillLeaderDuringWrites(t *testing.T) {
+	alongside(t)
 	testcluster.MediaMTX(t)
 	c := startThree(t, testcluster.Options{})
 	leader := c.WaitLeader(10 * time.Second)
@@ -385,6 +405,7 @@ func TestIntegrationClusterKillLeaderDuringWrites(t *testing.T) {
 // TestIntegrationClusterFullRestart: stop all three, start all three: every
 // input and profile is back and the cluster elects a leader again.
 func TestIntegrationClusterFullRestart(t *testing.T) {
+	alongside(t)
 	testcluster.MediaMTX(t)
 	c := startThree(t, testcluster.Options{Demo: true})
 	n := c.Node(1)
@@ -434,6 +455,7 @@ func TestIntegrationClusterFullRestart(t *testing.T) {
 // TestIntegrationClusterPlacement: 30 inputs over 3 nodes, every node owns
 // some; a 4th node takes over only part of them.
 func TestIntegrationClusterPlacement(t *testing.T) {
+	alongside(t)
 	testcluster.MediaMTX(t)
 	c := startThree(t, testcluster.Options{})
 	var ids []string

@@ -44,6 +44,7 @@ func inputsNamed(n *testcluster.Node, name string) (ids []string, err error) {
 // through the leader, get the first answer back, and the cluster has one
 // input.
 func TestIntegrationIdempotentPostThroughFollower(t *testing.T) {
+	alongside(t)
 	testcluster.MediaMTX(t)
 	c := startThree(t, testcluster.Options{})
 	f := follower(c)

@@ -20,6 +20,7 @@ import (
 // and segment boundaries aligned across renditions. The inputs have no
 // reconnect window, so the playlists end as soon as the publisher stops.
 func TestIntegrationIngestEveryProtocol(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := testcluster.Start(t, testcluster.Options{})
 	n := c.Node(0)
@@ -176,6 +177,7 @@ func requireAligned(t *testing.T, pb testcluster.Playback) {
 // owner shows a slate), and a publisher coming back within the window
 // continues the same playlists after a discontinuity.
 func TestIntegrationReconnectWindow(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := testcluster.Start(t, testcluster.Options{})
 	n := c.Node(0)
@@ -294,6 +296,7 @@ func segmentStream(t *testing.T, pb testcluster.Playback) string {
 // TestIntegrationPublishRefused: a wrong key, and the key of a disabled
 // input, are refused at publish time on every protocol.
 func TestIntegrationPublishRefused(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := testcluster.Start(t, testcluster.Options{})
 	n := c.Node(0)
@@ -336,6 +339,7 @@ func TestIntegrationPublishRefused(t *testing.T) {
 // TestIntegrationRotatedKeyRefused: after rotate-key the old key stops
 // working at the next publish and the new one works.
 func TestIntegrationRotatedKeyRefused(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := testcluster.Start(t, testcluster.Options{})
 	n := c.Node(0)
@@ -365,6 +369,7 @@ func TestIntegrationRotatedKeyRefused(t *testing.T) {
 // TestIntegrationRestartKeepsState: a node restarted on its data dir has
 // its inputs and profiles (raft log + snapshot on disk).
 func TestIntegrationRestartKeepsState(t *testing.T) {
+	alongside(t)
 	if testing.Short() {
 		t.Skip("starts a real node")
 	}
@@ -397,6 +402,7 @@ func TestIntegrationRestartKeepsState(t *testing.T) {
 // TestIntegrationDisableCutsLivePublish: disabling (or deleting) an input
 // disconnects its publisher at once, not only at the next publish.
 func TestIntegrationDisableCutsLivePublish(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := testcluster.Start(t, testcluster.Options{})
 	n := c.Node(0)

@@ -24,6 +24,7 @@ import (
 // whose overload policy is passthrough is carried untranscoded instead
 // (cost 1, which still fits), and plays.
 func TestIntegrationCapacityRefuseOrPassthrough(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := startThree(t, testcluster.Options{Configure: func(_ int, cfg *node.Config) { cfg.TranscodeCapacity = 3 }})
 	n0 := c.Node(0)

@@ -20,6 +20,7 @@ import (
 // seconds, replaced by a newer picture a few seconds later, and scaled down
 // on request.
 func TestIntegrationThumbnail(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	start := time.Now()
 	c := testcluster.Start(t, testcluster.Options{Nodes: 2})

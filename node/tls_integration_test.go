@@ -88,6 +88,7 @@ func newPeer(t *testing.T, cfg peer.Config) *peer.Peer {
 // with another key cannot join the gossip; the public port serves no
 // internal endpoint.
 func TestIntegrationTLSRefusesStrangers(t *testing.T) {
+	alongside(t)
 	testcluster.MediaMTX(t)
 	key := bytes.Repeat([]byte{0x42}, 32)
 	other := bytes.Repeat([]byte{0x43}, 32)
@@ -150,6 +151,7 @@ func TestIntegrationTLSRefusesStrangers(t *testing.T) {
 // TestIntegrationTLSOperatorFiles: nodes with the operator's certificates
 // and no cluster key form a cluster and forward writes over mutual TLS.
 func TestIntegrationTLSOperatorFiles(t *testing.T) {
+	alongside(t)
 	testcluster.MediaMTX(t)
 	files := testcluster.WriteTLSFiles(t, t.TempDir(), "n0", "n1")
 	c := startTwo(t, testcluster.Options{Plain: true, Configure: func(i int, cfg *node.Config) {

@@ -86,6 +86,7 @@ func (rc *receiver) all() []delivery {
 // once deduplicated by event id, every delivery signed with the webhook's
 // secret; the dead leader is reported as node.down.
 func TestIntegrationWebhooksAcrossLeaderKill(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	c := startThree(t, testcluster.Options{})
 	rc := &receiver{t: t, secret: "whsec_integration_test_secret"}
@@ -209,6 +210,7 @@ func TestIntegrationWebhooksAcrossLeaderKill(t *testing.T) {
 // (the encoder is cut off), a 204 lets the same key go live; the request
 // names the input and protocol and is signed with the cluster's secret.
 func TestIntegrationPublishAdmission(t *testing.T) {
+	alongside(t)
 	testcluster.Media(t)
 	const secret = "admission-integration-secret"
 	c := testcluster.Start(t, testcluster.Options{Configure: func(_ int, cfg *node.Config) {
