@@ -61,14 +61,15 @@ type mpdSeg struct {
 }
 
 // trackSegments lists a track's segments over every Period of an MPD.
-func trackSegments(m tMPD, track string) []mpdSeg {
+func trackSegments(t testing.TB, m tMPD, track string) []mpdSeg {
+	t.Helper()
 	var out []mpdSeg
 	for _, p := range m.Periods {
 		_, _, tm, ok := p.rep(track)
 		if !ok {
 			continue
 		}
-		start := xsSeconds(p.Start)
+		start := seconds(t, p.Start)
 		for _, sg := range tm.segments() {
 			out = append(out, mpdSeg{
 				period: p.ID, num: sg.num,
@@ -79,29 +80,6 @@ func trackSegments(m tMPD, track string) []mpdSeg {
 		}
 	}
 	return out
-}
-
-// xsSeconds reads a PTnnn.nnnS duration (0 when malformed: the caller's
-// require on the value fails).
-func xsSeconds(d string) float64 {
-	m := xsDurationRE.FindStringSubmatch(d)
-	if m == nil {
-		return 0
-	}
-	var v float64
-	for i, c := range m[1] {
-		if c == '.' {
-			frac := m[1][i+1:]
-			div := 1.0
-			for _, f := range frac {
-				div *= 10
-				v += float64(f-'0') / div
-			}
-			break
-		}
-		v = v*10 + float64(c-'0')
-	}
-	return v
 }
 
 // The DVR MPD lists exactly what dvr.m3u8 lists, from the archive and from
@@ -122,7 +100,7 @@ func TestDVRMPDListsTheDVRWindow(t *testing.T) {
 		{"a window longer than the show", 0, 3600, true, []string{"g1", "g2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, _, _ := dvrStream(t, tc.partTarget, tc.dvrSeconds)
+			s, a, _ := dvrStream(t, tc.partTarget, tc.dvrSeconds)
 			m := dvrMPD(t, s)
 			require.Equal(t, "dynamic", m.Type)
 			require.Equal(t, dashAvailabilityStart, m.AST)
@@ -139,12 +117,12 @@ func TestDVRMPDListsTheDVRWindow(t *testing.T) {
 			require.Equal(t, tc.periods, ids, "a Period per seam")
 
 			now := float64(s.now().UnixMilli()) / 1000
-			depth := xsSeconds(m.TimeShift)
+			depth := seconds(t, m.TimeShift)
 			live := mpd(t, s)
 			var oldest float64
 			for _, track := range []string{"360p", "240p", AudioTrack} {
 				hls := parse(t, serveBody(t, s, track+"/"+DVRName))
-				segs := trackSegments(m, track)
+				segs := trackSegments(t, m, track)
 				require.Len(t, segs, len(hls.segs), "%s: the segments dvr.m3u8 lists", track)
 				var listed float64
 				for i, sg := range segs {
@@ -166,6 +144,22 @@ func TestDVRMPDListsTheDVRWindow(t *testing.T) {
 				inMemory := s.tracks[track].find(segs[0].num) != nil
 				s.mu.Unlock()
 				require.Equal(t, !tc.fromDisk, inMemory, "%s: where the oldest segment is", track)
+				if tc.fromDisk {
+					arch := a.Archived(track)
+					k, found := searchMSN(arch, segs[0].num)
+					require.True(t, found, "%s: the oldest segment is archived", track)
+					require.InDelta(t, float64(arch[k].PDT.UnixNano())/1e9, segs[0].at, 0.0015, "%s: at its archived time", track)
+					require.Equal(t, track+"/"+arch[k].File, segs[0].uri)
+					if tc.dvrSeconds > 40 {
+						require.Equal(t, arch[0].MSN, segs[0].num, "%s: a window longer than the show lists all of it", track)
+					}
+					s.mu.Lock()
+					_, initInMemory := s.tracks[track].inits[segs[0].init[len(track)+1:]]
+					_, parsed := s.dvrInits[segs[0].init]
+					s.mu.Unlock()
+					require.False(t, initInMemory, "%s: the first generation's init segment left memory", track)
+					require.True(t, parsed, "%s: its timescale and codec were read from the archive", track)
+				}
 				if track == "360p" {
 					oldest = segs[0].at
 				}
@@ -174,7 +168,7 @@ func TestDVRMPDListsTheDVRWindow(t *testing.T) {
 				// The newest listed segment is the live edge's newest
 				// complete one: the live MPD lists it too, in the same
 				// Period, at the same time.
-				lsegs := trackSegments(live, track)
+				lsegs := trackSegments(t, live, track)
 				if tc.partTarget > 0 {
 					lsegs = lsegs[:len(lsegs)-1] // the open one
 				}
@@ -194,7 +188,7 @@ func TestDVRMPDListsTheDVRWindow(t *testing.T) {
 			// The live MPD keeps its short window and, for low latency,
 			// its attributes.
 			if tc.dvrSeconds > 2*6 {
-				require.Less(t, xsSeconds(live.TimeShift), depth)
+				require.Less(t, seconds(t, live.TimeShift), depth)
 			}
 			if tc.partTarget > 0 {
 				require.NotNil(t, live.Service)
@@ -219,13 +213,13 @@ func TestDVRMPDFollowsTheStream(t *testing.T) {
 			live := mpd(t, s)
 			require.Equal(t, live.Periods[len(live.Periods)-1].Start, before.Periods[len(before.Periods)-1].Start,
 				"the live MPD's Period for the same generation")
-			first := trackSegments(before, "360p")[0]
+			first := trackSegments(t, before, "360p")[0]
 			for range 6 {
 				f.run(1)
 				a.take(s, nil)
 			}
 			after := dvrMPD(t, s)
-			require.Greater(t, trackSegments(after, "360p")[0].num, first.num, "the window slid")
+			require.Greater(t, trackSegments(t, after, "360p")[0].num, first.num, "the window slid")
 			for _, p := range after.Periods {
 				for _, q := range before.Periods {
 					if p.ID == q.ID {
@@ -239,11 +233,11 @@ func TestDVRMPDFollowsTheStream(t *testing.T) {
 			before := dvrMPD(t, s)
 			f.run(4.5)
 			a.take(s, nil)
-			require.Equal(t, trackSegments(before, "360p"), trackSegments(dvrMPD(t, s), "360p"), "nothing new before the standby has it")
+			require.Equal(t, trackSegments(t, before, "360p"), trackSegments(t, dvrMPD(t, s), "360p"), "nothing new before the standby has it")
 			d, _ := s.Since(nil)
 			s.Ack(d.Held())
-			segs := trackSegments(dvrMPD(t, s), "360p")
-			require.Greater(t, segs[len(segs)-1].num, trackSegments(before, "360p")[len(trackSegments(before, "360p"))-1].num)
+			segs := trackSegments(t, dvrMPD(t, s), "360p")
+			require.Greater(t, segs[len(segs)-1].num, trackSegments(t, before, "360p")[len(trackSegments(t, before, "360p"))-1].num)
 		}},
 		{"static at the end", func(t *testing.T, s *Stream, a *memArchive, f *feeder) {
 			s.End()
@@ -254,10 +248,10 @@ func TestDVRMPDFollowsTheStream(t *testing.T) {
 			require.Empty(t, m.MinUpdate)
 			var end float64
 			for _, track := range []string{"360p", "240p", AudioTrack} {
-				segs := trackSegments(m, track)
+				segs := trackSegments(t, m, track)
 				end = max(end, segs[len(segs)-1].at+segs[len(segs)-1].dur)
 			}
-			require.InDelta(t, end, xsSeconds(m.Duration), 0.0015, "mediaPresentationDuration is the end of the last segment")
+			require.InDelta(t, end, seconds(t, m.Duration), 0.0015, "mediaPresentationDuration is the end of the last segment")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,4 +270,19 @@ func TestNoDVRMPD(t *testing.T) {
 	newFeeder(t, g, []string{"v"}, false, twoSecond, clock).run(6)
 	_, err = s.Serve(context.Background(), DVRManifestName, nil)
 	require.ErrorIs(t, err, ErrNotFound, "no DVR window")
+}
+
+func TestNoDVRMPDForMPEGTS(t *testing.T) {
+	clock := newClock()
+	s := newTestStream(clock, 0)
+	s.SetArchive(newMemArchive(), 60)
+	g := s.Begin([]TrackSpec{{Name: "v", Kind: Video}})
+	require.NoError(t, g.Describe("v", InitInfo{Kind: Video, Codec: "avc1.64001f", Width: 640, Height: 360}))
+	for i := range 8 {
+		require.NoError(t, g.Chunk("v", make([]byte, 188), float64(i), 1, true))
+		clock.add(time.Second)
+	}
+	require.NotEmpty(t, serveBody(t, s, "v/"+DVRName), "HLS has the window")
+	_, err := s.Serve(context.Background(), DVRManifestName, nil)
+	require.ErrorIs(t, err, ErrNotFound, "DASH needs CMAF")
 }
