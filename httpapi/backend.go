@@ -74,8 +74,9 @@ type PlaybackLinks struct {
 	HLS  string `json:"hls"`
 	DASH string `json:"dash"`
 	// DVR is the HLS playlist with the DVR window (seek back), when the
-	// input has one.
-	DVR string `json:"dvr,omitempty"`
+	// input has one; DVRDASH the DASH manifest of the same window.
+	DVR     string `json:"dvr,omitempty"`
+	DVRDASH string `json:"dvr_dash,omitempty"`
 }
 
 // NodeInfo is one member as /v1/nodes shows it.

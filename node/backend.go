@@ -63,18 +63,19 @@ func (n *Node) Links(in *fsm.Input) httpapi.Links {
 			WHIP: "http://" + hp(n.cfg.WebRTCAddr) + "/live/" + in.StreamKey + "/whip",
 		},
 		Playback: httpapi.PlaybackLinks{
-			HLS:  n.HTTPURL() + "/live/" + in.ID + "/" + packager.MultivariantName,
-			DASH: n.HTTPURL() + "/live/" + in.ID + "/" + packager.ManifestName,
-			DVR:  dvrLink(n.HTTPURL(), in),
+			HLS:     n.HTTPURL() + "/live/" + in.ID + "/" + packager.MultivariantName,
+			DASH:    n.HTTPURL() + "/live/" + in.ID + "/" + packager.ManifestName,
+			DVR:     dvrLink(n.HTTPURL(), in, packager.DVRName),
+			DVRDASH: dvrLink(n.HTTPURL(), in, packager.DVRManifestName),
 		},
 	}
 }
 
-func dvrLink(base string, in *fsm.Input) string {
+func dvrLink(base string, in *fsm.Input, name string) string {
 	if in.DVRWindowSeconds <= 0 {
 		return ""
 	}
-	return base + "/live/" + in.ID + "/" + packager.DVRName
+	return base + "/live/" + in.ID + "/" + name
 }
 
 // BaseURL is this node's public URL.

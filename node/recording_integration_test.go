@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dionysia/dionysia/packager"
 	"github.com/dionysia/dionysia/testcluster"
 	"github.com/dionysia/dionysia/testcluster/player"
 )
@@ -35,7 +36,8 @@ type recordingView struct {
 // TestIntegrationRecordingDVRAndVOD records a show on a three-node
 // cluster and replays it: a viewer of the DVR playlist (through a node
 // that does not own the stream) seeks 60 s back and plays from there, the
-// segments that far back coming from the owner's disk; once the publisher
+// segments that far back coming from the owner's disk, and a dash.js
+// viewer of the DVR MPD seeks 25 s back; once the publisher
 // stops, the show is one recording, written by the owner and its standby,
 // whose VOD playlist plays to its end in hls.js, and its static MPD in
 // dash.js, through the third node, which holds none of its files; ffprobe decodes one of its segments; and
@@ -138,6 +140,27 @@ func TestIntegrationRecordingDVRAndVOD(t *testing.T) {
 	require.Less(t, st.CurrentTime, from-50, "the play head went back: %s", st)
 	t.Logf("DVR: sought from %.1f s to %.1f s, playing at %.1f s: %s", from, to, st.CurrentTime, st)
 	p.Close()
+
+	// The same in DASH: dash.js on the DVR MPD through the third node
+	// seeks back past the live MPD's window (10 segments) and plays on,
+	// the old segments coming from the owner's disk.
+	require.Equal(t, "/live/"+in.ID+"/"+packager.DVRManifestName, strings.TrimPrefix(in.Playback.DVRDASH, c.Node(0).HTTPURL()))
+	d := player.Start(t, player.Options{URL: other.HTTPURL() + "/live/" + in.ID + "/" + packager.DVRManifestName, Engine: player.DASH, Name: "dvr dash.js"})
+	d.WaitPlaying(60 * time.Second)
+	testcluster.Eventually(t, 20*time.Second, "a DASH DVR window of more than 30 s", func() error {
+		s, e, ok := d.Seekable()
+		if !ok || e-s < 30 {
+			return fmt.Errorf("seekable %.1f-%.1f", s, e)
+		}
+		return nil
+	})
+	from = d.Stats().CurrentTime
+	m = d.Mark()
+	d.Seek(from - 25)
+	st = d.WaitAdvancingSince(m, 3*time.Second, 60*time.Second)
+	require.Less(t, st.CurrentTime, from-18, "dash.js went back past the live window: %s", st)
+	t.Logf("DASH DVR: sought from %.1f s to %.1f s, playing at %.1f s: %s", from, from-25, st.CurrentTime, st)
+	d.Close()
 
 	// The show ends: one recording, ready.
 	pub.Stop()

@@ -187,6 +187,8 @@ type dashRep struct {
 	start   uint64   // the first segment's number
 	pto     uint64   // presentationTimeOffset, track timescale
 	entries []dashEntry
+	// pdt is the first segment's wall-clock time (from records: VOD, DVR).
+	pdt time.Time
 
 	// The live model's track and the indexes of its listed segments.
 	t    *track

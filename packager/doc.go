@@ -12,9 +12,9 @@
 // and order comes from here, so that a transcoder restart, an encoder
 // reconnect or an owner move is one discontinuity and never a rewind.
 //
-// Recording (record.go, vod.go): it hands finished segments out to the
-// node's recorder (Finished), renders the DVR window over what the recorder
-// archived (dvr.m3u8, through the Archive interface: it never touches the
-// disk itself), and renders a recording's VOD playlists from the copies'
+// Recording (record.go, dvrdash.go, vod.go): it hands finished segments out
+// to the node's recorder (Finished), renders the DVR window over what the
+// recorder archived (dvr.m3u8 and dvr.mpd, through the Archive interface: it
+// never touches the disk itself), and renders a recording's VOD playlists from the copies'
 // indexes the node gathers (Merge, Asset).
 package packager

@@ -69,6 +69,14 @@ func (s *Stream) Serve(ctx context.Context, name string, q url.Values) (File, er
 			return File{}, ErrNotFound
 		}
 		return File{Body: b, ContentType: typeMPD, Kind: "playlist"}, nil
+	case DVRManifestName:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		b, ok := s.renderDVRMPDLocked()
+		if !ok {
+			return File{}, ErrNotFound
+		}
+		return File{Body: b, ContentType: typeMPD, Kind: "playlist"}, nil
 	case ThumbnailName:
 		return s.serveThumbnail(q)
 	case DVRName:

@@ -108,6 +108,9 @@ type Stream struct {
 	// dvrSeconds is the DVR window, 0 = none (record.go).
 	archive    Archive
 	dvrSeconds int
+	// dvrInits caches archived init segments' info for dvr.mpd, by
+	// "track/file": a few per show (one per generation).
+	dvrInits map[string]InitInfo
 }
 
 // track is one rendition's (or the audio's) list of segments.

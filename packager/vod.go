@@ -205,9 +205,8 @@ func MediaType(file string) (contentType, kind string) {
 // anchors), so audio and video stay in sync. ok is false for MPEG-TS
 // recordings (HLS only) and empty ones.
 func (a *Asset) mpd(now time.Time) ([]byte, bool) {
-	type key struct{ gen, part int }
-	var keys []key
-	groups := map[key][]dashRep{}
+	var keys []recordKey
+	groups := map[recordKey][]dashRep{}
 	maxTarget := 1
 	for _, tr := range a.Tracks {
 		segs := a.Segments[tr.Spec.Name]
@@ -216,59 +215,21 @@ func (a *Asset) mpd(now time.Time) ([]byte, bool) {
 		if info.Timescale == 0 {
 			info.Timescale = 1000
 		}
-		ts := float64(info.Timescale)
-		part := 0
-		var r *dashRep
-		var cur key
-		flush := func() {
-			if r != nil {
-				if _, ok := groups[cur]; !ok {
-					keys = append(keys, cur)
-				}
-				groups[cur] = append(groups[cur], *r)
-				r = nil
-			}
+		ks, reps, ok := recordReps(tr.Spec, func(string) InitInfo { return info }, segs)
+		if !ok {
+			return nil, false
 		}
-		for i, sg := range segs {
-			if sg.Init == "" {
-				return nil, false // MPEG-TS: HLS only
+		for i, k := range ks {
+			if _, ok := groups[k]; !ok {
+				keys = append(keys, k)
 			}
-			media, named := strings.CutSuffix(sg.File, strconv.FormatUint(sg.MSN, 10)+".m4s")
-			if !named {
-				return nil, false // not a name a $Number$ template can make
-			}
-			if r != nil && (sg.Gen != cur.gen || sg.MSN != segs[i-1].MSN+1 || sg.Init != r.init || media != r.media) {
-				if sg.Gen == cur.gen {
-					part++
-				} else {
-					part = 0
-				}
-				flush()
-			}
-			if r == nil {
-				cur = key{sg.Gen, part}
-				r = &dashRep{name: tr.Spec.Name, spec: tr.Spec, info: info, init: sg.Init, media: media, start: sg.MSN}
-			}
-			// Exact when the next segment follows on the same timeline.
-			d := uint64(math.Round(sg.Duration * ts))
-			if i+1 < len(segs) {
-				if next := segs[i+1]; next.Gen == sg.Gen && next.Node == sg.Node && next.Start > sg.Start && next.MSN == sg.MSN+1 {
-					d = next.Start - sg.Start
-				}
-			}
-			r.entries = append(r.entries, dashEntry{t: sg.Start, d: max(d, 1)})
+			groups[k] = append(groups[k], reps[i])
 		}
-		flush()
 	}
 	if len(keys) == 0 {
 		return nil, false
 	}
-	slices.SortFunc(keys, func(x, y key) int {
-		if x.gen != y.gen {
-			return x.gen - y.gen
-		}
-		return x.part - y.part
-	})
+	slices.SortFunc(keys, recordKey.compare)
 	var periods []dashPeriod
 	var endMS int64
 	for _, k := range keys {
@@ -278,9 +239,8 @@ func (a *Asset) mpd(now time.Time) ([]byte, bool) {
 		anchors := make([]int64, len(reps))
 		var firstAbs int64 = math.MaxInt64
 		for j, r := range reps {
-			sg := a.segmentAt(r.name, r.start)
 			ts := int64(r.info.Timescale)
-			anchors[j] = sg.PDT.UnixMilli() - int64(r.entries[0].t)*1000/ts
+			anchors[j] = r.pdt.UnixMilli() - int64(r.entries[0].t)*1000/ts
 			firstAbs = min(firstAbs, anchors[j]+int64(r.entries[0].t)*1000/ts)
 		}
 		p := dashPeriod{id: "g" + strconv.Itoa(k.gen), gen: k.gen, startMS: endMS, reps: reps}
@@ -304,19 +264,4 @@ func (a *Asset) mpd(now time.Time) ([]byte, bool) {
 	// Segments are found by number, not by the clock: no UTCTiming needed.
 	m.UTCTiming = nil
 	return marshalMPD(m), true
-}
-
-// segmentAt is a track's segment numbered msn (it is listed).
-func (a *Asset) segmentAt(track string, msn uint64) SegmentRecord {
-	segs := a.Segments[track]
-	i, _ := slices.BinarySearchFunc(segs, msn, func(sg SegmentRecord, n uint64) int {
-		switch {
-		case sg.MSN < n:
-			return -1
-		case sg.MSN > n:
-			return 1
-		}
-		return 0
-	})
-	return segs[i]
 }

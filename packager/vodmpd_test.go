@@ -158,3 +158,10 @@ func TestVODMPDNotForTS(t *testing.T) {
 	_, err = a.Serve(ManifestName)
 	require.ErrorIs(t, err, ErrNotFound, "DASH has no MPEG-TS")
 }
+
+// segmentAt is a track's segment numbered msn (it is listed).
+func (a *Asset) segmentAt(track string, msn uint64) SegmentRecord {
+	segs := a.Segments[track]
+	i, _ := searchMSN(segs, msn)
+	return segs[i]
+}

@@ -114,7 +114,8 @@ type Input struct {
 		WHIP string `json:"whip"`
 	} `json:"ingest"`
 	Playback struct {
-		HLS string `json:"hls"`
+		HLS     string `json:"hls"`
+		DVRDASH string `json:"dvr_dash"`
 	} `json:"playback"`
 }
 
