@@ -62,6 +62,10 @@ type recorder struct {
 	// deleted are recordings deleted while this node still holds their
 	// stream (a copy lingering after the show): not written again.
 	deleted map[string]bool
+	// unopened are shows whose folder could not be made (a full disk):
+	// like a write error, that stops the show's recording on this node,
+	// rather than a retry and an error line every tick.
+	unopened map[string]bool
 
 	bytesWritten prometheus.Counter
 	failures     prometheus.Counter
@@ -76,7 +80,7 @@ func newRecorder(n *Node) (*recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open recordings folder: %w", err)
 	}
-	r := &recorder{n: n, dir: dir, root: root, writers: map[string]*recWriter{}, deleted: map[string]bool{},
+	r := &recorder{n: n, dir: dir, root: root, writers: map[string]*recWriter{}, deleted: map[string]bool{}, unopened: map[string]bool{},
 		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_bytes_total",
 			Help: "Bytes of segments this node wrote for recordings and DVR windows."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_failures_total",
@@ -109,6 +113,7 @@ type recWriter struct {
 	tracksSig string
 	inits     map[string]bool // "<track>/<file>" written
 	index     *os.File
+	indexSize int64 // bytes of whole lines in index
 	first     time.Time
 	last      time.Time
 	duration  map[string]float64
@@ -178,7 +183,7 @@ func (r *recorder) tick(ctx context.Context) {
 		rid := fsm.RecordingID(id, stream.ID())
 		r.mu.Lock()
 		w := r.writers[rid]
-		deleted := r.deleted[rid]
+		deleted := r.deleted[rid] || r.unopened[rid]
 		r.mu.Unlock()
 		if deleted {
 			seen[rid] = true
@@ -207,7 +212,8 @@ func (r *recorder) tick(ctx context.Context) {
 			}
 			var err error
 			if w, err = r.open(rid, in); err != nil {
-				r.n.log.Error("cannot record", "input", id, "err", err)
+				seen[rid] = true
+				r.openFailed(ctx, rid, in, stream.ID(), err)
 				continue
 			}
 		}
@@ -231,6 +237,11 @@ func (r *recorder) tick(ctx context.Context) {
 	for rid := range r.deleted {
 		if !seen[rid] {
 			delete(r.deleted, rid)
+		}
+	}
+	for rid := range r.unopened {
+		if !seen[rid] {
+			delete(r.unopened, rid)
 		}
 	}
 	r.mu.Unlock()
@@ -270,12 +281,17 @@ func (r *recorder) open(rid string, in *fsm.Input) (*recWriter, error) {
 			w.trimWindow(track)
 		}
 	}
+	size, err := repairIndex(root)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
 	f, err := root.OpenFile(indexFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		root.Close()
 		return nil, err
 	}
-	w.index = f
+	w.index, w.indexSize = f, size
 	r.mu.Lock()
 	r.writers[rid] = w
 	r.mu.Unlock()
@@ -359,9 +375,14 @@ func (w *recWriter) writeSegment(f packager.Finished) error {
 		return err
 	}
 	// The index names only files that are whole.
-	if _, err := w.index.Write(append(line, '\n')); err != nil {
+	line = append(line, '\n')
+	if _, err := w.index.Write(line); err != nil {
+		// A full disk can take part of the line: cut it off, so the index
+		// stays whole lines if this copy is ever continued.
+		_ = w.index.Truncate(w.indexSize)
 		return fmt.Errorf("append to the index: %w", err)
 	}
+	w.indexSize += int64(len(line))
 	w.rec.bytesWritten.Add(float64(len(f.Data)))
 	w.bytes += int64(len(f.Data))
 	w.duration[rec.Track] += rec.Duration
@@ -408,6 +429,32 @@ func (w *recWriter) fail(ctx context.Context, err error) {
 		"recording", w.id, "err", err)
 	if w.keep {
 		w.report(ctx, fsm.RecordingActive)
+	}
+}
+
+// openFailed stops a show's recording on this node when its folder
+// cannot be made: the error is logged and counted once, and a recorded
+// input's asset shows it (there is nothing of it on this node).
+func (r *recorder) openFailed(ctx context.Context, rid string, in *fsm.Input, streamID string, err error) {
+	r.mu.Lock()
+	r.unopened[rid] = true
+	r.mu.Unlock()
+	r.failures.Inc()
+	r.n.log.Error("recording stopped: cannot write to disk (the live stream goes on)", "input", in.ID,
+		"recording", rid, "err", err)
+	if !in.Record {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rec := &fsm.Recording{ID: rid, InputID: in.ID, StreamID: streamID, Status: fsm.RecordingActive,
+		Error: "recording stopped on " + r.n.cfg.Name + ": " + err.Error()}
+	res, err := r.n.apply(ctx, fsm.Command{Op: fsm.OpPutRecording, At: time.Now().UTC(), Node: r.n.cfg.Name, Recording: rec})
+	if err == nil && res.Err != nil {
+		err = res.Err
+	}
+	if err != nil {
+		r.n.log.Warn("report recording", "recording", rid, "err", err)
 	}
 }
 
@@ -550,6 +597,35 @@ func readCopy(root *os.Root, node string) (packager.Copy, error) {
 		}
 	}
 	return c, nil
+}
+
+// repairIndex cuts a last line a crash or a full disk left short, so what
+// is appended next starts a line of its own, and returns the index's size
+// (0 when there is none yet).
+func repairIndex(root *os.Root) (int64, error) {
+	b, err := root.ReadFile(indexFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", indexFile, err)
+	}
+	whole := int64(bytes.LastIndexByte(b, '\n') + 1)
+	if whole == int64(len(b)) {
+		return whole, nil
+	}
+	f, err := root.OpenFile(indexFile, os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	err = f.Truncate(whole)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cut the short last line of %s: %w", indexFile, err)
+	}
+	return whole, nil
 }
 
 // writeFileAtomic writes a file under a temporary name and renames it, so
