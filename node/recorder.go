@@ -119,10 +119,14 @@ type recWriter struct {
 	duration  map[string]float64
 	bytes     int64
 	err       error
-	created   bool // the recording is in raft
-	reported  time.Time
-	done      bool // reported ready
-	lastWrite time.Time
+	// errReported: raft has the error (a report made while the cluster
+	// had no leader is made again, or the asset would not show it
+	// until the show ends).
+	errReported bool
+	created     bool // the recording is in raft
+	reported    time.Time
+	done        bool // reported ready
+	lastWrite   time.Time
 
 	mu  sync.Mutex
 	win map[string][]packager.SegmentRecord // the DVR window and a little more, per track
@@ -332,7 +336,8 @@ func (w *recWriter) write(ctx context.Context) {
 		if w.report(ctx, fsm.RecordingReady) {
 			w.done = true
 		}
-	case !w.created && w.bytes > 0 && time.Since(w.reported) > 2*time.Second,
+	case w.err != nil && !w.errReported && time.Since(w.reported) > 2*time.Second,
+		!w.created && w.bytes > 0 && time.Since(w.reported) > 2*time.Second,
 		w.created && time.Since(w.reported) > reportEvery && w.lastWrite.After(w.reported):
 		w.report(ctx, fsm.RecordingActive)
 	}
@@ -447,7 +452,7 @@ func (r *recorder) openFailed(ctx context.Context, rid string, in *fsm.Input, st
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rec := &fsm.Recording{ID: rid, InputID: in.ID, StreamID: streamID, Status: fsm.RecordingActive,
+	rec := &fsm.Recording{ID: rid, InputID: in.ID, StreamID: streamID, Status: fsm.RecordingActive, StartedAt: time.Now().UTC(),
 		Error: "recording stopped on " + r.n.cfg.Name + ": " + err.Error()}
 	res, err := r.n.apply(ctx, fsm.Command{Op: fsm.OpPutRecording, At: time.Now().UTC(), Node: r.n.cfg.Name, Recording: rec})
 	if err == nil && res.Err != nil {
@@ -470,7 +475,13 @@ func (w *recWriter) report(ctx context.Context, status string) bool {
 			names = append(names, t.Spec.Name)
 		}
 	}
-	rec := &fsm.Recording{ID: w.id, InputID: w.input, StreamID: w.stream.ID(), Status: status, StartedAt: w.first,
+	started := w.first
+	if started.IsZero() {
+		// Nothing written (the disk was full from the first segment): the
+		// asset still needs a start, or it sorts behind every older show.
+		started = time.Now().UTC()
+	}
+	rec := &fsm.Recording{ID: w.id, InputID: w.input, StreamID: w.stream.ID(), Status: status, StartedAt: started,
 		DurationSeconds: longest, Bytes: w.bytes, Renditions: names}
 	if status == fsm.RecordingReady {
 		rec.EndedAt = w.last
@@ -490,6 +501,7 @@ func (w *recWriter) report(ctx context.Context, status string) bool {
 		return false
 	}
 	w.created, w.reported = true, time.Now()
+	w.errReported = w.err != nil
 	if status == fsm.RecordingReady {
 		w.rec.n.log.Info("recording ready", "input", w.input, "recording", w.id, "duration", time.Duration(longest*float64(time.Second)).Round(time.Second))
 	}

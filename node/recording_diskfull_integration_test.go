@@ -210,7 +210,52 @@ func TestIntegrationRecordingDiskFull(t *testing.T) {
 		require.Equal(t, sg.Size, st.Size(), sg.File)
 		lines++
 	}
-	t.Logf("index: %d segments; done in %s", lines, time.Since(start).Round(time.Second))
+	t.Logf("index: %d segments (%s)", lines, time.Since(start).Round(time.Second))
+
+	// The next show starts on the full disk: it plays live, and its
+	// recording fails at once, as one more error, with an asset that says
+	// so and sorts first.
+	pub = testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 180, FPS: 15})
+	testcluster.WaitPlayable(t, n, in.ID, 1, 2, 60*time.Second)
+	testcluster.Eventually(t, 30*time.Second, "the second show's recording to fail", func() error {
+		v, err := failures()
+		if err != nil {
+			return err
+		}
+		if v != 2 {
+			return fmt.Errorf("%v failures", v)
+		}
+		return nil
+	})
+	pub.Stop()
+	var second recordingView
+	testcluster.Eventually(t, 30*time.Second, "the second recording ready, with the error", func() error {
+		r, err := n.Get("/v1/inputs/" + in.ID + "/recordings")
+		if err != nil {
+			return err
+		}
+		var list struct {
+			Recordings []recordingView `json:"recordings"`
+		}
+		if err := viewerJSON(r.Body, &list); err != nil {
+			return err
+		}
+		if len(list.Recordings) != 2 || list.Recordings[1].ID != rec.ID {
+			return fmt.Errorf("recordings: %s", r.Body)
+		}
+		second = list.Recordings[0]
+		if second.Status != "ready" || !strings.Contains(second.Error, "no space left on device") {
+			return fmt.Errorf("second recording: %+v", second)
+		}
+		return nil
+	})
+	r, err := n.Get("/vod/" + second.ID + "/master.m3u8")
+	require.NoError(t, err)
+	t.Logf("second recording %s: %.1f s, %d bytes, %q; its VOD playlist answers %d", second.ID, second.DurationSeconds, second.Bytes, second.Error, r.Status)
+	stopped, problems = scanLog(t, n.LogPath, failedAt.Add(-time.Second))
+	require.Equal(t, 2, stopped, "one line per show")
+	require.LessOrEqual(t, len(problems), 4, "warnings and errors since the first failure:\n%s", strings.Join(problems, "\n"))
+	t.Logf("done in %s", time.Since(start).Round(time.Second))
 }
 
 // usage says how full a file system is.
