@@ -23,7 +23,7 @@ import (
 )
 
 // TestIntegrationRecordingDiskFull fills the disk under a recording (its
-// recordings folder is a 2 MB tmpfs) and checks ADR 0012's promise: the
+// recordings folder is a 1 MB tmpfs) and checks ADR 0012's promise: the
 // write error stops the recording, never the live stream. The live
 // playlists keep advancing without a stall, the error is logged once and
 // counted, the asset names the cause, and once the publisher stops the
@@ -43,7 +43,7 @@ func TestIntegrationRecordingDiskFull(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	recDir := filepath.Join(dataDir, "recordings")
 	require.NoError(t, os.MkdirAll(recDir, 0o700))
-	if err := syscall.Mount("tmpfs", recDir, "tmpfs", 0, "size=2m,mode=0700"); err != nil {
+	if err := syscall.Mount("tmpfs", recDir, "tmpfs", 0, "size=1m,mode=0700"); err != nil {
 		t.Skipf("cannot mount a tmpfs at %s: %v", recDir, err)
 	}
 	t.Cleanup(func() {
@@ -62,22 +62,28 @@ func TestIntegrationRecordingDiskFull(t *testing.T) {
 	c.WaitLeader(30 * time.Second)
 	c.WaitReady(30 * time.Second)
 	n := c.Node(0)
-	// Passthrough: the publisher's 1.5 Mb/s fills 2 MB in about ten
-	// seconds, and the node encodes nothing.
+	// Passthrough: the publisher's 1.5 Mb/s fills 1 MB in a few seconds,
+	// and the node encodes nothing.
 	pid := n.CreateProfile(t, map[string]any{"name": "copy", "segment_seconds": 1,
 		"renditions": []map[string]any{{"name": "src", "passthrough": true, "video_bitrate_kbps": 1500, "audio_bitrate_kbps": 96}}})
+	// With a DVR window too: its playlists read the archive on the full
+	// disk, and must not break when that stops growing.
 	in := n.CreateInput(t, map[string]any{"name": "full disk", "profile_id": pid, "record": true,
-		"reconnect_window_seconds": 0})
+		"dvr_window_seconds": 60, "reconnect_window_seconds": 0})
 	pub := testcluster.Publish(t, in.Ingest.RTMP, testcluster.PublishOptions{Width: 320, Height: 180, FPS: 15})
 	pb := testcluster.WaitPlayable(t, n, in.ID, 1, 2, 60*time.Second)
 
-	// A viewer polls every live media playlist from before the disk fills
-	// to after: a stall or a broken playlist would show there.
+	// A viewer polls every live and DVR media playlist from before the
+	// disk fills to after: a stall or a broken playlist would show there.
+	dvr, err := testcluster.FetchPlaybackURL(n.HTTPURL() + "/live/" + in.ID + "/dvr.m3u8")
+	require.NoError(t, err)
 	var urls []string
 	name := map[string]string{}
-	for uri, u := range pb.MediaURL {
-		urls = append(urls, u)
-		name[u] = uri
+	for _, p := range []testcluster.Playback{pb, dvr} {
+		for uri, u := range p.MediaURL {
+			urls = append(urls, u)
+			name[u] = uri
+		}
 	}
 	poll := startViewerPoller(urls)
 	defer poll.Stop()
@@ -110,12 +116,27 @@ func TestIntegrationRecordingDiskFull(t *testing.T) {
 	}
 	t.Logf("recording failed %s after the start, disk %s", failedAt.Sub(start).Round(time.Second), usage(recDir))
 
-	// The live stream goes on: every playlist makes six more segments.
+	// The live stream goes on: every playlist makes six more segments,
+	// and the DVR playlists go on past the end of the archive (once the
+	// segments in memory no longer follow the last one on disk, they list
+	// only those).
 	const more = 6
 	testcluster.Eventually(t, 30*time.Second, fmt.Sprintf("%d more live segments after the failure", more), func() error {
 		for _, u := range urls {
 			if s := poll.summary(u); s.MaxMSN < at[u]+more {
 				return fmt.Errorf("%s at segment %d, was %d at the failure (%s)", u, s.MaxMSN, at[u], poll.report(u))
+			}
+		}
+		return nil
+	})
+	testcluster.Eventually(t, 30*time.Second, "the DVR playlists past the archive", func() error {
+		d, err := testcluster.FetchPlaybackURL(dvr.MasterURL)
+		if err != nil {
+			return err
+		}
+		for uri, mp := range d.Media {
+			if u := d.MediaURL[uri]; mp.MediaSequence <= at[u] {
+				return fmt.Errorf("%s starts at %d, was at %d at the failure", uri, mp.MediaSequence, at[u])
 			}
 		}
 		return nil
