@@ -62,6 +62,10 @@ type recorder struct {
 	// deleted are recordings deleted while this node still holds their
 	// stream (a copy lingering after the show): not written again.
 	deleted map[string]bool
+	// unopened are shows whose folder could not be made (a full disk):
+	// like a write error, that stops the show's recording on this node,
+	// rather than a retry and an error line every tick.
+	unopened map[string]bool
 
 	bytesWritten prometheus.Counter
 	failures     prometheus.Counter
@@ -76,7 +80,7 @@ func newRecorder(n *Node) (*recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open recordings folder: %w", err)
 	}
-	r := &recorder{n: n, dir: dir, root: root, writers: map[string]*recWriter{}, deleted: map[string]bool{},
+	r := &recorder{n: n, dir: dir, root: root, writers: map[string]*recWriter{}, deleted: map[string]bool{}, unopened: map[string]bool{},
 		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_bytes_total",
 			Help: "Bytes of segments this node wrote for recordings and DVR windows."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_failures_total",
@@ -109,15 +113,20 @@ type recWriter struct {
 	tracksSig string
 	inits     map[string]bool // "<track>/<file>" written
 	index     *os.File
+	indexSize int64 // bytes of whole lines in index
 	first     time.Time
 	last      time.Time
 	duration  map[string]float64
 	bytes     int64
 	err       error
-	created   bool // the recording is in raft
-	reported  time.Time
-	done      bool // reported ready
-	lastWrite time.Time
+	// errReported: raft has the error (a report made while the cluster
+	// had no leader is made again, or the asset would not show it
+	// until the show ends).
+	errReported bool
+	created     bool // the recording is in raft
+	reported    time.Time
+	done        bool // reported ready
+	lastWrite   time.Time
 
 	mu  sync.Mutex
 	win map[string][]packager.SegmentRecord // the DVR window and a little more, per track
@@ -178,7 +187,7 @@ func (r *recorder) tick(ctx context.Context) {
 		rid := fsm.RecordingID(id, stream.ID())
 		r.mu.Lock()
 		w := r.writers[rid]
-		deleted := r.deleted[rid]
+		deleted := r.deleted[rid] || r.unopened[rid]
 		r.mu.Unlock()
 		if deleted {
 			seen[rid] = true
@@ -207,7 +216,8 @@ func (r *recorder) tick(ctx context.Context) {
 			}
 			var err error
 			if w, err = r.open(rid, in); err != nil {
-				r.n.log.Error("cannot record", "input", id, "err", err)
+				seen[rid] = true
+				r.openFailed(ctx, rid, in, stream.ID(), err)
 				continue
 			}
 		}
@@ -231,6 +241,11 @@ func (r *recorder) tick(ctx context.Context) {
 	for rid := range r.deleted {
 		if !seen[rid] {
 			delete(r.deleted, rid)
+		}
+	}
+	for rid := range r.unopened {
+		if !seen[rid] {
+			delete(r.unopened, rid)
 		}
 	}
 	r.mu.Unlock()
@@ -270,12 +285,17 @@ func (r *recorder) open(rid string, in *fsm.Input) (*recWriter, error) {
 			w.trimWindow(track)
 		}
 	}
+	size, err := repairIndex(root)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
 	f, err := root.OpenFile(indexFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		root.Close()
 		return nil, err
 	}
-	w.index = f
+	w.index, w.indexSize = f, size
 	r.mu.Lock()
 	r.writers[rid] = w
 	r.mu.Unlock()
@@ -316,7 +336,8 @@ func (w *recWriter) write(ctx context.Context) {
 		if w.report(ctx, fsm.RecordingReady) {
 			w.done = true
 		}
-	case !w.created && w.bytes > 0 && time.Since(w.reported) > 2*time.Second,
+	case w.err != nil && !w.errReported && time.Since(w.reported) > 2*time.Second,
+		!w.created && w.bytes > 0 && time.Since(w.reported) > 2*time.Second,
 		w.created && time.Since(w.reported) > reportEvery && w.lastWrite.After(w.reported):
 		w.report(ctx, fsm.RecordingActive)
 	}
@@ -359,9 +380,14 @@ func (w *recWriter) writeSegment(f packager.Finished) error {
 		return err
 	}
 	// The index names only files that are whole.
-	if _, err := w.index.Write(append(line, '\n')); err != nil {
+	line = append(line, '\n')
+	if _, err := w.index.Write(line); err != nil {
+		// A full disk can take part of the line: cut it off, so the index
+		// stays whole lines if this copy is ever continued.
+		_ = w.index.Truncate(w.indexSize)
 		return fmt.Errorf("append to the index: %w", err)
 	}
+	w.indexSize += int64(len(line))
 	w.rec.bytesWritten.Add(float64(len(f.Data)))
 	w.bytes += int64(len(f.Data))
 	w.duration[rec.Track] += rec.Duration
@@ -411,6 +437,32 @@ func (w *recWriter) fail(ctx context.Context, err error) {
 	}
 }
 
+// openFailed stops a show's recording on this node when its folder
+// cannot be made: the error is logged and counted once, and a recorded
+// input's asset shows it (there is nothing of it on this node).
+func (r *recorder) openFailed(ctx context.Context, rid string, in *fsm.Input, streamID string, err error) {
+	r.mu.Lock()
+	r.unopened[rid] = true
+	r.mu.Unlock()
+	r.failures.Inc()
+	r.n.log.Error("recording stopped: cannot write to disk (the live stream goes on)", "input", in.ID,
+		"recording", rid, "err", err)
+	if !in.Record {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	rec := &fsm.Recording{ID: rid, InputID: in.ID, StreamID: streamID, Status: fsm.RecordingActive, StartedAt: time.Now().UTC(),
+		Error: "recording stopped on " + r.n.cfg.Name + ": " + err.Error()}
+	res, err := r.n.apply(ctx, fsm.Command{Op: fsm.OpPutRecording, At: time.Now().UTC(), Node: r.n.cfg.Name, Recording: rec})
+	if err == nil && res.Err != nil {
+		err = res.Err
+	}
+	if err != nil {
+		r.n.log.Warn("report recording", "recording", rid, "err", err)
+	}
+}
+
 // report proposes what this node has of the recording.
 func (w *recWriter) report(ctx context.Context, status string) bool {
 	var longest float64
@@ -423,7 +475,13 @@ func (w *recWriter) report(ctx context.Context, status string) bool {
 			names = append(names, t.Spec.Name)
 		}
 	}
-	rec := &fsm.Recording{ID: w.id, InputID: w.input, StreamID: w.stream.ID(), Status: status, StartedAt: w.first,
+	started := w.first
+	if started.IsZero() {
+		// Nothing written (the disk was full from the first segment): the
+		// asset still needs a start, or it sorts behind every older show.
+		started = time.Now().UTC()
+	}
+	rec := &fsm.Recording{ID: w.id, InputID: w.input, StreamID: w.stream.ID(), Status: status, StartedAt: started,
 		DurationSeconds: longest, Bytes: w.bytes, Renditions: names}
 	if status == fsm.RecordingReady {
 		rec.EndedAt = w.last
@@ -443,6 +501,7 @@ func (w *recWriter) report(ctx context.Context, status string) bool {
 		return false
 	}
 	w.created, w.reported = true, time.Now()
+	w.errReported = w.err != nil
 	if status == fsm.RecordingReady {
 		w.rec.n.log.Info("recording ready", "input", w.input, "recording", w.id, "duration", time.Duration(longest*float64(time.Second)).Round(time.Second))
 	}
@@ -550,6 +609,35 @@ func readCopy(root *os.Root, node string) (packager.Copy, error) {
 		}
 	}
 	return c, nil
+}
+
+// repairIndex cuts a last line a crash or a full disk left short, so what
+// is appended next starts a line of its own, and returns the index's size
+// (0 when there is none yet).
+func repairIndex(root *os.Root) (int64, error) {
+	b, err := root.ReadFile(indexFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", indexFile, err)
+	}
+	whole := int64(bytes.LastIndexByte(b, '\n') + 1)
+	if whole == int64(len(b)) {
+		return whole, nil
+	}
+	f, err := root.OpenFile(indexFile, os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	err = f.Truncate(whole)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cut the short last line of %s: %w", indexFile, err)
+	}
+	return whole, nil
 }
 
 // writeFileAtomic writes a file under a temporary name and renames it, so

@@ -27,6 +27,7 @@ type recordingView struct {
 	Nodes           []string  `json:"nodes"`
 	Renditions      []string  `json:"renditions"`
 	EndedAt         time.Time `json:"ended_at"`
+	Error           string    `json:"error"`
 	Playback        struct {
 		HLS  string `json:"hls"`
 		DASH string `json:"dash"`
