@@ -60,6 +60,10 @@ type Config struct {
 	// TranscodeCapacity is what this node offers for transcoding, in fsm
 	// cost units (--transcode-capacity); 0 = fsm.CostUnitsPerCore per core.
 	TranscodeCapacity int
+	// RecordingReserveMB is the free space recordings and DVR windows
+	// leave on their file system (--recording-reserve-mb); 0 = 5 % of it,
+	// at most 1 GiB.
+	RecordingReserveMB int
 	// PublishAuthURL, when set, is asked before every publish of an input
 	// that has no publish_auth_url of its own (admission); PublishAuthSecret
 	// signs those requests (Dionysia-Signature, like webhooks).
@@ -129,6 +133,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.TranscodeCapacity < 0 {
 		return fmt.Errorf("transcode-capacity: must be 0 (from the cores) or more, not %d", c.TranscodeCapacity)
+	}
+	if c.RecordingReserveMB < 0 {
+		return fmt.Errorf("recording-reserve-mb: must be 0 (5 %% of the disk, at most 1 GiB) or more, not %d", c.RecordingReserveMB)
 	}
 	if c.TranscodeCapacity == 0 {
 		c.TranscodeCapacity = fsm.CostUnitsPerCore * runtime.NumCPU()

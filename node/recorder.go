@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +70,8 @@ type recorder struct {
 
 	bytesWritten prometheus.Counter
 	failures     prometheus.Counter
+	// reserveMB is Config.RecordingReserveMB: 0 = auto (diskReserve).
+	reserveMB int
 }
 
 func newRecorder(n *Node) (*recorder, error) {
@@ -80,7 +83,7 @@ func newRecorder(n *Node) (*recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open recordings folder: %w", err)
 	}
-	r := &recorder{n: n, dir: dir, root: root, writers: map[string]*recWriter{}, deleted: map[string]bool{}, unopened: map[string]bool{},
+	r := &recorder{n: n, dir: dir, root: root, reserveMB: n.cfg.RecordingReserveMB, writers: map[string]*recWriter{}, deleted: map[string]bool{}, unopened: map[string]bool{},
 		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_bytes_total",
 			Help: "Bytes of segments this node wrote for recordings and DVR windows."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_failures_total",
@@ -372,6 +375,9 @@ func (w *recWriter) writeSegment(f packager.Finished) error {
 		}
 		w.inits[rec.Track+"/"+rec.Init] = true
 	}
+	if err := w.rec.roomFor(len(f.Data) + len(f.Init)); err != nil {
+		return err
+	}
 	if err := writeFileAtomic(w.root, rec.Track+"/"+rec.File, f.Data); err != nil {
 		return err
 	}
@@ -410,6 +416,47 @@ func (w *recWriter) writeSegment(f packager.Finished) error {
 		}
 	}
 	return nil
+}
+
+// roomFor refuses a write that would leave less than the reserve free on
+// the recordings' file system. The raft log and the node's other files
+// usually share it: a recording that filled it to the last byte would
+// stop raft, and with it the live streams the recording must never harm.
+// The error is a full disk's (ENOSPC), with the figures.
+func (r *recorder) roomFor(n int) error {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(r.dir, &st); err != nil {
+		return nil // no figures: the write itself finds a full disk
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	reserve := diskReserve(int64(st.Blocks)*int64(st.Bsize), r.reserveMB)
+	if free-int64(n) >= reserve {
+		return nil
+	}
+	return fmt.Errorf("%w: %s free on the recordings file system, and %s more would eat into the %s kept free for the node (--recording-reserve-mb)",
+		syscall.ENOSPC, humanBytes(free), humanBytes(int64(n)), humanBytes(reserve))
+}
+
+// diskReserve is the free space recordings leave on a file system of
+// size bytes: reserveMB when set, else 5 % of it, at most 1 GiB (enough
+// for raft and logs to go on for days; little on a small disk).
+func diskReserve(size int64, reserveMB int) int64 {
+	if reserveMB > 0 {
+		return int64(reserveMB) << 20
+	}
+	return min(size/20, 1<<30)
+}
+
+// humanBytes is n in kB, MB or GB for a message.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%d kB", n>>10)
+	}
 }
 
 // trimWindow drops what is older than the DVR window and its slack from

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,4 +140,34 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	require.NoError(t, err)
 	require.Len(t, mfs, 1)
 	return mfs[0].GetMetric()[0].GetCounter().GetValue()
+}
+
+func TestDiskReserve(t *testing.T) {
+	const gb = int64(1) << 30
+	for name, tc := range map[string]struct {
+		size      int64
+		reserveMB int
+		want      int64
+	}{
+		"auto, small disk: 5 %":         {size: 10 * gb, want: 10 * gb / 20},
+		"auto, large disk: 1 GiB":       {size: 500 * gb, want: gb},
+		"auto, tiny file system":        {size: 1 << 20, want: (1 << 20) / 20},
+		"set: that many MB":             {size: 500 * gb, reserveMB: 200, want: 200 << 20},
+		"set above the disk: all of it": {size: 1 << 20, reserveMB: 10, want: 10 << 20},
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, diskReserve(tc.size, tc.reserveMB))
+		})
+	}
+}
+
+// A write that would eat into the reserve is refused as a full disk,
+// with the figures; one that leaves it is let through.
+func TestRoomForKeepsTheReserve(t *testing.T) {
+	r := &recorder{dir: t.TempDir(), reserveMB: 1 << 30} // 1 PB: more than any test disk
+	err := r.roomFor(1000)
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.Contains(t, err.Error(), "kept free for the node")
+	r.reserveMB = 1
+	require.NoError(t, r.roomFor(1000))
 }

@@ -76,6 +76,7 @@ func runNode(args []string, stderr io.Writer) int {
 		noDemo                              bool
 		originMode                          string
 		capacity                            string
+		reserve                             string
 	)
 	f.str(&cfg.Name, "name", "", "unique node name (default: the hostname)")
 	f.str(&cfg.DataDir, "data-dir", "./data", "raft log, snapshots, HLS output, mediamtx config")
@@ -105,6 +106,7 @@ func runNode(args []string, stderr io.Writer) int {
 	f.secret(&cfg.PublishAuthSecret, "publish-auth-secret", "secret that signs admission requests (Dionysia-Signature, like webhooks); the same on every node")
 	f.str(&originMode, "origin-mode", "proxy", "how a node answers /live for a stream another node owns: proxy (fetch it from the owner; works behind any CDN) or redirect (307 to the owner; only for CDNs that follow redirects)")
 	f.str(&capacity, "transcode-capacity", "0", "what this node may transcode, in cost units (100 per core is the default; the default 720p ladder costs 48, a passthrough stream 1; see README)")
+	f.str(&reserve, "recording-reserve-mb", "0", "free space (MB) recordings and DVR windows leave on their file system, for raft and the node; 0 = 5% of it, at most 1024")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -127,6 +129,10 @@ func runNode(args []string, stderr io.Writer) int {
 	cfg.NoDemo = noDemo
 	if cfg.TranscodeCapacity, err = strconv.Atoi(strings.TrimSpace(capacity)); err != nil || cfg.TranscodeCapacity < 0 {
 		fmt.Fprintf(stderr, "dionysia node: --transcode-capacity must be a whole number of cost units (0 = from the cores), not %q\n", capacity)
+		return 2
+	}
+	if cfg.RecordingReserveMB, err = strconv.Atoi(strings.TrimSpace(reserve)); err != nil || cfg.RecordingReserveMB < 0 {
+		fmt.Fprintf(stderr, "dionysia node: --recording-reserve-mb must be a whole number of megabytes (0 = 5%% of the disk, at most 1024), not %q\n", reserve)
 		return 2
 	}
 	switch originMode {

@@ -54,3 +54,20 @@ func TestNodeTLSFlagErrors(t *testing.T) {
 		})
 	}
 }
+
+// Numeric node flags name themselves and what they accept.
+func TestNodeNumberFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--transcode-capacity", "lots"}, "--transcode-capacity must be a whole number of cost units"},
+		{[]string{"--transcode-capacity", "-3"}, "--transcode-capacity must be a whole number of cost units"},
+		{[]string{"--recording-reserve-mb", "1G"}, `--recording-reserve-mb must be a whole number of megabytes (0 = 5% of the disk, at most 1024), not "1G"`},
+		{[]string{"--recording-reserve-mb", "-1"}, "--recording-reserve-mb must be a whole number of megabytes"},
+	} {
+		r := runCLI(append([]string{"node", "--data-dir", t.TempDir()}, tc.args...)...)
+		require.Equal(t, 2, r.code, "%v: %s", tc.args, r)
+		require.Contains(t, r.stderr, tc.want, "%v", tc.args)
+	}
+}
