@@ -254,6 +254,13 @@ func (s *Stream) renderMPDLocked() ([]byte, bool) {
 		// seconds. At 1.25× dash.js 5.2 undershot its buffer and stalled
 		// once in the bench: a viewer would notice that, not 0.3 s.
 		m.ServiceDescription = &mpdServiceDescription{Latency: lat, PlaybackRate: mpdPlaybackRate{Max: "1.1", Min: "0.9"}}
+		// A player learns of a new segment from the MPD (SegmentTimeline):
+		// refreshed once a segment, it learned of one up to a segment late,
+		// and the phase of its refreshes drifted through the schedule, so
+		// dash.js ran dry every few seconds near its target (a 0.4 s stall
+		// every ~5 s in the latency bench). Once a part it learns within a
+		// part, the same rate as an LL-HLS player's blocking reloads.
+		m.MinimumUpdatePeriod = xsDuration(time.Duration(s.cfg.PartTarget * float64(time.Second)))
 		m.SuggestedPresentationDelay = xsDuration(time.Duration(lat.Target) * time.Millisecond)
 		m.MinBufferTime = xsDuration(min(time.Second, target))
 	}

@@ -224,7 +224,11 @@ func TestMPDDescribesTheSegmentsHLSLists(t *testing.T) {
 			require.Equal(t, "dynamic", m.Type)
 			require.Equal(t, dashProfileLive, m.Profiles)
 			require.Equal(t, "1970-01-01T00:00:00Z", m.AST)
-			require.Equal(t, "PT2S", m.MinUpdate)
+			if ll {
+				require.Equal(t, "PT0.334S", m.MinUpdate, "refreshed once a part")
+			} else {
+				require.Equal(t, "PT2S", m.MinUpdate)
+			}
 			require.NotEmpty(t, m.TimeShift)
 			require.NotEmpty(t, m.MinBufferTime)
 			require.GreaterOrEqual(t, seconds(t, m.MaxSegment), 2.0)
