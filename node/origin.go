@@ -67,9 +67,12 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 	// copy it continues from has come, while the node the stream moves
 	// from still produces it (make-before-break). Ask that one before
 	// answering a viewer 503.
-	if s := n.state.Session(inputID); s != nil && s.MovedFrom != "" && s.MovedFrom != rt.Owner && s.MovedFrom != n.cfg.Name {
+	// Only while the move is fresh: later an owner that does not answer
+	// is more likely dead, and the standby below is the one to ask.
+	if s := n.state.Session(inputID); s != nil && s.MovedFrom != "" && s.MovedFrom != rt.Owner && s.MovedFrom != n.cfg.Name &&
+		time.Since(s.PlacedAt) < movingFor {
 		if f, merr := n.shield.fetch(ctx, n.clu.PeerAddr(s.MovedFrom), inputID, file, q); merr == nil {
-			return f, nil
+			return n.via(f), nil
 		}
 	}
 	// The owner does not answer: it may be dead and not yet declared so.
@@ -89,6 +92,11 @@ func (n *Node) live(ctx context.Context, inputID, file string, q url.Values, hop
 	}
 	return f, err
 }
+
+// movingFor bounds how long after a planned move a viewer's request is
+// sent to the node the stream moved from when the new owner cannot answer
+// yet: a handover takes a few seconds (the copy, then the first part).
+const movingFor = 30 * time.Second
 
 // serveStream answers from this node's stream, saying whether it is the
 // producer's or a copy.

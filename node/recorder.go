@@ -66,7 +66,7 @@ type recorder struct {
 	// unopened are shows whose folder could not be made (a full disk):
 	// like a write error, that stops the show's recording on this node,
 	// rather than a retry and an error line every tick.
-	unopened map[string]bool
+	unopened map[string]*unopenedShow
 
 	bytesWritten prometheus.Counter
 	failures     prometheus.Counter
@@ -83,7 +83,7 @@ func newRecorder(n *Node) (*recorder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open recordings folder: %w", err)
 	}
-	r := &recorder{n: n, dir: dir, root: root, reserveMB: n.cfg.RecordingReserveMB, writers: map[string]*recWriter{}, deleted: map[string]bool{}, unopened: map[string]bool{},
+	r := &recorder{n: n, dir: dir, root: root, reserveMB: n.cfg.RecordingReserveMB, writers: map[string]*recWriter{}, deleted: map[string]bool{}, unopened: map[string]*unopenedShow{},
 		bytesWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_bytes_total",
 			Help: "Bytes of segments this node wrote for recordings and DVR windows."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "dionysia_recording_failures_total",
@@ -190,10 +190,14 @@ func (r *recorder) tick(ctx context.Context) {
 		rid := fsm.RecordingID(id, stream.ID())
 		r.mu.Lock()
 		w := r.writers[rid]
-		deleted := r.deleted[rid] || r.unopened[rid]
+		u := r.unopened[rid]
+		deleted := r.deleted[rid] || u != nil
 		r.mu.Unlock()
 		if deleted {
 			seen[rid] = true
+			if u != nil && !u.reported && time.Since(u.tried) > 2*time.Second {
+				r.reportUnopened(ctx, u)
+			}
 			continue
 		}
 		if w != nil && w.created && r.n.state.Recording(rid) == nil {
@@ -221,6 +225,8 @@ func (r *recorder) tick(ctx context.Context) {
 			if w, err = r.open(rid, in); err != nil {
 				seen[rid] = true
 				r.openFailed(ctx, rid, in, stream.ID(), err)
+				// The DVR window still plays from memory.
+				stream.SetArchive(nil, in.DVRWindowSeconds)
 				continue
 			}
 		}
@@ -269,6 +275,14 @@ func (r *recorder) open(rid string, in *fsm.Input) (*recWriter, error) {
 	w := &recWriter{rec: r, id: rid, input: in.ID, keep: in.Record, dvr: in.DVRWindowSeconds, root: root,
 		marks: map[string]uint64{}, inits: map[string]bool{}, duration: map[string]float64{},
 		win: map[string][]packager.SegmentRecord{}}
+	// A cut last line (a crash, a full disk) goes before the index is
+	// read: a line whose JSON is whole but whose newline is missing would
+	// otherwise count as written here and never be written again.
+	size, err := repairIndex(root)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
 	// This node may have written part of this show before (a copy it held
 	// earlier): continue after what its index has.
 	if c, err := readCopy(root, r.n.cfg.Name); err == nil {
@@ -287,11 +301,6 @@ func (r *recorder) open(rid string, in *fsm.Input) (*recWriter, error) {
 		for track := range w.win {
 			w.trimWindow(track)
 		}
-	}
-	size, err := repairIndex(root)
-	if err != nil {
-		root.Close()
-		return nil, err
 	}
 	f, err := root.OpenFile(indexFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -369,14 +378,19 @@ func (w *recWriter) writeSegment(f packager.Finished) error {
 	if err := w.root.MkdirAll(rec.Track, 0o700); err != nil {
 		return err
 	}
-	if rec.Init != "" && !w.inits[rec.Track+"/"+rec.Init] && f.Init != nil {
+	newInit := rec.Init != "" && !w.inits[rec.Track+"/"+rec.Init] && f.Init != nil
+	need := len(f.Data)
+	if newInit {
+		need += len(f.Init)
+	}
+	if err := w.rec.roomFor(need); err != nil {
+		return err
+	}
+	if newInit {
 		if err := writeFileAtomic(w.root, rec.Track+"/"+rec.Init, f.Init); err != nil {
 			return err
 		}
 		w.inits[rec.Track+"/"+rec.Init] = true
-	}
-	if err := w.rec.roomFor(len(f.Data) + len(f.Init)); err != nil {
-		return err
 	}
 	if err := writeFileAtomic(w.root, rec.Track+"/"+rec.File, f.Data); err != nil {
 		return err
@@ -488,26 +502,46 @@ func (w *recWriter) fail(ctx context.Context, err error) {
 // cannot be made: the error is logged and counted once, and a recorded
 // input's asset shows it (there is nothing of it on this node).
 func (r *recorder) openFailed(ctx context.Context, rid string, in *fsm.Input, streamID string, err error) {
+	u := &unopenedShow{id: rid, input: in.ID, streamID: streamID, err: err, reported: !in.Record}
 	r.mu.Lock()
-	r.unopened[rid] = true
+	r.unopened[rid] = u
 	r.mu.Unlock()
 	r.failures.Inc()
 	r.n.log.Error("recording stopped: cannot write to disk (the live stream goes on)", "input", in.ID,
 		"recording", rid, "err", err)
-	if !in.Record {
-		return
+	if !u.reported {
+		r.reportUnopened(ctx, u)
 	}
+}
+
+// unopenedShow is a show whose folder could not be made on this node.
+// Only the recorder's loop touches it.
+type unopenedShow struct {
+	id, input, streamID string
+	err                 error
+	// reported: raft has the error (a report made while the cluster had
+	// no leader is made again, or the user would see no recording at all).
+	reported bool
+	tried    time.Time
+}
+
+// reportUnopened puts the error on the asset. The node is not named as
+// holding the recording: it has none of it.
+func (r *recorder) reportUnopened(ctx context.Context, u *unopenedShow) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	rec := &fsm.Recording{ID: rid, InputID: in.ID, StreamID: streamID, Status: fsm.RecordingActive, StartedAt: time.Now().UTC(),
-		Error: "recording stopped on " + r.n.cfg.Name + ": " + err.Error()}
-	res, err := r.n.apply(ctx, fsm.Command{Op: fsm.OpPutRecording, At: time.Now().UTC(), Node: r.n.cfg.Name, Recording: rec})
+	u.tried = time.Now()
+	rec := &fsm.Recording{ID: u.id, InputID: u.input, StreamID: u.streamID, Status: fsm.RecordingActive, StartedAt: time.Now().UTC(),
+		Error: "recording stopped on " + r.n.cfg.Name + ": " + u.err.Error()}
+	res, err := r.n.apply(ctx, fsm.Command{Op: fsm.OpPutRecording, At: time.Now().UTC(), Recording: rec})
 	if err == nil && res.Err != nil {
 		err = res.Err
 	}
 	if err != nil {
-		r.n.log.Warn("report recording", "recording", rid, "err", err)
+		r.n.log.Warn("report recording", "recording", u.id, "err", err)
+		return
 	}
+	u.reported = true
 }
 
 // report proposes what this node has of the recording.
@@ -557,7 +591,7 @@ func (w *recWriter) report(ctx context.Context, status string) bool {
 
 // close ends a writer whose stream this node no longer holds.
 func (w *recWriter) close(ctx context.Context) {
-	if w.keep && !w.done && w.created && ctx.Err() == nil {
+	if w.keep && !w.done && (w.created || (w.err != nil && !w.errReported)) && ctx.Err() == nil {
 		// What this node wrote; the show goes on elsewhere, or the leader
 		// finishes it.
 		w.report(ctx, fsm.RecordingActive)

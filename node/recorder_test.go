@@ -74,31 +74,41 @@ func recorderTestNode(t *testing.T, buf *bytes.Buffer) (*Node, *recorder) {
 // full disk (or a crash) cut short is continued with whole lines: the
 // next segment's line is not glued to the cut one and lost with it.
 func TestRecorderContinuesAfterCutIndex(t *testing.T) {
-	var buf bytes.Buffer
-	_, r := recorderTestNode(t, &buf)
-	const rid = "rec-1"
-	dir := filepath.Join(r.dir, rid)
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "v"), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, tracksFile), []byte(`[{"spec":{"name":"v"}}]`), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "v", "1.m4s"), []byte("one"), 0o600))
 	first := `{"track":"v","msn":1,"duration":1,"file":"1.m4s","size":3}` + "\n"
-	require.NoError(t, os.WriteFile(filepath.Join(dir, indexFile), []byte(first+`{"track":"v","msn":2,"dur`), 0o600))
+	for name, cut := range map[string]string{
+		"cut in its JSON": `{"track":"v","msn":2,"dur`,
+		// Whole JSON, no newline: read before the repair, it counted as
+		// written and segment 2 was never written again.
+		"cut before its newline": `{"track":"v","msn":2,"duration":1,"file":"2.m4s","size":3}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			_, r := recorderTestNode(t, &buf)
+			const rid = "rec-1"
+			dir := filepath.Join(r.dir, rid)
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "v"), 0o700))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, tracksFile), []byte(`[{"spec":{"name":"v"}}]`), 0o600))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "v", "1.m4s"), []byte("one"), 0o600))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, indexFile), []byte(first+cut), 0o600))
 
-	w, err := r.open(rid, &fsm.Input{ID: "dvr", Record: true})
-	require.NoError(t, err)
-	require.Equal(t, uint64(1), w.marks["v"], "continues after the last whole line")
-	require.NoError(t, w.writeSegment(packager.Finished{Record: packager.SegmentRecord{Track: "v", MSN: 2, Duration: 1,
-		File: "2.m4s", Size: 3}, Data: []byte("two")}))
-	w.done = true // nothing to report
-	w.close(context.Background())
+			w, err := r.open(rid, &fsm.Input{ID: "dvr", Record: true})
+			require.NoError(t, err)
+			require.Equal(t, uint64(1), w.marks["v"], "continues after the last whole line")
+			require.Equal(t, int64(3), w.bytes)
+			require.NoError(t, w.writeSegment(packager.Finished{Record: packager.SegmentRecord{Track: "v", MSN: 2, Duration: 1,
+				File: "2.m4s", Size: 3}, Data: []byte("two")}))
+			w.done = true // nothing to report
+			w.close(context.Background())
 
-	root, err := r.root.OpenRoot(rid)
-	require.NoError(t, err)
-	defer root.Close()
-	c, err := readCopy(root, "n")
-	require.NoError(t, err)
-	require.Len(t, c.Segments, 2)
-	require.Equal(t, []uint64{1, 2}, []uint64{c.Segments[0].MSN, c.Segments[1].MSN})
+			root, err := r.root.OpenRoot(rid)
+			require.NoError(t, err)
+			defer root.Close()
+			c, err := readCopy(root, "n")
+			require.NoError(t, err)
+			require.Len(t, c.Segments, 2)
+			require.Equal(t, []uint64{1, 2}, []uint64{c.Segments[0].MSN, c.Segments[1].MSN})
+		})
+	}
 }
 
 // TestRecorderOpenFailsOnce: a show whose folder cannot be made (a full

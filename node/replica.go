@@ -213,6 +213,7 @@ func (n *Node) pushReplica(ctx context.Context, addr, id string, d *packager.Del
 	}
 	req.ContentLength = size
 	req.GetBody = func() (io.ReadCloser, error) { return reader(), nil }
+	req.Header.Set("Content-Type", packager.DeltaContentType)
 	resp, err := n.peer.Client().Do(req)
 	if err != nil {
 		return false, false, err
@@ -243,6 +244,11 @@ func (n *Node) serveInternalReplica(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.Path, "/internal/replica/")
 	if id == "" || strings.Contains(id, "/") || !n.state.HasInput(id) {
 		http.Error(w, "unknown input", http.StatusNotFound)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != packager.DeltaContentType {
+		http.Error(w, fmt.Sprintf("standby copy in format %q, this node reads %q: the nodes run different Dionysia versions (finish the upgrade)",
+			ct, packager.DeltaContentType), http.StatusUnsupportedMediaType)
 		return
 	}
 	b, err := readBody(r, maxReplicaBody)

@@ -342,6 +342,11 @@ type wireDelta struct {
 	Sizes []int
 }
 
+// DeltaContentType names the wire format of EncodeDelta. It changed (v1
+// was one gob); a node of another version answers a clear error instead
+// of failing to decode, which matters during a rolling upgrade.
+const DeltaContentType = "application/vnd.dionysia.delta.v2"
+
 // EncodeDelta puts a delta on the wire: the length of its description (4
 // bytes, big endian), the description (gob) without the segments' bytes,
 // then those bytes as they are. The buffers share the segments' arrays, so

@@ -113,8 +113,12 @@ func (c *Cluster) AddNode() *Node {
 			c.t.Fatalf("start node %s: %v\n%s", n.Config.Name, err, tail(n.LogPath, 30))
 		}
 		c.t.Logf("start node %s: port %d taken (%s); trying fresh ports", n.Config.Name, port, portHolder(port))
-		if err := os.RemoveAll(n.Config.DataDir); err != nil {
-			c.t.Fatal(err)
+		// A data dir the test chose (Configure) is the test's: only one
+		// under the cluster's base is emptied for the fresh start.
+		if rel, err := filepath.Rel(c.base, n.Config.DataDir); err == nil && filepath.IsLocal(rel) {
+			if err := os.RemoveAll(n.Config.DataDir); err != nil {
+				c.t.Fatal(err)
+			}
 		}
 		n.Config = c.newConfig(i, join)
 	}

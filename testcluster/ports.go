@@ -74,7 +74,8 @@ func ephemeralLow() int {
 // portInUse reports whether err is a bind that failed because the port was
 // taken, and which port.
 func portInUse(err error) (int, bool) {
-	if !errors.Is(err, syscall.EADDRINUSE) {
+	// memberlist wraps its listener's error as text (%v), not as a chain.
+	if !errors.Is(err, syscall.EADDRINUSE) && !strings.Contains(err.Error(), "address already in use") {
 		return 0, false
 	}
 	var op *net.OpError

@@ -27,6 +27,10 @@ func TestPortInUseNamesTheHolder(t *testing.T) {
 	require.Equal(t, port, got)
 	require.Contains(t, portHolder(port), fmt.Sprintf("listen by pid %d", os.Getpid()))
 
+	// memberlist's listener error is text only.
+	_, inUse = portInUse(fmt.Errorf("start memberlist: Failed to start TCP listener on %q port %d: %v", "127.0.0.1", port, err))
+	require.True(t, inUse)
+
 	_, inUse = portInUse(fmt.Errorf("start raft: %w", os.ErrPermission))
 	require.False(t, inUse)
 }
