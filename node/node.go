@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -210,6 +211,9 @@ func New(cfg Config) (*Node, error) {
 // loop. It returns once the node is serving; it does not wait for a leader.
 func (n *Node) Start(ctx context.Context) error {
 	n.started = time.Now()
+	if err := n.checkMediaPorts(2 * time.Second); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", n.cfg.HTTPAddr, err)
@@ -264,6 +268,57 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if len(n.cfg.APITokens) == 0 {
 		n.log.Warn("no --api-token set: the /v1 management API is open to anyone who can reach " + n.cfg.HTTPAddr)
+	}
+	return nil
+}
+
+// checkMediaPorts binds, then frees, every port mediamtx will listen on.
+// mediamtx is a child process: a port another program holds would only
+// show as mediamtx exiting and restarting in a loop while every publish
+// fails; at start the operator gets the flag and the address instead.
+// A port still taken after wait is an error.
+func (n *Node) checkMediaPorts(wait time.Duration) error {
+	ports := []struct{ flag, network, addr string }{
+		{"rtmp-addr", "tcp", n.cfg.RTMPAddr},
+		{"rtsp-addr", "tcp", n.cfg.RTSPAddr},
+		{"srt-addr", "udp", n.cfg.SRTAddr},
+		{"webrtc-addr", "tcp", n.cfg.WebRTCAddr},
+		{"webrtc-udp-addr", "udp", n.cfg.WebRTCUDPAddr},
+	}
+	if n.peer.TLS() {
+		ports = append(ports, struct{ flag, network, addr string }{"rtsps-addr", "tcp", n.cfg.RTSPSAddr})
+	}
+	if n.cfg.MediaMTXAPIAddr != "" {
+		ports = append(ports, struct{ flag, network, addr string }{"mediamtx api", "tcp", n.cfg.MediaMTXAPIAddr})
+	}
+	probe := func(network, addr string) error {
+		if network == "udp" {
+			c, err := net.ListenPacket("udp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			l.Close()
+		}
+		return err
+	}
+	// The mediamtx of a node that just died on these ports (a restart)
+	// is killed with it, and lets go of them a moment later.
+	deadline := time.Now().Add(wait)
+	for _, p := range ports {
+		for {
+			err := probe(p.network, p.addr)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+				return fmt.Errorf("%s %s is not free for mediamtx: %w", p.flag, p.addr, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	return nil
 }
