@@ -19,19 +19,7 @@ import (
 // packager, any other node through the internal channel (or, with
 // RedirectOrigin, a 307 to the owner with the query kept).
 func (a *API) origin(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodOptions:
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Range, Origin, Accept")
-		h.Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	default:
-		h.Set("Allow", "GET, HEAD, OPTIONS")
-		a.originError(w, http.StatusMethodNotAllowed, "method not allowed")
+	if !a.mediaRequest(w, r) {
 		return
 	}
 	id, file, ok := splitLivePath(r)
@@ -56,6 +44,7 @@ func (a *API) origin(w http.ResponseWriter, r *http.Request) {
 		if rt, err := a.b.Route(id); err == nil && !rt.Local && r.Header.Get(hopHeader) == "" {
 			// A CDN must not remember where a stream was: after a
 			// failover the owner changes.
+			h := w.Header()
 			h.Set("Cache-Control", "no-store")
 			h.Set("Location", rt.Origin+r.URL.RequestURI())
 			w.WriteHeader(http.StatusTemporaryRedirect)
@@ -160,15 +149,42 @@ func serveTime(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(time.Now().UTC().Format("2006-01-02T15:04:05.000Z")))
 }
 
-// splitLivePath returns the input id and the file path below it. It refuses
-// anything that could step outside the input's folder: dot segments, empty
-// segments, backslashes, NULs and encoded slashes (which net/url decodes into
-// Path and would otherwise change the meaning of the path).
+// mediaRequest answers what every media origin (/live, /vod) answers the
+// same way: CORS for players on other origins, OPTIONS preflights, and
+// methods other than GET and HEAD. It reports whether to go on.
+func (a *API) mediaRequest(w http.ResponseWriter, r *http.Request) bool {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return true
+	case http.MethodOptions:
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Range, Origin, Accept")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		h.Set("Allow", "GET, HEAD, OPTIONS")
+		a.originError(w, http.StatusMethodNotAllowed, "method not allowed")
+	}
+	return false
+}
+
+// splitLivePath is splitMediaPath for /live/{input id}/{file}.
 func splitLivePath(r *http.Request) (id, file string, ok bool) {
-	if r.URL.RawPath != "" && strings.Contains(strings.ToLower(r.URL.RawPath), "%2f") {
+	return splitMediaPath(r, "/live/")
+}
+
+// splitMediaPath returns the id after prefix and the file path below it.
+// It refuses anything that could step outside the id's folder: dot
+// segments, empty segments, backslashes, NULs and encoded slashes (which
+// net/url decodes into Path and would otherwise change the meaning of the
+// path).
+func splitMediaPath(r *http.Request, prefix string) (id, file string, ok bool) {
+	rest, found := strings.CutPrefix(r.URL.Path, prefix)
+	if !found || (r.URL.RawPath != "" && strings.Contains(strings.ToLower(r.URL.RawPath), "%2f")) {
 		return "", "", false
 	}
-	rest := strings.TrimPrefix(r.URL.Path, "/live/")
 	id, file, ok = strings.Cut(rest, "/")
 	if !ok || !isID(id) || file == "" || len(file) > 256 {
 		return "", "", false

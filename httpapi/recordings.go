@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -128,19 +127,7 @@ func (a *API) deleteRecording(w http.ResponseWriter, r *http.Request) {
 // recording's playlists (VOD, ENDLIST) and files, from whichever nodes hold
 // them.
 func (a *API) vodOrigin(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-	case http.MethodOptions:
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Range, Origin, Accept")
-		h.Set("Access-Control-Max-Age", "86400")
-		w.WriteHeader(http.StatusNoContent)
-		return
-	default:
-		h.Set("Allow", "GET, HEAD, OPTIONS")
-		a.originError(w, http.StatusMethodNotAllowed, "method not allowed")
+	if !a.mediaRequest(w, r) {
 		return
 	}
 	id, file, ok := splitMediaPath(r, "/vod/")
@@ -172,16 +159,4 @@ func (a *API) vodOrigin(w http.ResponseWriter, r *http.Request) {
 		f.Kind = "vod-playlist"
 	}
 	a.serveLive(w, r, f, signed)
-}
-
-// splitMediaPath is splitLivePath for any prefix.
-func splitMediaPath(r *http.Request, prefix string) (id, file string, ok bool) {
-	if !strings.HasPrefix(r.URL.Path, prefix) {
-		return "", "", false
-	}
-	u := *r.URL
-	u.Path = "/live/" + strings.TrimPrefix(r.URL.Path, prefix)
-	rr := *r
-	rr.URL = &u
-	return splitLivePath(&rr)
 }
