@@ -18,9 +18,9 @@ import (
 // wait on the clock (an encoder makes a segment a second whatever the
 // machine), so two share a 2-core machine without starving each other,
 // and the package takes minutes less. Tests whose players judge stalls
-// or latency, a handover measurement, or a look at every process or packet
-// on the machine do not call alongside: they run alone, before the
-// parallel ones.
+// or latency, a handover measurement, a 720p publisher, or a look at
+// every process or packet on the machine do not call alongside: they run
+// alone, before the parallel ones.
 var integrationSlots = make(chan struct{}, 2)
 
 // alongside marks an integration test that may run next to one other.

@@ -20,7 +20,9 @@ import (
 // and segment boundaries aligned across renditions. The inputs have no
 // reconnect window, so the playlists end as soon as the publisher stops.
 func TestIntegrationIngestEveryProtocol(t *testing.T) {
-	alongside(t)
+	// Not alongside: its publisher encodes 720p25 in real time, the
+	// heaviest load of any integration test, and next to another test an
+	// RTSP publish once never got its path ready.
 	testcluster.Media(t)
 	c := testcluster.Start(t, testcluster.Options{})
 	n := c.Node(0)
