@@ -96,6 +96,15 @@ func Publish(t testing.TB, target string, o PublishOptions) *Publisher {
 		p.mu.Unlock()
 		close(p.done)
 	}()
+	// Runs after Stop: a failed test shows what its publisher said and
+	// how it ended (an RTSP publish whose path never became ready left
+	// nothing else to go on).
+	t.Cleanup(func() {
+		if t.Failed() {
+			exited, err := p.Exited()
+			t.Logf("publisher to %s: exited %v (%v), stderr:\n%s", target, exited, err, p.Stderr())
+		}
+	})
 	t.Cleanup(p.Stop)
 	return p
 }
