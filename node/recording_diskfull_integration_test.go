@@ -251,20 +251,14 @@ func TestIntegrationRecordingDiskFull(t *testing.T) {
 	pub.Stop()
 	var second recordingView
 	testcluster.Eventually(t, 30*time.Second, "the second recording ready, with the error", func() error {
-		r, err := n.Get("/v1/inputs/" + in.ID + "/recordings")
+		list, body, err := listRecordings(n, in.ID)
 		if err != nil {
 			return err
 		}
-		var list struct {
-			Recordings []recordingView `json:"recordings"`
+		if len(list) != 2 || list[1].ID != rec.ID {
+			return fmt.Errorf("recordings: %s", body)
 		}
-		if err := viewerJSON(r.Body, &list); err != nil {
-			return err
-		}
-		if len(list.Recordings) != 2 || list.Recordings[1].ID != rec.ID {
-			return fmt.Errorf("recordings: %s", r.Body)
-		}
-		second = list.Recordings[0]
+		second = list[0]
 		if second.Status != "ready" || !strings.Contains(second.Error, "no space left on device") {
 			return fmt.Errorf("second recording: %+v", second)
 		}

@@ -268,25 +268,35 @@ func ownerOf(t *testing.T, c *testcluster.Cluster, inputID string) *testcluster.
 	return nil
 }
 
+// listRecordings is GET /v1/inputs/{id}/recordings, newest first, with the
+// body for messages.
+func listRecordings(n *testcluster.Node, inputID string) ([]recordingView, []byte, error) {
+	r, err := n.Get("/v1/inputs/" + inputID + "/recordings")
+	if err != nil {
+		return nil, nil, err
+	}
+	var list struct {
+		Recordings []recordingView `json:"recordings"`
+	}
+	if err := viewerJSON(r.Body, &list); err != nil {
+		return nil, r.Body, err
+	}
+	return list.Recordings, r.Body, nil
+}
+
 // waitRecording waits until the input has one recording in the status.
 func waitRecording(t *testing.T, n *testcluster.Node, inputID, status string) recordingView {
 	t.Helper()
 	var rec recordingView
 	testcluster.Eventually(t, 60*time.Second, "a recording "+status, func() error {
-		r, err := n.Get("/v1/inputs/" + inputID + "/recordings")
+		list, body, err := listRecordings(n, inputID)
 		if err != nil {
 			return err
 		}
-		var list struct {
-			Recordings []recordingView `json:"recordings"`
+		if len(list) != 1 {
+			return fmt.Errorf("%d recordings: %s", len(list), body)
 		}
-		if err := viewerJSON(r.Body, &list); err != nil {
-			return err
-		}
-		if len(list.Recordings) != 1 {
-			return fmt.Errorf("%d recordings: %s", len(list.Recordings), r.Body)
-		}
-		rec = list.Recordings[0]
+		rec = list[0]
 		if rec.Status != status || len(rec.Nodes) == 0 {
 			return fmt.Errorf("recording %s on %v", rec.Status, rec.Nodes)
 		}
