@@ -250,16 +250,15 @@ func TestViewersNeverNotice(t *testing.T) {
 		if !t.Failed() {
 			return
 		}
-		// Which node answered each playlist the CDN's player got, last
-		// first: two nodes that disagree show up here.
+		// Which node answered each request of the CDN's player (playlists,
+		// parts, segments), last first: two nodes that disagree, or a
+		// segment that failed, show up here.
 		var lines []string
 		rs := cdn.Responses()
-		for i := len(rs) - 1; i >= 0 && len(lines) < 150; i-- {
-			if strings.Contains(rs[i].URI, ".m3u8") {
-				lines = append(lines, rs[i].String())
-			}
+		for i := len(rs) - 1; i >= 0 && len(lines) < 300; i-- {
+			lines = append(lines, rs[i].String())
 		}
-		t.Logf("nginx playlist answers, newest first:\n%s", strings.Join(lines, "\n"))
+		t.Logf("nginx answers, newest first:\n%s", strings.Join(lines, "\n"))
 	})
 
 	ll := player.Start(t, player.Options{URL: viewer.HTTPURL() + masterPath, LowLatency: true, Name: "hls.js LL via " + viewer.Name()})

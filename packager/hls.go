@@ -147,6 +147,17 @@ func (s *Stream) renderMediaLocked(name string) ([]byte, bool) {
 	// take the last entry of a playlist without a hint for the segment
 	// being made (hls.js does), and then cannot merge the next update.
 	if ll && !s.ended && !t.ended {
+		if open == nil && s.discAheadLocked(s.tracks[name], t) {
+			// The hinted part opens the first segment of the next
+			// producer, behind a discontinuity. Said here, a playlist
+			// agrees with every later one on the discontinuity of that
+			// segment: hls.js numbers the hinted segment with the
+			// discontinuities before it, and an update that puts it
+			// after another (one served late, by a cache, arriving after
+			// a newer one) is a "discontinuity sequence mismatch", after
+			// which it stops loading that playlist.
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
 		msn, idx := s.nextPartLocked(t)
 		fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s\"\n", s.partURI(msn, idx))
 		for _, other := range s.order {
@@ -163,6 +174,21 @@ func (s *Stream) renderMediaLocked(name string) ([]byte, bool) {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
 	return []byte(b.String()), true
+}
+
+// discAheadLocked tells whether the segment after the last one of view (a
+// track as players may see it, its last segment complete) follows a
+// discontinuity: the segment the gate still hides, or else the next
+// producer's first.
+func (s *Stream) discAheadLocked(t, view *track) bool {
+	n := len(view.segs)
+	if n == 0 {
+		return false
+	}
+	if i := t.index(view.segs[n-1].MSN); i >= 0 && i+1 < len(t.segs) {
+		return t.segs[i+1].Disc
+	}
+	return s.seamNextLocked()
 }
 
 // nextPartLocked names the part that will come next on a track.

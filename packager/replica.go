@@ -27,9 +27,12 @@ type Delta struct {
 	Config   ReplicaConfig
 	Gens     int
 	Seams    uint64
-	Ended    bool
-	Order    []string
-	Tracks   []TrackDelta
+	// AtSeam: the producer stopped (or is starting over on a copy); its
+	// next segment follows a discontinuity.
+	AtSeam bool
+	Ended  bool
+	Order  []string
+	Tracks []TrackDelta
 }
 
 // ReplicaConfig is the part of Config a copy needs.
@@ -115,6 +118,9 @@ func (d *Delta) Signature() string {
 		}
 		b.WriteByte(';')
 	}
+	if d.AtSeam {
+		b.WriteString("seam")
+	}
 	return b.String()
 }
 
@@ -127,7 +133,7 @@ func (s *Stream) Since(have Marks) (*Delta, Marks) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := &Delta{
-		StreamID: s.id, Gens: s.gens, Seams: s.seams, Ended: s.ended, Order: slices.Clone(s.order),
+		StreamID: s.id, Gens: s.gens, Seams: s.seams, AtSeam: s.seamNextLocked(), Ended: s.ended, Order: slices.Clone(s.order),
 		Config: ReplicaConfig{TargetDuration: s.cfg.TargetDuration, Schedule: s.cfg.Schedule, PartTarget: s.cfg.PartTarget,
 			Window: s.cfg.Window, Keep: s.cfg.Keep, FirstMSN: s.cfg.FirstMSN},
 	}
@@ -212,6 +218,7 @@ func (s *Stream) Apply(d *Delta) error {
 	s.gated = false
 	s.gens = max(s.gens, d.Gens)
 	s.seams = max(s.seams, d.Seams)
+	s.seamCopied = d.AtSeam
 	if len(d.Order) > 0 {
 		s.order = slices.Clone(d.Order)
 	}

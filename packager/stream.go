@@ -90,6 +90,12 @@ type Stream struct {
 	// version counts changes, so renderings can be cached.
 	version uint64
 	started bool // some segment was ever made
+	// seamLocal: this node's producer stopped, or this node is about to
+	// produce on a stream another producer made; seamCopied: the copy's
+	// producer said so (Delta.AtSeam). Either way the next segment
+	// follows a discontinuity, and a playlist ending on a complete
+	// segment says so before its preload hint (renderMediaLocked).
+	seamLocal, seamCopied bool
 	// changedAt is when the stream last changed (a fragment, a copied
 	// segment): a copy nobody updates any more is stale.
 	changedAt time.Time
@@ -240,15 +246,35 @@ func (s *Stream) Begin(specs []TrackSpec) *Gen {
 // BeginWith is Begin with another cutting schedule: the slate, whose
 // keyframes are one segment apart, cuts every segment length from the start.
 func (s *Stream) BeginWith(specs []TrackSpec, sched Schedule) *Gen {
+	return s.begin(specs, sched, false)
+}
+
+func (s *Stream) begin(specs []TrackSpec, sched Schedule, held bool) *Gen {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gens++
-	g := &Gen{s: s, id: s.gens, specs: slices.Clone(specs), tracks: map[string]*genTrack{}, active: make(chan struct{}), sched: sched}
+	g := &Gen{s: s, id: s.gens, specs: slices.Clone(specs), tracks: map[string]*genTrack{}, active: make(chan struct{}), sched: sched, held: held}
 	for _, sp := range specs {
 		g.tracks[sp.Name] = &genTrack{}
 	}
+	if !held {
+		s.noteSeamLocked()
+	}
 	return g
 }
+
+// noteSeamLocked records that a generation of this node will produce next
+// while nothing of this node produces now (a restart, or continuing a
+// copy): its first segment follows a discontinuity. A generation that
+// replaces a producing one makes its seam when it becomes active, at once.
+func (s *Stream) noteSeamLocked() {
+	if s.started && (s.active == nil || s.active.retired) {
+		s.seamLocal = true
+	}
+}
+
+// seamNextLocked tells whether the next segment follows a discontinuity.
+func (s *Stream) seamNextLocked() bool { return s.seamLocal || s.seamCopied }
 
 // Active is closed once the generation's first segments are in the
 // playlists; the generation before it may stop then.
@@ -393,11 +419,7 @@ func (s *Stream) maybeActivateLocked(g *Gen) error {
 // BeginHeld is Begin for a hot standby: the generation keeps its newest
 // GOP ready but replaces nothing until Release.
 func (s *Stream) BeginHeld(specs []TrackSpec) *Gen {
-	g := s.Begin(specs)
-	s.mu.Lock()
-	g.held = true
-	s.mu.Unlock()
-	return g
+	return s.begin(specs, s.cfg.Schedule, true)
 }
 
 // Release lets a held generation become active, at once if it has its
@@ -409,7 +431,10 @@ func (g *Gen) Release() error {
 	if s.ended {
 		return errEnded
 	}
-	g.held = false
+	if g.held {
+		g.held = false
+		s.noteSeamLocked()
+	}
 	return s.maybeActivateLocked(g)
 }
 
@@ -476,6 +501,7 @@ func (s *Stream) activateLocked(g *Gen) error {
 	if seam {
 		s.seams++
 	}
+	s.seamLocal, s.seamCopied = false, false
 	g.isActive, g.anchor = true, anchor
 	for name, gt := range g.tracks {
 		gt.baseMSN = next
@@ -657,6 +683,7 @@ func (g *Gen) Close() {
 	for _, t := range s.tracks {
 		s.closeOpenLocked(t)
 	}
+	s.seamLocal = s.started
 	s.notifyLocked()
 }
 
@@ -672,6 +699,9 @@ func (s *Stream) Yield() {
 		for _, t := range s.tracks {
 			s.closeOpenLocked(t)
 		}
+		// The new owner's segments come next, behind its seam; its copies
+		// say from now on whether it is at another.
+		s.seamCopied = s.started
 		s.notifyLocked()
 	}
 }

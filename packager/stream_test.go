@@ -23,6 +23,7 @@ type parsed struct {
 	segs              []parsedSeg
 	parts             int // EXT-X-PART lines
 	hint              string
+	hintDisc          bool // an EXT-X-DISCONTINUITY is pending where the hint is
 	reports           int
 	ended             bool
 	maps              []string
@@ -73,7 +74,7 @@ func parse(t testing.TB, b []byte) parsed {
 		case "#EXT-X-PART-INF":
 			p.partTarget = strings.TrimPrefix(val, "PART-TARGET=")
 		case "#EXT-X-PRELOAD-HINT":
-			p.hint = val
+			p.hint, p.hintDisc = val, disc
 		case "#EXT-X-RENDITION-REPORT":
 			p.reports++
 		case "#EXT-X-ENDLIST":

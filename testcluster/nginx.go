@@ -47,6 +47,9 @@ type Resp struct {
 	Cache string
 	// At is when nginx logged the response (its end).
 	At time.Time
+	// Took is how long nginx took over the request ($request_time): a
+	// blocking playlist reload waits here.
+	Took time.Duration
 	// Source is the origin's X-Dionysia-Source: which node answered, and
 	// from what (empty for a cache hit).
 	Source string
@@ -54,13 +57,13 @@ type Resp struct {
 
 // String is one line for a test log.
 func (r Resp) String() string {
-	return fmt.Sprintf("%s %d %s upstream %q (%s) cache %q source %q", r.At.Format("15:04:05.000"), r.Status, r.URI,
-		r.UpstreamStatus, r.Upstream, r.Cache, r.Source)
+	return fmt.Sprintf("%s %d %s took %s upstream %q (%s) cache %q source %q", r.At.Format("15:04:05.000"), r.Status, r.URI,
+		r.Took, r.UpstreamStatus, r.Upstream, r.Cache, r.Source)
 }
 
 // nginxLogFormat writes one JSON object per response; Responses parses it.
 const nginxLogFormat = `{"status":$status,"uri":"$request_uri","upstream_status":"$upstream_status",` +
-	`"upstream":"$upstream_addr","cache":"$upstream_cache_status","msec":$msec,"source":"$upstream_http_x_dionysia_source"}`
+	`"upstream":"$upstream_addr","cache":"$upstream_cache_status","msec":$msec,"rt":$request_time,"source":"$upstream_http_x_dionysia_source"}`
 
 // StartNginxCache runs nginx in front of origins (base URLs such as
 // Node.HTTPURL(), or host:port), configured like a CDN: one upstream holding
@@ -210,6 +213,7 @@ func (n *Nginx) Responses() []Resp {
 			Upstream       string  `json:"upstream"`
 			Cache          string  `json:"cache"`
 			Msec           float64 `json:"msec"`
+			RT             float64 `json:"rt"`
 			Source         string  `json:"source"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
@@ -217,7 +221,8 @@ func (n *Nginx) Responses() []Resp {
 			continue
 		}
 		out = append(out, Resp{Status: r.Status, URI: r.URI, UpstreamStatus: r.UpstreamStatus, Upstream: r.Upstream,
-			Cache: r.Cache, At: time.UnixMilli(int64(r.Msec * 1000)), Source: r.Source})
+			Cache: r.Cache, At: time.UnixMilli(int64(r.Msec * 1000)), Took: time.Duration(r.RT * float64(time.Second)).Round(time.Millisecond),
+			Source: r.Source})
 	}
 	return out
 }

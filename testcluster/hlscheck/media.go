@@ -48,16 +48,20 @@ type Media struct {
 	fetches    int
 	violations []string
 
-	prev         *mediaPlaylist
-	lastAt       time.Time
-	target       uint64 // from the first fetch that had one
-	hasTarget    bool
-	partTarget   float64
-	hasPartInf   bool
-	ptype        string
-	maxMediaSeq  uint64
-	windows      []window
-	segs         map[uint64]segRecord
+	prev        *mediaPlaylist
+	lastAt      time.Time
+	target      uint64 // from the first fetch that had one
+	hasTarget   bool
+	partTarget  float64
+	hasPartInf  bool
+	ptype       string
+	maxMediaSeq uint64
+	windows     []window
+	segs        map[uint64]segRecord
+	// ahead is, by media sequence number, whether the segment after the
+	// last listed one (being written, or hinted at) was said to follow a
+	// discontinuity, and in which fetch.
+	ahead        map[uint64]aheadRecord
 	parts        map[uint64][]part
 	maxMSN       uint64
 	hasSegs      bool
@@ -92,6 +96,12 @@ type segRecord struct {
 	hasPDT bool
 	pdt    time.Time
 	fetch  int
+}
+
+// aheadRecord is what a fetch said of the segment after its last one.
+type aheadRecord struct {
+	disc  bool
+	fetch int
 }
 
 // Summary is what the fetches so far have shown, for assertions such as
@@ -129,6 +139,7 @@ func (c *Media) Add(body []byte, at time.Time) error {
 	c.fetches++
 	if c.segs == nil {
 		c.segs = map[uint64]segRecord{}
+		c.ahead = map[uint64]aheadRecord{}
 		c.parts = map[uint64][]part{}
 	}
 
@@ -378,6 +389,30 @@ func (c *Media) checkHistory(p *mediaPlaylist, at time.Time, report func(string,
 		if !rec.hasPDT && s.hasPDT {
 			rec.hasPDT, rec.pdt = true, s.pdt
 			c.segs[s.msn] = rec
+		}
+	}
+
+	// The segment a low-latency playlist has parts of or hints at belongs
+	// to the discontinuity before it when it is listed later. hls.js
+	// numbers that segment from the tags before it; a later playlist that
+	// puts it behind another EXT-X-DISCONTINUITY (or an earlier one read
+	// after a later one, from a cache) fails its update with "discontinuity
+	// sequence mismatch", and it loads that playlist no more.
+	checkAhead := func(msn uint64, disc bool, what string) {
+		if rec, ok := c.ahead[msn]; ok && rec.disc != disc {
+			report("segment %d %s %s EXT-X-DISCONTINUITY; fetch %d, where it came next, said %s",
+				msn, what, map[bool]string{true: "follows an", false: "has no"}[disc], rec.fetch,
+				map[bool]string{true: "it follows one", false: "it follows none"}[rec.disc])
+		}
+	}
+	for _, s := range p.segs {
+		checkAhead(s.msn, s.disc, "(listed)")
+	}
+	if p.hasPartInf && !p.ended && (len(p.tailParts) > 0 || p.hints["PART"] > 0) {
+		next := p.nextMSN()
+		checkAhead(next, p.tailDisc, "(next)")
+		if _, ok := c.ahead[next]; !ok {
+			c.ahead[next] = aheadRecord{disc: p.tailDisc, fetch: c.fetches}
 		}
 	}
 

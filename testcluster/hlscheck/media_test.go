@@ -299,6 +299,32 @@ func TestMedia(t *testing.T) {
 			want: "segment 100 still lists parts 10.334s from the end of the playlist",
 		},
 		{
+			name: "a hinted segment later listed behind a discontinuity",
+			fetches: []string{
+				ll(100, seg(100), seg(101), seg(102), hint(103, 0)),
+				ll(100, seg(100), seg(101), seg(102), disc(pdt(103)+parts(103, 1)), hint(103, 1)),
+			},
+			want: "segment 103 (next) follows an EXT-X-DISCONTINUITY; fetch 1, where it came next, said it follows none",
+		},
+		{
+			name: "an older playlist read after a newer one, across a seam",
+			fetches: []string{
+				ll(100, seg(100), seg(101), seg(102), disc(pdt(103)+parts(103, 1)), hint(103, 1)),
+				ll(100, seg(100), seg(101), seg(102), hint(103, 0)),
+			},
+			want: "segment 103 (next) has no EXT-X-DISCONTINUITY; fetch 1, where it came next, said it follows one",
+		},
+		{
+			name: "valid seam said ahead of the next producer's first part",
+			fetches: []string{
+				ll(100, seg(100), seg(101), seg(102), "#EXT-X-DISCONTINUITY\n", hint(103, 0)),
+				ll(100, seg(100), seg(101), seg(102), disc(pdt(103)+parts(103, 1)), hint(103, 1)),
+				ll(100, seg(100), seg(101), seg(102), disc(pdt(103)+parts(103, 6)), "#EXTINF:2.000,\nseg103.m4s\n", pdt(104)+parts(104, 1), hint(104, 1)),
+				ll(100, seg(100), seg(101), seg(102), "#EXT-X-DISCONTINUITY\n", hint(103, 0)),
+			},
+			want: "newest segment is 102, an earlier fetch already had 103",
+		},
+		{
 			name: "a published part rewritten",
 			fetches: []string{
 				ll(100, seg(100), seg(101), seg(102), pdt(103)+parts(103, 2)),

@@ -218,8 +218,11 @@ type mediaPlaylist struct {
 
 	segs      []segment
 	tailParts []part // parts of the segment still being written (MSN after the last)
-	hints     map[string]int
-	reports   int
+	// tailDisc: an EXT-X-DISCONTINUITY after the last segment, applying to
+	// the segment being written or hinted at.
+	tailDisc bool
+	hints    map[string]int
+	reports  int
 
 	problems []string // violations found while reading
 }
@@ -488,7 +491,7 @@ func parseMedia(body []byte) *mediaPlaylist {
 	if hasExtinf {
 		p.problems = append(p.problems, "last EXTINF has no URI")
 	}
-	p.tailParts = cur.parts
+	p.tailParts, p.tailDisc = cur.parts, cur.disc
 	for i := range p.segs {
 		p.segs[i].msn = p.firstMSN() + uint64(i)
 	}
