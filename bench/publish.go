@@ -26,11 +26,16 @@ func startPublisher(file, url string, loop bool) (*publisher, error) {
 	if loop {
 		args = append(args, "-stream_loop", "-1")
 	}
-	format := "flv"
-	if strings.HasPrefix(url, "srt://") {
-		format = "mpegts"
+	args = append(args, "-i", file, "-c", "copy")
+	switch {
+	case strings.HasPrefix(url, "srt://"):
+		args = append(args, "-f", "mpegts")
+	case strings.HasPrefix(url, "rtsp://"):
+		args = append(args, "-f", "rtsp", "-rtsp_transport", "tcp")
+	default:
+		args = append(args, "-f", "flv")
 	}
-	args = append(args, "-i", file, "-c", "copy", "-f", format, url)
+	args = append(args, url)
 	p := &publisher{cmd: exec.Command("ffmpeg", args...), done: make(chan struct{})}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,6 +87,27 @@ func (m *MediaMTX) Paths(ctx context.Context) ([]Path, error) {
 	}
 }
 
+// PathReady tells whether a path has a ready publisher, from the control
+// API: unlike a read (an RTSP DESCRIBE), asking does not make mediamtx
+// create the path. A path mediamtx does not know is not ready.
+func (m *MediaMTX) PathReady(ctx context.Context, name string) (bool, error) {
+	var p apiPath
+	err := m.getJSON(ctx, "/v3/paths/get/"+(&url.URL{Path: name}).EscapedPath(), &p)
+	var nf *apiNotFound
+	switch {
+	case errors.As(err, &nf):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return p.Ready, nil
+}
+
+// apiNotFound is the control API's 404.
+type apiNotFound struct{ route string }
+
+func (e *apiNotFound) Error() string { return "GET " + e.route + ": not found" }
+
 func (m *MediaMTX) getJSON(ctx context.Context, pathAndQuery string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.api()+pathAndQuery, nil)
 	if err != nil {
@@ -97,6 +119,9 @@ func (m *MediaMTX) getJSON(ctx context.Context, pathAndQuery string, v any) erro
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return &apiNotFound{route: pathAndQuery}
+	}
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("GET %s: %s: %s", pathAndQuery, resp.Status, body)

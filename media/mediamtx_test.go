@@ -104,6 +104,17 @@ func TestMediaMTXIntegration(t *testing.T) {
 		}
 		return false, fmt.Sprintf("%+v (publisher: %s)", paths, pubOut.String())
 	})
+	ready, err := m.PathReady(context.Background(), "live/good")
+	require.NoError(t, err)
+	require.True(t, ready, "a path with a publisher is ready")
+	ready, err = m.PathReady(context.Background(), "live/nobody")
+	require.NoError(t, err)
+	require.False(t, ready, "a path nobody publishes is not ready")
+	paths, err := m.Paths(context.Background())
+	require.NoError(t, err)
+	for _, p := range paths {
+		require.NotEqual(t, "live/nobody", p.Name, "asking does not create the path (a read would)")
+	}
 	require.Equal(t, "rtmpConn", good.SourceType)
 	require.NotEmpty(t, good.SourceID)
 	require.ElementsMatch(t, []string{"H264", "MPEG-4 Audio"}, good.Tracks)

@@ -169,7 +169,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("mediamtx: %w", err)
 	}
 	n.mtx = mtx
-	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay"), TLS: pr.ClientTLS()})
+	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay"), TLS: pr.ClientTLS(), Ready: n.localPathReady})
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -390,3 +390,20 @@ func (n *Node) HTTPURL() string { return "http://" + n.cfg.advertise(n.cfg.HTTPA
 
 // ClusterHandle exposes the cluster, for tests and tools.
 func (n *Node) ClusterHandle() *cluster.Cluster { return n.clu }
+
+// localPathReady answers the relay's "is anyone publishing there yet?" for
+// this node's own mediamtx, from its control API (relay.Config.Ready says
+// why a read must not ask). Another node's mediamtx, or an API that does
+// not answer, is unknown: the relay reads as before.
+func (n *Node) localPathReady(ctx context.Context, host, path string) (ready, known bool) {
+	if host != loopback(n.cfg.RTSPAddr) && (n.cfg.RTSPSAddr == "" || host != loopback(n.cfg.RTSPSAddr)) {
+		return false, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	ready, err := n.mtx.PathReady(ctx, path)
+	if err != nil {
+		return false, false
+	}
+	return ready, true
+}

@@ -67,6 +67,15 @@ type Config struct {
 	// TLS is the client configuration for rtsps:// sources (another
 	// node's mediamtx in TLS mode); without it only rtsp:// is read.
 	TLS *tls.Config
+	// Ready, when set, is asked before each attempt to read a source:
+	// known and not ready, the attempt waits for the next retry without
+	// connecting. mediamtx creates a path to answer a read (an RTSP
+	// DESCRIBE) of a path nobody publishes yet, and deletes it at once;
+	// a publisher between its ANNOUNCE and its RECORD in that moment is
+	// refused (400). A relay polling a publish it expects hit that about
+	// once in fifteen RTSP publishes. host and path are the source URL's
+	// (path without its leading slash).
+	Ready func(ctx context.Context, host, path string) (ready, known bool)
 
 	// For tests: zero values mean the defaults.
 	lim   limits

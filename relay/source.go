@@ -167,8 +167,17 @@ func (s *source) run() {
 	}
 }
 
+// errNotReady: Config.Ready said the source has no publisher yet.
+var errNotReady = errors.New("source not ready")
+
 // readOnce runs one upstream session; played says it got as far as PLAY.
 func (s *source) readOnce() (played bool, err error) {
+	if check := s.r.cfg.Ready; check != nil {
+		ready, known := check(s.ctx, s.u.Host, strings.TrimPrefix(s.u.Path, "/"))
+		if known && !ready {
+			return false, errNotReady
+		}
+	}
 	tcp := gortsplib.ProtocolTCP
 	c := &gortsplib.Client{
 		Scheme:      s.u.Scheme,

@@ -57,7 +57,10 @@ func Publish(t testing.TB, target string, o PublishOptions) *Publisher {
 	if o.Duration == 0 {
 		o.Duration = 3 * time.Minute
 	}
-	args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+	// info, not error: a failed test logs what its publisher said, and an
+	// RTSP publish that never became ready said nothing at "error" (the
+	// stream mapping and output header show how far it got).
+	args := []string{"-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-re",
 		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", o.Width, o.Height, o.FPS)}
 	if !o.NoAudio {
 		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
