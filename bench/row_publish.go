@@ -50,12 +50,13 @@ func startLiveOver(ctx context.Context, t *testing.T, n *testcluster.Node, profi
 	var target string
 	var err error
 	switch proto {
-	case "rtmp":
+	case "rtmp", "rtsp":
+		// Both are TCP; the stream key is the URL's path.
 		var tp *firstByteProxy
-		tp, err = newFirstByteProxy(n.Config.RTMPAddr)
+		tp, err = newFirstByteProxy(map[string]string{"rtmp": n.Config.RTMPAddr, "rtsp": n.Config.RTSPAddr}[proto])
 		proxy = tp
 		if err == nil {
-			target = "rtmp://" + tp.Addr() + "/live/" + in.StreamKey
+			target = proto + "://" + tp.Addr() + "/live/" + in.StreamKey
 		}
 	case "srt":
 		var up *firstDatagramProxy
@@ -63,13 +64,6 @@ func startLiveOver(ctx context.Context, t *testing.T, n *testcluster.Node, profi
 		proxy = up
 		if err == nil {
 			target = "srt://" + up.Addr() + "?streamid=publish:live/" + in.StreamKey + "&pkt_size=1316"
-		}
-	case "rtsp":
-		var tp *firstByteProxy
-		tp, err = newFirstByteProxy(n.Config.RTSPAddr)
-		proxy = tp
-		if err == nil {
-			target = "rtsp://" + tp.Addr() + "/live/" + in.StreamKey
 		}
 	default:
 		return nil, fmt.Errorf("publish over %q: not rtmp, srt or rtsp", proto)
