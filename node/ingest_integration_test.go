@@ -439,3 +439,28 @@ func TestIntegrationDisableCutsLivePublish(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationRTSPPublishesAreNotRefused publishes over RTSP again and
+// again, each time to a new input, while the node's relay starts reading
+// each publish as soon as it is authorised. mediamtx 1.15 refused an RTSP
+// publisher's RECORD (400) when a read of the not yet published path came
+// in between (it creates the path to answer the read and deletes it): about
+// one publish in fifteen failed, and the publisher exited. The relay now
+// asks mediamtx's control API before it reads (ADR 0007). 20 publishes
+// caught the old behaviour with a probability of about three in four.
+func TestIntegrationRTSPPublishesAreNotRefused(t *testing.T) {
+	alongside(t)
+	testcluster.Media(t)
+	c := testcluster.Start(t, testcluster.Options{})
+	n := c.Node(0)
+	c.WaitReady(30 * time.Second)
+	profile := n.CreateProfile(t, testcluster.SmallProfile("rtsp publishes", 1))
+	const publishes = 20
+	for i := range publishes {
+		in := n.CreateInput(t, map[string]any{"name": fmt.Sprintf("rtsp %d", i), "profile_id": profile, "reconnect_window_seconds": 0})
+		pub := testcluster.Publish(t, in.Ingest.RTSP, testcluster.PublishOptions{Width: 320, Height: 180, FPS: 25, Duration: time.Second})
+		err, exited := pub.WaitExit(20 * time.Second)
+		require.True(t, exited, "publish %d still running after 20 s", i)
+		require.NoError(t, err, "publish %d of %d was refused: %s", i+1, publishes, pub.Stderr())
+	}
+}

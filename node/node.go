@@ -2,12 +2,15 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -109,6 +112,7 @@ func New(cfg Config) (*Node, error) {
 	internal.HandleFunc("/internal/drain", n.serveInternalDrain)
 	internal.HandleFunc("/internal/whep/", n.serveInternalWHEP)
 	internal.HandleFunc("/internal/vod/", n.serveInternalVOD)
+	internal.HandleFunc("/internal/path-ready/", n.serveInternalPathReady)
 	meta := cluster.Meta{
 		HTTPAddr: cfg.advertise(cfg.HTTPAddr),
 		RaftAddr: cfg.advertise(cfg.RaftAddr),
@@ -169,7 +173,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("mediamtx: %w", err)
 	}
 	n.mtx = mtx
-	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay"), TLS: pr.ClientTLS(), Ready: n.localPathReady})
+	rl, err := relay.New(relay.Config{Logger: n.log.With("component", "relay"), TLS: pr.ClientTLS(), Ready: n.pathReady})
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -391,19 +395,62 @@ func (n *Node) HTTPURL() string { return "http://" + n.cfg.advertise(n.cfg.HTTPA
 // ClusterHandle exposes the cluster, for tests and tools.
 func (n *Node) ClusterHandle() *cluster.Cluster { return n.clu }
 
-// localPathReady answers the relay's "is anyone publishing there yet?" for
-// this node's own mediamtx, from its control API (relay.Config.Ready says
-// why a read must not ask). Another node's mediamtx, or an API that does
-// not answer, is unknown: the relay reads as before.
-func (n *Node) localPathReady(ctx context.Context, host, path string) (ready, known bool) {
-	if host != loopback(n.cfg.RTSPAddr) && (n.cfg.RTSPSAddr == "" || host != loopback(n.cfg.RTSPSAddr)) {
+// pathReady answers the relay's "is anyone publishing there yet?"
+// (relay.Config.Ready says why a read must not ask): for this node's own
+// mediamtx from its control API, for another node's by asking that node
+// over the cluster port. A host no member advertises, or a node or API
+// that does not answer at once, is unknown: the relay reads as before.
+func (n *Node) pathReady(ctx context.Context, host, path string) (ready, known bool) {
+	if host == loopback(n.cfg.RTSPAddr) || (n.cfg.RTSPSAddr != "" && host == loopback(n.cfg.RTSPSAddr)) {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		ready, err := n.mtx.PathReady(ctx, path)
+		return ready, err == nil
+	}
+	if n.clu == nil {
 		return false, false
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	for _, m := range n.clu.Members() {
+		if m.Name == n.cfg.Name || (m.Meta.RTSPAddr != host && m.Meta.RTSPSAddr != host) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		req, err := n.peer.NewRequest(ctx, http.MethodGet, m.Meta.RaftAddr, "/internal/path-ready/"+path, nil)
+		if err != nil {
+			return false, false
+		}
+		resp, err := n.peer.Client().Do(req)
+		if err != nil {
+			return false, false
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Ready bool `json:"ready"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1024)).Decode(&body) != nil {
+			return false, false
+		}
+		return body.Ready, true
+	}
+	return false, false
+}
+
+// serveInternalPathReady tells another node's relay whether a path of this
+// node's mediamtx has a ready publisher.
+func (n *Node) serveInternalPathReady(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/internal/path-ready/")
+	if path == "" {
+		http.Error(w, `{"error":"no path"}`, http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	ready, err := n.mtx.PathReady(ctx, path)
 	if err != nil {
-		return false, false
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
 	}
-	return ready, true
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]bool{"ready": ready})
 }
