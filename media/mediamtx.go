@@ -293,9 +293,19 @@ func (m *MediaMTX) logLine(line string) {
 		case "INF", "DEB":
 			msg = f[3]
 		}
+		if f[3] == apiPathNotFound {
+			// The node's own question (PathReady) about a path nobody
+			// publishes: an answer, not a problem. Only the node can reach
+			// the control API.
+			level = slog.LevelDebug
+		}
 	}
 	m.log.Log(context.Background(), level, msg)
 }
+
+// apiPathNotFound is what mediamtx logs, as a warning, when its control API
+// answers 404 for a path.
+const apiPathNotFound = "[API] path not found"
 
 // randomPassword returns 128 random bits in hex.
 func randomPassword() string {
