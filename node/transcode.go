@@ -728,6 +728,11 @@ func (n *Node) prewarm(inputID, path string) {
 	time.AfterFunc(prewarmFor, release)
 }
 
+// warmHandover is how long a standby's warm pull outlives the standby
+// role: long enough for the transcoder of a node that just became the
+// owner to join the same relay read.
+const warmHandover = 5 * time.Second
+
 type warmPull struct {
 	source  string
 	release func()
@@ -747,7 +752,13 @@ func (ls *liveStreams) warmLocked(ctx context.Context, want map[string]desired) 
 	}
 	for id, w := range ls.warm {
 		if keep[id] != w.source {
-			w.release()
+			// Not at once: the usual reason is that this node has just
+			// become the owner, and its transcoder, started a moment ago
+			// in its own goroutine, pulls the same source. Released first,
+			// the relay's read of it closed and the transcoder's pull
+			// opened another without the cached GOP, so a takeover waited
+			// for the publisher's next keyframe (up to a GOP) after all.
+			time.AfterFunc(warmHandover, w.release)
 			delete(ls.warm, id)
 		}
 	}
