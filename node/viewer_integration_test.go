@@ -549,6 +549,14 @@ func TestViewersNeverNotice(t *testing.T) {
 		seam("the new owner's segments", before, 1, 30*time.Second)
 		t.Logf("owner %s killed: route names %s after %s, its segments in the playlists after %s",
 			victim.Name(), to, detected.Round(10*time.Millisecond), time.Since(killedAt).Round(10*time.Millisecond))
+		// The new owner was the standby: its relay was already reading the
+		// source (a warm pull), and its transcoder joins that read, cached
+		// GOP and all, instead of opening another and waiting for the
+		// publisher's next keyframe.
+		starts := relayLines(t, byName(to).LogPath, `msg="relay client playing"`, in.StreamKey, killedAt)
+		require.NotEmpty(t, starts, "the new owner's transcoder read the relay")
+		require.Empty(t, relayLines(t, byName(to).LogPath, `msg="relay source connected"`, in.StreamKey, killedAt),
+			"the new owner's relay opened a new read of the source at the takeover: the standby's warm read was closed first")
 		testcluster.Eventually(t, 10*time.Second, "status naming the new owner", func() error {
 			if st := status(); st.OwnerNode != to || st.State != "live" {
 				return fmt.Errorf("status %+v, want live on %s", st, to)
@@ -604,4 +612,23 @@ func TestViewersNeverNotice(t *testing.T) {
 	t.Logf("nginx: responses by status %v, %d retried on another node", byStatus, retried)
 	assert.Empty(t, bad, "responses other than 200 reached the player through nginx")
 	t.Logf("whole test: %s", time.Since(began).Round(time.Second))
+}
+
+// relayLines lists the lines of a node's log after since that carry msg
+// (as logged: msg="...") for the source with the given stream key.
+func relayLines(t *testing.T, logPath, msg, streamKey string, since time.Time) []string {
+	t.Helper()
+	b, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, msg) || !strings.Contains(line, "/live/"+streamKey+" ") {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if at, err := time.Parse(time.RFC3339Nano, ts); err == nil && !at.Before(since) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
