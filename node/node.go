@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -416,19 +415,10 @@ func (n *Node) pathReady(ctx context.Context, host, path string) (ready, known b
 		}
 		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
-		req, err := n.peer.NewRequest(ctx, http.MethodGet, m.Meta.RaftAddr, "/internal/path-ready/"+path, nil)
-		if err != nil {
-			return false, false
-		}
-		resp, err := n.peer.Client().Do(req)
-		if err != nil {
-			return false, false
-		}
-		defer resp.Body.Close()
 		var body struct {
 			Ready bool `json:"ready"`
 		}
-		if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1024)).Decode(&body) != nil {
+		if err := n.getInternal(ctx, m.Meta.RaftAddr, "/internal/path-ready/"+path, &body); err != nil {
 			return false, false
 		}
 		return body.Ready, true

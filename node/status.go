@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -136,21 +137,29 @@ func internalPost(w http.ResponseWriter, r *http.Request) bool {
 func (n *Node) fetchStatus(ctx context.Context, addr, inputID string) (*httpapi.InputStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := n.peer.NewRequest(ctx, http.MethodGet, addr, "/internal/status/"+url.PathEscape(inputID), nil)
+	var st httpapi.InputStatus
+	if err := n.getInternal(ctx, addr, "/internal/status/"+url.PathEscape(inputID), &st); err != nil {
+		return nil, fmt.Errorf("owner status: %w", err)
+	}
+	return &st, nil
+}
+
+// getInternal GETs another node's internal JSON answer into v.
+func (n *Node) getInternal(ctx context.Context, addr, path string, v any) error {
+	req, err := n.peer.NewRequest(ctx, http.MethodGet, addr, path, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := n.peer.Client().Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("owner answered %s", resp.Status)
+		return fmt.Errorf("%s answered %s", addr, resp.Status)
 	}
-	var st httpapi.InputStatus
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("decode owner status: %w", err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
 	}
-	return &st, nil
+	return nil
 }
