@@ -281,7 +281,8 @@ func (n *Node) Start(ctx context.Context) error {
 // fails; at start the operator gets the flag and the address instead.
 // A port still taken after wait is an error.
 func (n *Node) checkMediaPorts(wait time.Duration) error {
-	ports := []struct{ flag, network, addr string }{
+	type port struct{ flag, network, addr string }
+	ports := []port{
 		{"rtmp-addr", "tcp", n.cfg.RTMPAddr},
 		{"rtsp-addr", "tcp", n.cfg.RTSPAddr},
 		{"srt-addr", "udp", n.cfg.SRTAddr},
@@ -289,10 +290,10 @@ func (n *Node) checkMediaPorts(wait time.Duration) error {
 		{"webrtc-udp-addr", "udp", n.cfg.WebRTCUDPAddr},
 	}
 	if n.peer.TLS() {
-		ports = append(ports, struct{ flag, network, addr string }{"rtsps-addr", "tcp", n.cfg.RTSPSAddr})
+		ports = append(ports, port{"rtsps-addr", "tcp", n.cfg.RTSPSAddr})
 	}
 	if n.cfg.MediaMTXAPIAddr != "" {
-		ports = append(ports, struct{ flag, network, addr string }{"mediamtx api", "tcp", n.cfg.MediaMTXAPIAddr})
+		ports = append(ports, port{"mediamtx api", "tcp", n.cfg.MediaMTXAPIAddr})
 	}
 	probe := func(network, addr string) error {
 		if network == "udp" {
@@ -401,9 +402,7 @@ func (n *Node) ClusterHandle() *cluster.Cluster { return n.clu }
 // that does not answer at once, is unknown: the relay reads as before.
 func (n *Node) pathReady(ctx context.Context, host, path string) (ready, known bool) {
 	if host == loopback(n.cfg.RTSPAddr) || (n.cfg.RTSPSAddr != "" && host == loopback(n.cfg.RTSPSAddr)) {
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		ready, err := n.mtx.PathReady(ctx, path)
+		ready, err := n.localPathReady(ctx, path)
 		return ready, err == nil
 	}
 	if n.clu == nil {
@@ -434,13 +433,19 @@ func (n *Node) serveInternalPathReady(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"no path"}`, http.StatusNotFound)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	ready, err := n.mtx.PathReady(ctx, path)
+	ready, err := n.localPathReady(r.Context(), path)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]bool{"ready": ready})
+}
+
+// localPathReady asks this node's mediamtx, bounded: a control API that
+// does not answer within a second leaves the question open.
+func (n *Node) localPathReady(ctx context.Context, path string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return n.mtx.PathReady(ctx, path)
 }

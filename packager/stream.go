@@ -683,7 +683,7 @@ func (g *Gen) Close() {
 	for _, t := range s.tracks {
 		s.closeOpenLocked(t)
 	}
-	s.seamLocal = s.started
+	s.noteSeamLocked()
 	s.notifyLocked()
 }
 
